@@ -1,0 +1,239 @@
+"""Helpers shared by the elementwise, copy, random and indexing kernels.
+
+* Launch heuristics (`launch_config`): block size and warps for one-element-per-lane kernels.
+* Strided operands: `collapse_dims` merges the dims that are contiguous in every operand, so most launches
+  index with one or two dims; `launch_strided` launches a kernel over a broadcast shape with up to
+  ``MAX_RANK`` collapsed dims (looping over leading dims in the wrapper when more remain).
+* Kernel-side helpers (`strided_offset`, `upcast`, `scalar_block`): turn a flat index into an operand's
+  element offset, pick the compute type (fp16/bf16 -> fp32, bool -> int8, the rest unchanged), and
+  broadcast a scalar argument.
+* Scalars: Triton types every Python float argument as fp32, so a float scalar travels as the int64 bit
+  pattern of its float64 value (`scalar_arg`) and the kernel bitcasts it back (`scalar_value`): exact for
+  fp64, one correct rounding for narrower types.
+* `aot_spec` builds the ``aot_specs()`` tuples from a kernel's parameter list.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import ml_dtypes
+import numpy as np
+import triton
+import triton.language as tl
+
+from tritongrad import runtime
+
+__all__ = ["MAX_RANK", "launch_config", "collapse_dims", "launch_strided", "scalar_arg", "is_floating",
+           "triton_type", "check_array", "aot_spec", "strided_offset", "upcast", "scalar_block", "scalar_value", "load_strided",
+           "load_operand", "flat_index", "cast_to"]
+
+MAX_RANK = 4
+"""Dims a strided kernel indexes after collapsing; `launch_strided` loops over any leading extra dims."""
+
+_TRITON_TYPES = {
+    np.dtype(np.float32): "fp32", np.dtype(np.float16): "fp16", np.dtype(ml_dtypes.bfloat16): "bf16",
+    np.dtype(np.float64): "fp64", np.dtype(np.int32): "i32", np.dtype(np.int64): "i64",
+    np.dtype(np.uint8): "u8", np.dtype(np.int8): "i8", np.dtype(np.int16): "i16", np.dtype(np.bool_): "i1",
+}
+
+
+def triton_type(dtype):
+    """Triton's scalar type name (``"fp32"``, ``"bf16"``, ``"i1"`` ...) for a NumPy dtype."""
+    dtype = np.dtype(dtype)
+    if dtype not in _TRITON_TYPES:
+        raise TypeError(f"dtype {dtype} is not supported by the Triton kernels")
+    return _TRITON_TYPES[dtype]
+
+
+def is_floating(dtype):
+    """True for float16, bfloat16, float32 and float64."""
+    dtype = np.dtype(dtype)
+    return dtype.kind == "f" or dtype == np.dtype(ml_dtypes.bfloat16)
+
+
+def check_array(name, a):
+    """Raise TypeError unless ``a`` is a `DeviceArray` of a supported dtype."""
+    if not isinstance(a, runtime.DeviceArray):
+        raise TypeError(f"{name} must be a DeviceArray, got {type(a).__name__}")
+    triton_type(a.dtype)
+
+
+def launch_config(n):
+    """``(BLOCK, num_warps)`` for a kernel handling one element per lane over ``n`` elements."""
+    if n <= 256:
+        return 256, 2
+    if n <= 2048:
+        return 512, 4
+    return 1024, 4
+
+
+def collapse_dims(shape, strides_list):
+    """Merge adjacent dims that are contiguous in every operand and drop size-1 dims.
+
+    ``strides_list`` holds one stride tuple (in elements) per operand, each of ``len(shape)``. Returns
+    ``(shape, strides_list)`` with the fewest dims that walk every operand in the same C order (at least
+    one dim). The flat C-order index of ``shape`` is unchanged by the collapse.
+    """
+    dims = [i for i, n in enumerate(shape) if n != 1]
+    out_shape = [shape[i] for i in dims]
+    out_strides = [[st[i] for i in dims] for st in strides_list]
+    d = len(out_shape) - 1
+    while d > 0:
+        if all(st[d - 1] == st[d] * out_shape[d] for st in out_strides):
+            out_shape[d - 1] *= out_shape[d]
+            del out_shape[d]
+            for st in out_strides:
+                st[d - 1] = st[d]
+                del st[d]
+        d -= 1
+    if not out_shape:
+        return (1,), [(0,) for _ in strides_list]
+    return tuple(out_shape), [tuple(st) for st in out_strides]
+
+
+def launch_strided(kernel, shape, contiguous, strided, scalars=(), **meta):
+    """Launch ``kernel`` over every element of ``shape``.
+
+    The kernel's parameters are, in order: one pointer per array of ``contiguous`` (C-contiguous arrays of
+    ``shape``, indexed by the flat index), one pointer per array of ``strided`` (views broadcast to
+    ``shape``), ``n, D1, D2, D3`` (numel and the last three of the four collapsed dims), four element
+    strides per strided array, the ``scalars``, then the constexprs ``meta`` plus ``RANK`` and ``BLOCK``.
+    """
+    shape = tuple(shape)
+    n = math.prod(shape)
+    if n == 0:
+        return
+    dims, strides = collapse_dims(shape, [a.element_strides for a in strided])
+    rank = len(dims)
+    lead = dims[:rank - MAX_RANK] if rank > MAX_RANK else ()
+    tail = dims[len(lead):]
+    sub_n = math.prod(tail)
+    block, num_warps = launch_config(sub_n)
+    padded = (1,) * (MAX_RANK - len(tail)) + tuple(tail)
+    views = [a.view_as(dims, [s * a.itemsize for s in st]) for a, st in zip(strided, strides)]
+    flats = [c.view_as(dims, runtime.contiguous_strides(dims, c.itemsize)) for c in contiguous]
+    grid = (triton.cdiv(sub_n, block),)
+    for idx in itertools.product(*(range(k) for k in lead)):
+        subs = [v[idx] for v in views]
+        stride_args = []
+        for v in subs:
+            st = (0,) * (MAX_RANK - len(tail)) + v.element_strides
+            stride_args.extend(st)
+        kernel[grid](*[f[idx] for f in flats], *subs, sub_n, *padded[1:], *stride_args, *scalars,
+                     RANK=len(tail), BLOCK=block, num_warps=num_warps, **meta)
+
+
+def scalar_arg(value, dtype):
+    """The kernel argument carrying the Python scalar ``value`` for an operand of ``dtype``: for floating
+    dtypes the bits of ``float(value)`` as a float64, read back exactly by `scalar_value` (Triton would pass
+    a float as fp32); for integer and bool dtypes ``int(value)``."""
+    if is_floating(dtype):
+        return int(np.array(float(value), np.float64).view(np.int64))
+    return int(value)
+
+
+def aot_spec(name, fn, types, constexprs, num_warps=4, num_stages=2):
+    """One ``aot_specs()`` tuple: ``types`` names the non-``i32`` parameters (pointers, scalars);
+    constexpr parameters come from ``constexprs``; every other parameter is ``i32``."""
+    sig = {}
+    for p in fn.arg_names:
+        sig[p] = "constexpr" if p in constexprs else types.get(p, "i32")
+    unknown = set(types) - set(fn.arg_names)
+    if unknown:
+        raise KeyError(f"{fn.__name__} has no parameters {sorted(unknown)}")
+    return (name, fn, sig, dict(constexprs), {"num_warps": num_warps, "num_stages": num_stages})
+
+
+# ------------------------------------------------------------------------------------------------ jit helpers
+@triton.jit
+def strided_offset(idx, D1, D2, D3, s0, s1, s2, s3, RANK: tl.constexpr):
+    """Element offset of flat index ``idx`` (int64) in an operand with strides (s0..s3) over the
+    collapsed shape (D0, D1, D2, D3); only the last ``RANK`` dims are real."""
+    if RANK == 1:
+        off = idx * s3
+    elif RANK == 2:
+        off = (idx // D3) * s2 + (idx % D3) * s3
+    elif RANK == 3:
+        r = idx // D3
+        off = (r // D2) * s1 + (r % D2) * s2 + (idx % D3) * s3
+    else:
+        r = idx // D3
+        q = r // D2
+        off = (q // D1) * s0 + (q % D1) * s1 + (r % D2) * s2 + (idx % D3) * s3
+    return off
+
+
+@triton.jit
+def upcast(x):
+    """``x`` in its compute type: fp16/bf16 -> fp32, bool -> int8, others unchanged."""
+    if tl.constexpr(x.dtype.is_fp16()) or tl.constexpr(x.dtype.is_bf16()):
+        x = x.to(tl.float32)
+    elif tl.constexpr(x.dtype.is_int1()):
+        x = x.to(tl.int8)
+    return x
+
+
+@triton.jit
+def scalar_value(v, ty: tl.constexpr):
+    """The scalar argument ``v`` made by `scalar_arg` as a value of type ``ty``."""
+    if tl.constexpr(ty.is_floating()):
+        x = tl.cast(tl.cast(v, tl.int64), tl.float64, bitcast=True).to(ty)
+    else:
+        x = tl.cast(v, ty)
+    return x
+
+
+@triton.jit
+def scalar_block(like_ptr, v, BLOCK: tl.constexpr):
+    """A block of the scalar argument ``v`` in the compute type of ``like_ptr``'s element type."""
+    zero = upcast(tl.zeros((BLOCK,), like_ptr.dtype.element_ty))
+    return zero + scalar_value(v, zero.dtype)
+
+
+@triton.jit
+def load_strided(ptr, idx, mask, D1, D2, D3, s0, s1, s2, s3, RANK: tl.constexpr):
+    """Load the elements at flat indices ``idx`` of a strided operand (raw dtype)."""
+    return tl.load(ptr + strided_offset(idx, D1, D2, D3, s0, s1, s2, s3, RANK), mask=mask)
+
+
+@triton.jit
+def load_operand(ptr, idx, mask, D1, D2, D3, s0, s1, s2, s3, scalar, IS_SCALAR: tl.constexpr,
+                 RANK: tl.constexpr, BLOCK: tl.constexpr):
+    """An operand in its compute type: the scalar argument ``scalar`` when ``IS_SCALAR`` (``ptr`` then only
+    gives the dtype), else the strided load."""
+    if IS_SCALAR:
+        v = scalar_block(ptr, scalar, BLOCK)
+    else:
+        v = upcast(load_strided(ptr, idx, mask, D1, D2, D3, s0, s1, s2, s3, RANK))
+    return v
+
+
+@triton.jit
+def flat_index(BLOCK: tl.constexpr):
+    """The int64 flat indices of this program's block."""
+    return tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+
+
+_INTERPRETED = tl.constexpr(runtime.interpreting())
+
+
+@triton.jit
+def _bf16_round_nearest_even(v):
+    """fp32 -> bf16 with round-to-nearest-even on the bit pattern (what ``cvt.rn.bf16.f32`` does)."""
+    bits = v.to(tl.uint32, bitcast=True)
+    r = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    r = tl.where(v != v, (bits >> 16) | 0x40, r)
+    return r.to(tl.uint16).to(tl.bfloat16, bitcast=True)
+
+
+@triton.jit
+def cast_to(v, ty: tl.constexpr):
+    """``v`` converted to ``ty`` (floats round to nearest even). Under Triton's interpreter, bf16 targets
+    are rounded by hand from fp32: its fp32 -> bf16 cast truncates, and from other types it stores the
+    value instead of the bf16 bit pattern. Compiled kernels use the native conversion."""
+    if tl.constexpr(ty == tl.bfloat16) and _INTERPRETED:
+        v = _bf16_round_nearest_even(v.to(tl.float32))
+    else:
+        v = v.to(ty)
+    return v

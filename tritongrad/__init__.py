@@ -1,0 +1,102 @@
+"""tritongrad: a torch-free, GPU-first deep-learning framework under PyTorch's names.
+
+``import tritongrad as torch`` runs PyTorch-style code: tensors on ``cpu`` compute with a NumPy reference
+backend, tensors on ``cuda`` with hand-written Triton kernels on raw CUDA memory (or in Triton's interpreter
+with ``TRITON_INTERPRET=1`` on machines without a GPU).
+"""
+from __future__ import annotations
+
+from . import autograd, dtypes
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .device import device
+from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8,
+                     int16, int32, int64, long, promote_types, result_type, set_default_dtype, short, uint8)
+from .dtypes import dtype
+from .random import (Generator, bernoulli, get_rng_state, initial_seed, manual_seed, multinomial, normal, rand,
+                     rand_like, randint, randint_like, randn, randn_like, randperm, seed, set_rng_state)
+from .tensor import (Size, Tensor, arange, as_tensor, cat, concat, concatenate, empty, empty_like, eye, from_numpy,
+                     full, full_like, linspace, matmul, ones, ones_like, stack, tensor, where, zeros, zeros_like)
+
+__version__ = "0.1.0"
+
+_matmul_precision = ["highest"]
+
+
+def set_float32_matmul_precision(precision):
+    """``torch.set_float32_matmul_precision``: 'highest' (exact fp32, the default), 'high' or 'medium'
+    (tf32 tensor cores for float32 matmuls on cuda)."""
+    if precision not in ("highest", "high", "medium"):
+        raise ValueError(f"Invalid precision {precision!r}: expected 'highest', 'high' or 'medium'")
+    _matmul_precision[0] = precision
+
+
+def get_float32_matmul_precision():
+    """The current float32 matmul precision ('highest', 'high' or 'medium')."""
+    return _matmul_precision[0]
+
+
+def is_tensor(obj):
+    """True for a tritongrad Tensor (``torch.is_tensor``)."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    """Number of elements (``torch.numel``)."""
+    return input.numel()
+
+
+def is_floating_point(input):
+    """True for floating dtypes (``torch.is_floating_point``)."""
+    return input.is_floating_point()
+
+
+def _method_alias(name, doc=None):
+    def fn(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc or f"``torch.{name}(input, ...)``: the same as ``Tensor.{name}``."
+    return fn
+
+
+_ALIASES = (
+    "abs", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "sign",
+    "floor", "ceil", "round", "trunc", "reciprocal", "square", "neg", "negative", "pow", "clamp", "clip",
+    "maximum", "minimum", "atan2", "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
+    "floor_divide", "remainder", "fmod", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+    "logical_xor", "logical_not", "isnan", "isinf", "equal", "allclose", "sum", "nansum", "mean", "prod",
+    "amax", "amin", "argmax", "argmin", "var", "std", "logsumexp", "norm", "all", "any", "count_nonzero",
+    "cumsum", "softmax", "log_softmax", "reshape", "permute", "transpose", "swapaxes", "swapdims", "t",
+    "unsqueeze", "squeeze", "flatten", "ravel", "unflatten", "narrow", "split", "chunk", "unbind", "select",
+    "flip", "fliplr", "flipud", "roll", "tril", "triu", "mm", "bmm", "dot", "index_select", "gather",
+    "scatter_add", "masked_fill", "nonzero", "argwhere", "clone", "detach", "lerp", "max", "min",
+    "broadcast_to",
+)
+for _n in _ALIASES:
+    globals()[_n] = _method_alias(_n)
+del _n
+
+
+def var_mean(input, dim=None, *, correction=1, keepdim=False):
+    """``(var, mean)`` over ``dim`` (``torch.var_mean``)."""
+    return input.var(dim, keepdim=keepdim, correction=correction), input.mean(dim, keepdim)
+
+
+def std_mean(input, dim=None, *, correction=1, keepdim=False):
+    """``(std, mean)`` over ``dim`` (``torch.std_mean``)."""
+    return input.std(dim, keepdim=keepdim, correction=correction), input.mean(dim, keepdim)
+
+
+def broadcast_tensors(*tensors):
+    """Expand tensors to their common broadcast shape (``torch.broadcast_tensors``)."""
+    from ._strides import broadcast_shapes as _bs
+    shape = _bs(*[t.shape for t in tensors])
+    return tuple(t.expand(shape) for t in tensors)
+
+
+def broadcast_shapes(*shapes):
+    """The broadcast of shapes (``torch.broadcast_shapes``)."""
+    from ._strides import broadcast_shapes as _bs
+    try:
+        return Size(_bs(*[tuple(s) for s in shapes]))
+    except ValueError:
+        raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {list(shapes)}") from None

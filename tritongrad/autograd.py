@@ -1,0 +1,436 @@
+"""Autograd: `Function`, the backward engine, grad-mode switches and `gradcheck`.
+
+An op is a `Function` subclass. ``forward`` receives backend arrays (``np.ndarray`` on cpu, `DeviceArray`
+on cuda) and returns array(s); ``backward`` receives one gradient array per output and returns one per
+positional input. `Function.apply` wraps Tensors in and out and records the graph.
+
+The engine walks the graph iteratively (no recursion: a 100,000-op chain is fine): a topological order of
+the nodes reachable from the roots, then one reverse pass. Gradients that meet at a node are summed
+before its ``backward`` runs; leaves accumulate into ``.grad``.
+"""
+from __future__ import annotations
+
+import functools
+import weakref
+
+__all__ = [
+    "Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "is_grad_enabled", "gradcheck",
+]
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    """True when operations are being recorded for autograd (``torch.is_grad_enabled``)."""
+    return _grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode, restoring the previous mode on exit."""
+
+    _mode = True
+
+    def __new__(cls, *args, **kwargs):
+        # ``@no_grad`` without parentheses decorates directly, as in PyTorch
+        if cls in (no_grad, enable_grad) and len(args) == 1 and callable(args[0]) and not kwargs:
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self._mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            global _grad_enabled
+            prev = _grad_enabled
+            _grad_enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _grad_enabled = prev
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Disable gradient recording (``torch.no_grad``); a context manager or a decorator."""
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Enable gradient recording inside a ``no_grad`` region (``torch.enable_grad``)."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """Set grad mode to ``mode`` (``torch.set_grad_enabled``): as a plain call it takes effect at once; as a
+    context manager or decorator it is restored afterwards."""
+
+    def __init__(self, mode):
+        global _grad_enabled
+        self._mode = bool(mode)
+        self._prev = _grad_enabled
+        _grad_enabled = self._mode
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return super().__call__(fn)
+
+
+class inference_mode(_GradMode):
+    """``torch.inference_mode``: like ``no_grad`` (tritongrad keeps no extra inference state)."""
+
+    def __init__(self, mode=True):
+        self._mode = not mode
+
+
+class Function:
+    """Base class of every differentiable op; see the module docstring for the contract."""
+
+    def __init__(self):
+        self.be = None
+        self.needs_input_grad = ()
+        self.parents = ()
+        self.saved_tensors = ()
+        self._saved_checks = ()
+        self._non_diff = ()
+        self._out_refs = ()
+        self._freed = False
+
+    # -- used inside forward -----------------------------------------------------------------------
+    def save_for_backward(self, *arrays):
+        """Keep arrays for backward; inputs/outputs among them are checked for in-place changes."""
+        self.saved_tensors = arrays
+
+    def mark_non_differentiable(self, *arrays):
+        """Outputs (arrays returned by forward) that never require grad."""
+        self._non_diff = tuple(id(a) for a in arrays)
+
+    def forward(self, *args, **params):
+        raise NotImplementedError
+
+    def backward(self, *grads):
+        raise NotImplementedError
+
+    @property
+    def name(self):
+        return type(self).__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+    # -- graph recording ---------------------------------------------------------------------------
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run the op on Tensors (None and Python scalars pass through) and record it for backward."""
+        from .tensor import Tensor
+        first = None
+        for x in inputs:
+            if isinstance(x, Tensor):
+                if first is None:
+                    first = x
+                elif x.device != first.device:
+                    raise RuntimeError(
+                        f"Expected all tensors to be on the same device, but found at least two devices, "
+                        f"{first.device} and {x.device}! (in {cls.__name__.lower()})")
+        ctx = cls()
+        ctx.be = first._be
+        arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+        record = _grad_enabled and any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        out = ctx.forward(*arrays, **params)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        device = first.device
+        results = tuple(None if a is None else Tensor._make(a, device) for a in outs)
+        if record:
+            ctx.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+            ctx.parents = tuple(x if isinstance(x, Tensor) and x.requires_grad else None for x in inputs)
+            refs = []
+            for i, t in enumerate(results):
+                if t is None or not t.dtype.is_floating_point or id(outs[i]) in ctx._non_diff:
+                    refs.append(None)
+                    continue
+                t.requires_grad = True
+                t.grad_fn = ctx
+                t._out_idx = i
+                refs.append(weakref.ref(t))
+            ctx._out_refs = tuple(refs)
+            if ctx.saved_tensors:
+                ids = {id(a) for a in ctx.saved_tensors if a is not None}
+                checks = [(t._version, t._version[0], t) for t in inputs
+                          if isinstance(t, Tensor) and id(t._data) in ids]
+                checks += [(t._version, t._version[0], None) for t in results
+                           if t is not None and id(t._data) in ids]
+                ctx._saved_checks = tuple(checks)
+        else:
+            ctx.saved_tensors = ()
+        return results[0] if single else results
+
+    def _check_saved(self):
+        if self._freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved tensors "
+                "after they have already been freed). Saved intermediate values of the graph are freed when "
+                "you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward "
+                "through the graph a second time or if you need to access saved tensors after calling "
+                "backward.")
+        for box, version, t in self._saved_checks:
+            if box[0] != version:
+                what = f"[{t.type_name()} {list(t.shape)}]" if t is not None else "an output"
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: {what}, which is output 0 of {self.name}, is at version {box[0]}; expected "
+                    f"version {version} instead.")
+
+
+def _topo_order(roots):
+    """Nodes reachable from ``roots`` (Functions), each after every node that consumes its outputs."""
+    order, visited = [], set()
+    for root in roots:
+        if root is None or id(root) in visited:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+            stack.append((node, True))
+            for p in node.parents:
+                if p is not None and p.grad_fn is not None and id(p.grad_fn) not in visited:
+                    stack.append((p.grad_fn, False))
+    order.reverse()
+    return order
+
+
+def _accumulate(be, prev, g):
+    return g if prev is None else be.binary("add", prev, g)
+
+
+def _run_backward(roots, root_grads, retain_graph, capture=None):
+    """The engine. ``capture`` maps id(tensor) -> slot for `grad`; then leaves' .grad is left alone."""
+    from .tensor import Tensor
+    pending = {}        # id(node) -> list of grads per output
+    leaf_grads = {}     # id(leaf) -> [leaf, grad]
+    captured = {}
+    nodes = []
+    for t, g in zip(roots, root_grads):
+        if t.grad_fn is None:
+            if capture is not None and id(t) in capture:
+                captured[id(t)] = _accumulate(t._be, captured.get(id(t)), g)
+            elif capture is None:
+                slot = leaf_grads.setdefault(id(t), [t, None])
+                slot[1] = _accumulate(t._be, slot[1], g)
+            continue
+        node = t.grad_fn
+        lst = pending.setdefault(id(node), [None] * len(node._out_refs))
+        lst[t._out_idx] = _accumulate(t._be, lst[t._out_idx], g)
+        nodes.append(node)
+    for node in _topo_order(nodes):
+        grads = pending.pop(id(node), None)
+        if grads is None or all(g is None for g in grads):
+            continue
+        node._check_saved()
+        for i, ref in enumerate(node._out_refs):
+            t = ref() if ref is not None else None
+            if t is None or grads[i] is None:
+                continue
+            if t._hooks:
+                grads[i] = _apply_hooks(t, grads[i])
+            if capture is not None and id(t) in capture:
+                captured[id(t)] = _accumulate(t._be, captured.get(id(t)), grads[i])
+            if capture is None and t._retains_grad:
+                gt = Tensor._make(t._be.contiguous(grads[i]), t.device)
+                t.grad = gt if t.grad is None else t.grad + gt
+        in_grads = node.backward(*grads)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        if not retain_graph:
+            node.saved_tensors = ()
+            node._freed = True
+        for p, g in zip(node.parents, in_grads):
+            if p is None or g is None:
+                continue
+            if tuple(g.shape) != p.shape:
+                raise RuntimeError(f"Function {node.name} returned an invalid gradient - got shape "
+                                   f"{list(g.shape)} but expected shape {list(p.shape)}")
+            if g.dtype != p.dtype.np:
+                g = p._be.cast(g, p.dtype.np)
+            if p.grad_fn is None:
+                if capture is not None:
+                    if id(p) in capture:
+                        captured[id(p)] = _accumulate(p._be, captured.get(id(p)), g)
+                else:
+                    slot = leaf_grads.setdefault(id(p), [p, None])
+                    slot[1] = _accumulate(p._be, slot[1], g)
+            else:
+                lst = pending.setdefault(id(p.grad_fn), [None] * len(p.grad_fn._out_refs))
+                lst[p._out_idx] = _accumulate(p._be, lst[p._out_idx], g)
+    if capture is not None:
+        return captured
+    for leaf, g in leaf_grads.values():
+        if leaf._hooks:
+            g = _apply_hooks(leaf, g)
+        if not leaf.requires_grad:
+            continue
+        be = leaf._be
+        if leaf.grad is None:
+            leaf.grad = Tensor._make(be.contiguous(g), leaf.device)
+        else:
+            leaf.grad._data = be.binary("add", leaf.grad._data, g)
+    return None
+
+
+def _apply_hooks(t, g):
+    from .tensor import Tensor
+    for hook in list(t._hooks.values()):
+        res = hook(Tensor._make(g, t.device))
+        if res is not None:
+            g = res._data
+    return g
+
+
+def _root_grads(tensors, grad_tensors, what):
+    from .tensor import Tensor
+    grads = []
+    for i, t in enumerate(tensors):
+        if not t.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        g = grad_tensors[i] if grad_tensors is not None else None
+        if g is None:
+            if t.numel() != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs "
+                                   f"(in {what}: the output has shape {list(t.shape)})")
+            g = t._be.full(t.shape, 1, t.dtype.np, t._dev_index)
+        else:
+            if not isinstance(g, Tensor):
+                from .tensor import tensor as _tensor
+                g = _tensor(g, dtype=t.dtype, device=t.device)
+            if g.shape != t.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {list(g.shape)} and "
+                                   f"output[{i}] has a shape of {list(t.shape)}.")
+            if g.device != t.device:
+                raise RuntimeError(f"grad_output[{i}] is on {g.device} but output[{i}] is on {t.device}")
+            g = t._be.cast(g._data, t.dtype.np)
+        grads.append(g)
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Compute the gradient of ``tensors`` w.r.t. graph leaves and accumulate it into their ``.grad``
+    (``torch.autograd.backward``)."""
+    from .tensor import Tensor
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by tritongrad")
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    if isinstance(grad_tensors, Tensor) or grad_tensors is None:
+        grad_tensors = None if grad_tensors is None else [grad_tensors]
+    if inputs is not None:
+        raise NotImplementedError("backward(inputs=...) is not supported; use tritongrad.autograd.grad")
+    tensors = list(tensors)
+    grads = _root_grads(tensors, grad_tensors, "backward")
+    _run_backward(tensors, grads, bool(retain_graph))
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None):
+    """Return the gradients of ``outputs`` w.r.t. ``inputs`` without touching ``.grad``
+    (``torch.autograd.grad``). ``create_graph=True`` raises NotImplementedError."""
+    from .tensor import Tensor
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by tritongrad")
+    single_in = isinstance(inputs, Tensor)
+    inputs = [inputs] if single_in else list(inputs)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for i, x in enumerate(inputs):
+        if not x.requires_grad:
+            raise RuntimeError(f"One of the differentiated Tensors (input {i}) does not require grad")
+    grads = _root_grads(outputs, grad_outputs, "grad")
+    captured = _run_backward(outputs, grads, bool(retain_graph), capture={id(x): i for i, x in enumerate(inputs)})
+    result = []
+    for i, x in enumerate(inputs):
+        g = captured.get(id(x))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"One of the differentiated Tensors (input {i}) appears to not have been "
+                                   f"used in the graph. Set allow_unused=True if this is the desired behavior.")
+            result.append(None)
+        else:
+            result.append(Tensor._make(x._be.contiguous(g), x.device))
+    return tuple(result)
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
+    """Check analytic gradients of ``fn`` against central finite differences (``torch.autograd.gradcheck``).
+
+    ``inputs`` are float64 Tensors; those with ``requires_grad`` are perturbed one element at a time. The
+    outputs are contracted with a fixed random upstream gradient, so every output element counts.
+    Returns True, or raises (or returns False) describing the first mismatch.
+    """
+    import numpy as np
+
+    from .tensor import Tensor, tensor
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    for x in inputs:
+        if isinstance(x, Tensor) and x.requires_grad and x.dtype.name != "float64":
+            raise ValueError(f"gradcheck expects float64 inputs, got {x.dtype}")
+
+    def outs_of(args):
+        out = fn(*args)
+        return out if isinstance(out, (tuple, list)) else (out,)
+
+    outs = outs_of(inputs)
+    rng = np.random.default_rng(0)
+    ups = [rng.standard_normal(o.shape) for o in outs]
+
+    def scalar(args):
+        with no_grad():
+            vals = outs_of(args)
+        return sum(float((v.detach().cpu().numpy().astype(np.float64) * u).sum()) for v, u in zip(vals, ups))
+
+    diff_inputs = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
+    analytic = grad([o for o in outs], diff_inputs,
+                    [tensor(u, dtype=o.dtype, device=o.device) for o, u in zip(outs, ups)], allow_unused=True)
+    for k, x in enumerate(diff_inputs):
+        base = x.detach().cpu().numpy().astype(np.float64)
+        num = np.zeros_like(base)
+        for idx in np.ndindex(base.shape):
+            vals = []
+            for sign in (1, -1):
+                pert = base.copy()
+                pert[idx] += sign * eps
+                args = [tensor(pert, device=x.device) if a is x else a for a in inputs]
+                vals.append(scalar(args))
+            num[idx] = (vals[0] - vals[1]) / (2 * eps)
+        ana = np.zeros_like(base) if analytic[k] is None else analytic[k].cpu().numpy().astype(np.float64)
+        bad = np.abs(ana - num) > atol + rtol * np.abs(num)
+        if bad.any():
+            i = tuple(int(v) for v in np.argwhere(bad)[0])
+            msg = (f"Jacobian mismatch for input {k} at index {i}: analytical {ana[i]!r} vs numerical "
+                   f"{num[i]!r} (atol={atol}, rtol={rtol})")
+            if raise_exception:
+                raise RuntimeError(msg)
+            return False
+    return True

@@ -1,0 +1,59 @@
+"""Backends: ``numpy`` (cpu, the reference) and ``triton`` (cuda). `backend_for` picks one per device.
+
+Each backend class is the core interface (`base.Backend`: storage, elementwise, reductions, matmul,
+indexing) plus the fused nn ops (``*_nn_a``: norms, cross-entropy, dropout, batch norm; ``*_nn_b``:
+attention, conv2d, pooling) and the optimizer steps (``*_optim``). The Triton one is imported only when a
+cuda tensor is first made, so ``TRITON_INTERPRET`` can be set before any kernel is decorated.
+"""
+from __future__ import annotations
+
+__all__ = ["backend_for", "cpu_backend", "cuda_backend"]
+
+_cpu = None
+_cuda = None
+
+
+def cpu_backend():
+    """The NumPy reference backend instance."""
+    global _cpu
+    if _cpu is None:
+        from .numpy import NumpyBackend
+        from .numpy_nn_a import NumpyNNA
+        from .numpy_nn_b import NumpyNNB
+        from .numpy_optim import NumpyOptim
+
+        class CPUBackend(NumpyNNA, NumpyNNB, NumpyOptim, NumpyBackend):
+            """The cpu backend: NumPy reference for every op."""
+
+        _cpu = CPUBackend()
+    return _cpu
+
+
+def cuda_backend():
+    """The Triton backend instance (checks that a GPU or Triton's interpreter is available)."""
+    global _cuda
+    if _cuda is None:
+        from .. import runtime
+        if hasattr(runtime, "ensure_cuda"):  # INTEGRATION-TODO
+            runtime.ensure_cuda()
+        from .triton import TritonBackend
+        from .triton_nn_a import TritonNNA
+        try:  # INTEGRATION-TODO
+            from .triton_nn_b import TritonNNB
+        except ImportError:
+            class TritonNNB:
+                pass
+        from .triton_optim import TritonOptim
+
+        class CUDABackend(TritonNNA, TritonNNB, TritonOptim, TritonBackend):
+            """The cuda backend: a Triton kernel for every op."""
+
+        _cuda = CUDABackend()
+    return _cuda
+
+
+def backend_for(device):
+    """The backend that computes for ``device`` (a `tritongrad.device`)."""
+    if device.type == "cpu":
+        return _cpu if _cpu is not None else cpu_backend()
+    return _cuda if _cuda is not None else cuda_backend()

@@ -1,0 +1,692 @@
+"""The NumPy backend: the cpu device and the reference every Triton kernel is checked against.
+
+Each op is written as its textbook formula on ``np.ndarray``s. The rules of `base.Backend` apply:
+
+* float16 and bfloat16 (``ml_dtypes``) are computed in float32 and rounded once at the end; reductions
+  accumulate in float32 (float64 stays float64); integer sums and products accumulate in int64.
+* Results are new C-contiguous arrays (0-d results are 0-d arrays, never NumPy scalars).
+* A Python scalar operand of a binary op is first converted to the array's dtype, as PyTorch does.
+* Floating-point overflow, division by zero and invalid operations give inf/nan silently (no warnings),
+  as in PyTorch. Integer division by zero raises ``RuntimeError("ZeroDivisionError ...")`` as PyTorch's
+  CPU kernels do (the cuda backend cannot raise there; its result is undefined).
+* Integer ``pow`` stays integer; a negative integer exponent raises, as in PyTorch.
+* ``allow_tf32`` of `matmul` is ignored (PyTorch's cpu matmul has no tf32 either).
+"""
+from __future__ import annotations
+
+import math
+
+import ml_dtypes
+import numpy as np
+
+from ..dtypes import result_type
+from . import _philox
+from .base import Backend
+
+__all__ = ["NumpyBackend"]
+
+_HALF_FLOATS = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+_quiet = np.errstate(all="ignore")
+"""Decorator: inf/nan without warnings, as in PyTorch."""
+
+
+# --------------------------------------------------------------------------------------- dtype helpers
+def _is_float(dtype):
+    return dtype.kind == "f" or dtype in _HALF_FLOATS
+
+
+def _compute_dtype(dtype):
+    """The dtype arithmetic runs in: float32 for float16/bfloat16, else the dtype itself."""
+    return np.dtype(np.float32) if dtype in _HALF_FLOATS else dtype
+
+
+def _up(a):
+    """``a`` in its compute dtype (a float32 copy for float16/bfloat16, else ``a`` itself)."""
+    return a.astype(np.float32) if a.dtype in _HALF_FLOATS else a
+
+
+def _out(result, dtype):
+    """``result`` as a C-contiguous array of ``dtype`` (rounding once; 0-d stays 0-d)."""
+    return np.asarray(result, dtype=dtype, order="C")
+
+
+def _require_float(what, a):
+    if not _is_float(a.dtype):
+        raise TypeError(f"{what} expects a floating-point array, got {a.dtype}")
+
+
+def _bound(v, x):
+    """A clamp bound in ``x``'s dtype, then in its compute dtype (PyTorch converts scalars first)."""
+    return _up(np.asarray(v, dtype=x.dtype))
+
+
+def _erf(x):
+    """Elementwise error function, through ``math.erf`` in float64."""
+    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
+
+
+def _normal_cdf(x):
+    return 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
+def _normal_pdf(x):
+    return np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _sign(x):
+    """-1, 0 or 1 in ``x``'s dtype; nan gives 0, as PyTorch's ``sign``/``sgn`` kernels."""
+    return np.where(x > 0, 1, np.where(x < 0, -1, 0)).astype(x.dtype)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+_GELU_TANH_C = math.sqrt(2.0 / math.pi)
+
+
+# --------------------------------------------------------------------------------------- unary ops
+# Each forward is f(x, **params) on the compute dtype; each derivative is f'(x) written with the
+# input x and the (already computed) output y. Backward is gy * f'(x).
+_UNARY = {
+    "neg": lambda x: -x,
+    "abs": np.abs,
+    "exp": np.exp,
+    "log": np.log,
+    "log1p": np.log1p,
+    "expm1": np.expm1,
+    "sqrt": np.sqrt,
+    "rsqrt": lambda x: 1.0 / np.sqrt(x),
+    "sin": np.sin,
+    "cos": np.cos,
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "relu": lambda x: np.maximum(x, 0),                      # keeps nan, as torch.relu
+    "sign": _sign,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "round": np.round,                                       # half to even, as torch.round
+    "trunc": np.trunc,
+    "reciprocal": lambda x: 1.0 / x,
+    "square": lambda x: x * x,
+    "gelu": lambda x: x * _normal_cdf(x),
+    "gelu_tanh": lambda x: 0.5 * x * (1.0 + np.tanh(_GELU_TANH_C * (x + 0.044715 * x ** 3))),
+    "silu": lambda x: x * _sigmoid(x),
+    "leaky_relu": lambda x, negative_slope=0.01: np.where(x > 0, x, negative_slope * x),
+    "logical_not": lambda x: x == 0,
+    "isnan": np.isnan,
+    "isinf": np.isinf,
+}
+
+
+def _gelu_tanh_derivative(x):
+    u = _GELU_TANH_C * (x + 0.044715 * x ** 3)
+    t = np.tanh(u)
+    du = _GELU_TANH_C * (1.0 + 3 * 0.044715 * x * x)
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+
+
+def _zero_derivative(x, y):
+    return np.zeros_like(x)
+
+
+_UNARY_DERIVATIVE = {
+    "neg": lambda x, y: -np.ones_like(x),
+    "abs": lambda x, y: _sign(x),                            # abs'(0) = 0
+    "exp": lambda x, y: y,
+    "log": lambda x, y: 1.0 / x,
+    "log1p": lambda x, y: 1.0 / (1.0 + x),
+    "expm1": lambda x, y: y + 1.0,
+    "sqrt": lambda x, y: 0.5 / y,
+    "rsqrt": lambda x, y: -0.5 * y ** 3,
+    "sin": lambda x, y: np.cos(x),
+    "cos": lambda x, y: -np.sin(x),
+    "tanh": lambda x, y: 1.0 - y * y,
+    "sigmoid": lambda x, y: y * (1.0 - y),
+    "relu": lambda x, y: (x > 0).astype(x.dtype),           # relu'(0) = 0
+    "sign": _zero_derivative,
+    "floor": _zero_derivative,
+    "ceil": _zero_derivative,
+    "round": _zero_derivative,
+    "trunc": _zero_derivative,
+    "reciprocal": lambda x, y: -y * y,
+    "square": lambda x, y: 2.0 * x,
+    "gelu": lambda x, y: _normal_cdf(x) + x * _normal_pdf(x),
+    "gelu_tanh": lambda x, y: _gelu_tanh_derivative(x),
+    "silu": lambda x, y: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
+    "leaky_relu": lambda x, y, negative_slope=0.01: np.where(x > 0, 1.0, negative_slope).astype(x.dtype),
+}
+
+_UNARY_BOOL_RESULT = ("logical_not", "isnan", "isinf")
+_UNARY_ON_INTEGERS = ("neg", "abs", "sign", "relu", "square", "logical_not", "isnan", "isinf")
+_UNARY_IDENTITY_ON_INTEGERS = ("floor", "ceil", "round", "trunc")
+
+
+# --------------------------------------------------------------------------------------- binary ops
+def _check_integer_divisor(op, b):
+    if np.any(b == 0):
+        raise RuntimeError(f"ZeroDivisionError: integer division by zero in {op}")
+
+
+def _floor_divide(a, b):
+    if a.dtype.kind in "iu":
+        _check_integer_divisor("floor_divide", b)
+    return np.floor_divide(a, b)                              # Python's (and PyTorch's) floor semantics
+
+
+def _remainder(a, b):
+    if a.dtype.kind in "iu":
+        _check_integer_divisor("remainder", b)
+    return np.remainder(a, b)                                 # sign of the divisor, as Python's %
+
+
+def _div(a, b):
+    _require_float("div", a)
+    return a / b
+
+
+def _pow(a, b):
+    if a.dtype.kind in "iu" and np.any(b < 0):
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    return np.power(a, b)
+
+
+def _truthy(x):
+    return x != 0
+
+
+_BINARY = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": _div,
+    "pow": _pow,
+    "maximum": np.maximum,                                    # nan propagates, as torch.maximum
+    "minimum": np.minimum,
+    "floor_divide": _floor_divide,
+    "remainder": _remainder,
+    "atan2": np.arctan2,
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+    "logical_and": lambda a, b: np.logical_and(_truthy(a), _truthy(b)),
+    "logical_or": lambda a, b: np.logical_or(_truthy(a), _truthy(b)),
+    "logical_xor": lambda a, b: np.logical_xor(_truthy(a), _truthy(b)),
+    "bitwise_and": np.bitwise_and,
+    "bitwise_or": np.bitwise_or,
+    "bitwise_xor": np.bitwise_xor,
+}
+_BINARY_BOOL_RESULT = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
+
+
+def _pow_grad_b(a, b, c):
+    # d(a**b)/db = a**b * log(a), defined as 0 where a == 0 and b >= 0 (PyTorch's rule)
+    return np.where((a == 0) & (b >= 0), 0.0, c * np.log(a))
+
+
+# (dc/da, dc/db) for c = op(a, b); each is a function of (a, b, c) at the broadcast shape.
+_BINARY_PARTIALS = {
+    "add": (lambda a, b, c: np.ones_like(c), lambda a, b, c: np.ones_like(c)),
+    "sub": (lambda a, b, c: np.ones_like(c), lambda a, b, c: -np.ones_like(c)),
+    "mul": (lambda a, b, c: b, lambda a, b, c: a),
+    "div": (lambda a, b, c: 1.0 / b, lambda a, b, c: -a / (b * b)),
+    "pow": (lambda a, b, c: np.where(b == 0, 0.0, b * np.power(a, b - 1)), _pow_grad_b),
+    # ties split the gradient equally; a nan operand takes it all (PyTorch's rule)
+    "maximum": (lambda a, b, c: np.where(a == b, 0.5, np.where(a < b, 0.0, 1.0)),
+                lambda a, b, c: np.where(a == b, 0.5, np.where(a > b, 0.0, 1.0))),
+    "minimum": (lambda a, b, c: np.where(a == b, 0.5, np.where(a > b, 0.0, 1.0)),
+                lambda a, b, c: np.where(a == b, 0.5, np.where(a < b, 0.0, 1.0))),
+    "atan2": (lambda a, b, c: b / (a * a + b * b), lambda a, b, c: -a / (a * a + b * b)),
+    # a - floor(a / b) * b, differentiated with floor(a / b) held constant
+    "remainder": (lambda a, b, c: np.ones_like(c), lambda a, b, c: -np.floor_divide(a, b)),
+}
+
+
+def _binary_operands(op, a, b):
+    """``(a, b, dtype)``: both operands as arrays in their compute dtype, and the operands' dtype.
+    A scalar operand is first converted to the array's dtype (PyTorch's rule for Python scalars)."""
+    arrays = [v for v in (a, b) if isinstance(v, np.ndarray)]
+    if not arrays:
+        raise TypeError(f"{op}: at least one operand must be an array")
+    dtype = arrays[0].dtype
+    if len(arrays) == 2 and a.dtype != b.dtype:
+        raise TypeError(f"{op}: operands have different dtypes {a.dtype} and {b.dtype} "
+                        f"(the caller promotes them first)")
+    for v in (a, b):
+        if not isinstance(v, np.ndarray) and isinstance(v, (float, np.floating)) and not _is_float(dtype):
+            raise TypeError(f"{op}: float scalar {v!r} with a {dtype} array (the caller promotes first)")
+    a, b = (v if isinstance(v, np.ndarray) else np.asarray(v, dtype=dtype) for v in (a, b))
+    return _up(a), _up(b), dtype
+
+
+# --------------------------------------------------------------------------------------- reductions
+def _reduce_dims(x, dims):
+    """``dims`` as a tuple; a 0-d array has no axes to reduce (its dim 0 has size 1, as in PyTorch)."""
+    return () if x.ndim == 0 else tuple(int(d) for d in dims)
+
+
+def _reduced_count(x, dims):
+    """How many input elements make each output element."""
+    return math.prod(x.shape[d] for d in dims)
+
+
+def _check_nonempty_reduction(op, x, dims, whole):
+    """amax/amin/max/min have no identity: reducing an empty dim raises, with PyTorch's messages
+    (``whole``: the reduction is over every dim, as ``x.amax()``)."""
+    if x.size != 0:
+        return
+    if whole:
+        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                           f"Specify the reduction dim with the 'dim' argument.")
+    for d in dims:
+        if x.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+
+
+def _reduce_result_dtype(op, dtype):
+    if op in ("all", "any"):
+        return np.dtype(np.bool_)
+    if op in ("sum", "prod") and not _is_float(dtype):
+        return np.dtype(np.int64)
+    if op in ("mean", "logsumexp", "var", "norm") and not _is_float(dtype):
+        raise TypeError(f"{op}(): expected a floating-point input, got {dtype}")
+    return dtype
+
+
+def _accumulate(op, x):
+    """``x`` in the dtype ``op`` accumulates in: int64 for integer/bool sums and products, float32 for
+    float16/bfloat16, else unchanged."""
+    if op in ("sum", "prod") and not _is_float(x.dtype):
+        return x.astype(np.int64)
+    return _up(x)
+
+
+def _logsumexp(x, dims):
+    """``log(sum(exp(x)))`` over ``dims`` (kept), shifted by the maximum for stability. A row whose
+    maximum is infinite (or that is empty) is not shifted, so it gives +-inf instead of nan."""
+    m = np.max(x, axis=dims, keepdims=True, initial=-np.inf)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return np.log(np.sum(np.exp(x - m), axis=dims, keepdims=True)) + m
+
+
+def _var(x, dims, correction):
+    """``sum((x - mean)^2) / max(N - correction, 0)`` over ``dims`` (kept)."""
+    n = _reduced_count(x, dims)
+    mean = np.sum(x, axis=dims, keepdims=True) / n
+    return np.sum((x - mean) ** 2, axis=dims, keepdims=True) / max(n - correction, 0)
+
+
+def _check_norm_order(p):
+    if not p > 0:
+        raise ValueError(f"norm: p must be a positive number or inf, got {p!r}")
+
+
+def _norm(x, dims, p):
+    """The vector p-norm over ``dims`` (kept): ``(sum |x|^p)^(1/p)``; ``max |x|`` for ``p = inf``."""
+    _check_norm_order(p)
+    if p == math.inf:
+        return np.max(np.abs(x), axis=dims, keepdims=True, initial=0.0)
+    if p == 1:
+        return np.sum(np.abs(x), axis=dims, keepdims=True)
+    if p == 2:
+        return np.sqrt(np.sum(x * x, axis=dims, keepdims=True))
+    return np.sum(np.abs(x) ** p, axis=dims, keepdims=True) ** (1.0 / p)
+
+
+# Each reduction maps (x in its accumulation dtype, dims) to the result with the reduced dims kept.
+_REDUCE = {
+    "sum": lambda x, dims: np.sum(x, axis=dims, keepdims=True),
+    "mean": lambda x, dims: np.sum(x, axis=dims, keepdims=True) / _reduced_count(x, dims),
+    "prod": lambda x, dims: np.prod(x, axis=dims, keepdims=True),
+    "amax": lambda x, dims: np.max(x, axis=dims, keepdims=True),
+    "amin": lambda x, dims: np.min(x, axis=dims, keepdims=True),
+    "all": lambda x, dims: np.all(x != 0, axis=dims, keepdims=True),
+    "any": lambda x, dims: np.any(x != 0, axis=dims, keepdims=True),
+    "logsumexp": _logsumexp,
+    "var": lambda x, dims, correction=1: _var(x, dims, correction),
+    "norm": lambda x, dims, p=2: _norm(x, dims, p),
+}
+
+
+def _prod_grad(x, dims):
+    """d prod(x) / dx_i = product of the other elements, computed without dividing by a zero:
+    no zero in the slice -> prod / x_i; exactly one zero -> the product of the rest at the zero, 0
+    elsewhere; two or more zeros -> 0."""
+    zeros = np.sum(x == 0, axis=dims, keepdims=True)
+    prod_of_nonzeros = np.prod(np.where(x == 0, 1.0, x), axis=dims, keepdims=True)
+    return np.where(zeros == 0, prod_of_nonzeros / np.where(x == 0, 1.0, x),
+                    np.where((zeros == 1) & (x == 0), prod_of_nonzeros, 0.0))
+
+
+def _var_grad(x, dims, correction):
+    """d var(x) / dx = 2 (x - mean) / max(N - correction, 0)."""
+    n = _reduced_count(x, dims)
+    mean = np.sum(x, axis=dims, keepdims=True) / n
+    return 2.0 * (x - mean) / max(n - correction, 0)
+
+
+def _even_split(mask, dims):
+    """``mask`` divided by its count per slice: the gradient share of each tied extremum."""
+    return mask / np.sum(mask, axis=dims, keepdims=True)
+
+
+def _norm_grad(x, y, dims, p=2):
+    """d ||x||_p / dx, 0 where the norm is 0. For ``inf`` ties split evenly (PyTorch's rule)."""
+    _check_norm_order(p)
+    if p == math.inf:
+        return _sign(x) * _even_split(np.abs(x) == y, dims)
+    if p == 1:
+        return _sign(x)
+    safe_y = np.where(y == 0, 1.0, y)
+    return np.where(y == 0, 0.0, _sign(x) * np.abs(x) ** (p - 1) / safe_y ** (p - 1))
+
+
+# d reduce(x) / dx from (x, y, dims) with x in the compute dtype and y expanded to the kept shape.
+_REDUCE_DERIVATIVE = {
+    "sum": lambda x, y, dims: np.ones_like(x),
+    "mean": lambda x, y, dims: np.ones_like(x) / _reduced_count(x, dims),
+    "prod": lambda x, y, dims: _prod_grad(x, dims),
+    "amax": lambda x, y, dims: _even_split(x == y, dims),
+    "amin": lambda x, y, dims: _even_split(x == y, dims),
+    "logsumexp": lambda x, y, dims: np.exp(x - y),
+    "var": lambda x, y, dims, correction=1: _var_grad(x, dims, correction),
+    "norm": _norm_grad,
+}
+
+
+def _unkeep(r, dims, keepdim):
+    return r if keepdim else np.squeeze(r, axis=dims)
+
+
+def _keep(g, dims, keepdim):
+    return g if keepdim else np.expand_dims(g, dims)
+
+
+# --------------------------------------------------------------------------------------- indexing
+def _check_index(index, size, dim):
+    """``index`` (an integer array) must lie in [0, size); raise IndexError naming the first bad one."""
+    index = np.asarray(index)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"index must be an integer array, got {index.dtype}")
+    bad = (index < 0) | (index >= size)
+    if np.any(bad):
+        raise IndexError(f"index {int(index[bad].flat[0])} is out of bounds for dimension {dim} with size {size}")
+    return index
+
+
+def _at_least_1d(a):
+    """A 0-d array as a 1-element 1-D view (a 0-d tensor's dim 0 has size 1 in PyTorch)."""
+    return a.reshape(1) if a.ndim == 0 else a
+
+
+def _along(dim, index):
+    """The NumPy index selecting ``index`` along axis ``dim`` (all of every other axis)."""
+    return (slice(None),) * dim + (index,)
+
+
+def _scatter_coordinates(index, dim):
+    """The full coordinates where `gather` reads for each element of ``index``: the element's own
+    coordinates with axis ``dim`` replaced by the index value."""
+    coords = list(np.indices(index.shape, sparse=True))
+    coords[dim] = index
+    return tuple(coords)
+
+
+def _check_gather_shape(op, x_shape, dim, index):
+    """PyTorch's rule: ``index`` has ``x``'s number of dims and is no larger except along ``dim``."""
+    if index.ndim != len(x_shape):
+        raise RuntimeError(f"{op}: index {index.shape} must have the same number of dimensions as the "
+                           f"input {x_shape}")
+    for d, (n_index, n_x) in enumerate(zip(index.shape, x_shape)):
+        if d != dim and n_index > n_x:
+            raise RuntimeError(f"{op}: size of index {index.shape} exceeds the input {x_shape} at dimension {d}")
+
+
+# --------------------------------------------------------------------------------------- the backend
+class NumpyBackend(Backend):
+    """`Backend` on ``np.ndarray``s (the cpu device)."""
+
+    name = "numpy"
+
+    # ------------------------------------------------------------ storage
+    def empty(self, shape, dtype, device=0):
+        return np.empty(shape, dtype=dtype)
+
+    def full(self, shape, value, dtype, device=0):
+        return np.full(shape, value, dtype=dtype)
+
+    def from_numpy(self, arr, device=0):
+        return arr
+
+    def to_numpy(self, a):
+        return a
+
+    def copy_(self, dst, src):
+        np.copyto(dst, src, casting="unsafe")
+        return dst
+
+    @_quiet
+    def cast(self, a, dtype):
+        dtype = np.dtype(dtype)
+        if a.dtype in _HALF_FLOATS and dtype.kind in "iub":
+            a = a.astype(np.float32)      # through float32, so float->int truncates as for other floats
+        return a.astype(dtype, order="C")
+
+    def contiguous(self, a):
+        return a.copy(order="C")
+
+    def arange(self, start, step, n, dtype, device=0):
+        exact_integers = all(isinstance(v, (int, np.integer)) for v in (start, step))
+        i = np.arange(n, dtype=np.int64 if exact_integers else np.float64)
+        return _out(start + step * i, dtype)
+
+    # ------------------------------------------------------------ random
+    @staticmethod
+    def _counters(shape, offset):
+        """The Philox counter of each element: ``offset + linear index`` (int64)."""
+        return int(offset) + np.arange(math.prod(shape), dtype=np.int64).reshape(shape)
+
+    def rand(self, shape, dtype, seed, offset, device=0):
+        return _out(_philox.rand(seed, self._counters(shape, offset)), dtype)
+
+    def randn(self, shape, dtype, seed, offset, device=0):
+        return _out(_philox.randn(seed, self._counters(shape, offset)), dtype)
+
+    def randint(self, shape, low, high, dtype, seed, offset, device=0):
+        if not low < high:
+            raise ValueError(f"randint expects 'low' to be less than 'high', but got low={low} >= high={high}")
+        draws = _philox.randint(seed, self._counters(shape, offset)).astype(np.int64)
+        return _out(low + draws % (high - low), dtype)
+
+    # ------------------------------------------------------------ elementwise
+    @_quiet
+    def unary(self, op, x, **params):
+        if op not in _UNARY:
+            raise ValueError(f"unknown unary op {op!r}")
+        if not _is_float(x.dtype):
+            if op in _UNARY_IDENTITY_ON_INTEGERS:
+                return x.copy(order="C")
+            if op not in _UNARY_ON_INTEGERS:
+                raise TypeError(f"unary({op}) expects a floating-point array, got {x.dtype}")
+        y = _UNARY[op](_up(x), **params)
+        return _out(y, np.bool_ if op in _UNARY_BOOL_RESULT else x.dtype)
+
+    @_quiet
+    def unary_bwd(self, op, x, y, gy, **params):
+        if op not in _UNARY_DERIVATIVE:
+            raise ValueError(f"unary op {op!r} is not differentiable")
+        _require_float(f"unary_bwd({op})", x)
+        return _out(_up(gy) * _UNARY_DERIVATIVE[op](_up(x), _up(y), **params), x.dtype)
+
+    @_quiet
+    def binary(self, op, a, b):
+        if op not in _BINARY:
+            raise ValueError(f"unknown binary op {op!r}")
+        a, b, dtype = _binary_operands(op, a, b)
+        return _out(_BINARY[op](a, b), np.bool_ if op in _BINARY_BOOL_RESULT else dtype)
+
+    @_quiet
+    def binary_bwd(self, op, a, b, gc, need_a=True, need_b=True):
+        if op not in _BINARY_PARTIALS:
+            raise ValueError(f"binary op {op!r} is not differentiable")
+        need_a = need_a and isinstance(a, np.ndarray)
+        need_b = need_b and isinstance(b, np.ndarray)
+        a, b, dtype = _binary_operands(op, a, b)
+        _require_float(f"binary_bwd({op})", a)
+        c = _BINARY[op](a, b)
+        gc = _up(gc)
+        da, db = _BINARY_PARTIALS[op]
+        ga = _out(gc * da(a, b, c), dtype) if need_a else None
+        gb = _out(gc * db(a, b, c), dtype) if need_b else None
+        return ga, gb
+
+    def where(self, cond, a, b):
+        arrays = [v for v in (a, b) if isinstance(v, np.ndarray)]
+        if len(arrays) == 2 and a.dtype != b.dtype:
+            raise TypeError(f"where: operands have different dtypes {a.dtype} and {b.dtype}")
+        dtype = arrays[0].dtype if arrays else result_type(a, b).np
+        return _out(np.where(cond, np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype)), dtype)
+
+    def clamp(self, x, lo, hi):
+        y = np.array(_up(x), order="C")           # a copy: the result never aliases x
+        if lo is not None:
+            y = np.maximum(y, _bound(lo, x))
+        if hi is not None:
+            y = np.minimum(y, _bound(hi, x))
+        return _out(y, x.dtype)
+
+    def clamp_bwd(self, x, lo, hi, gy):
+        inside = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= _up(x) >= _bound(lo, x)
+        if hi is not None:
+            inside &= _up(x) <= _bound(hi, x)
+        return _out(np.where(inside, _up(gy), 0), x.dtype)
+
+    def tril(self, x, k, upper=False):
+        if x.ndim < 2:
+            raise ValueError(f"{'triu' if upper else 'tril'}: input must have at least 2 dimensions, got {x.shape}")
+        return _out(np.triu(x, k) if upper else np.tril(x, k), x.dtype)
+
+    # ------------------------------------------------------------ reductions
+    @_quiet
+    def reduce(self, op, x, dims, keepdim, **params):
+        if op not in _REDUCE:
+            raise ValueError(f"unknown reduction {op!r}")
+        dims = _reduce_dims(x, dims)
+        result_dtype = _reduce_result_dtype(op, x.dtype)
+        if op in ("amax", "amin"):
+            _check_nonempty_reduction(op, x, dims, whole=len(dims) == x.ndim)
+        r = _REDUCE[op](_accumulate(op, x), dims, **params)
+        return _out(_unkeep(r, dims, keepdim), result_dtype)
+
+    @_quiet
+    def reduce_bwd(self, op, x, y, gy, dims, keepdim, **params):
+        if op not in _REDUCE_DERIVATIVE:
+            raise ValueError(f"reduction {op!r} is not differentiable")
+        _require_float(f"reduce_bwd({op})", x)
+        dims = _reduce_dims(x, dims)
+        if op in ("sum", "mean"):
+            # x may be a shape-only stand-in and y None: these gradients depend on the shape alone
+            gy = _up(_keep(gy, dims, keepdim))
+            count = math.prod(x.shape[d] for d in dims)
+            gx = gy if op == "sum" else gy / count
+            return _out(np.broadcast_to(gx, x.shape), x.dtype)
+        y = _up(_keep(y, dims, keepdim))
+        gy = _up(_keep(gy, dims, keepdim))
+        gx = gy * _REDUCE_DERIVATIVE[op](_up(x), y, dims, **params)
+        return _out(np.broadcast_to(gx, x.shape), x.dtype)
+
+    def argreduce(self, op, x, dim, keepdim):
+        if op not in ("max", "min"):
+            raise ValueError(f"argreduce op must be 'max' or 'min', got {op!r}")
+        if x.ndim == 0:
+            return x.copy(), np.zeros((), dtype=np.int64)
+        _check_nonempty_reduction(op, x, (dim,), whole=False)
+        xc = _up(x)
+        indices = np.expand_dims(np.argmax(xc, axis=dim) if op == "max" else np.argmin(xc, axis=dim), dim)
+        values = np.take_along_axis(x, indices, axis=dim)
+        return _out(_unkeep(values, (dim,), keepdim), x.dtype), _out(_unkeep(indices, (dim,), keepdim), np.int64)
+
+    def cumsum(self, x, dim, reverse=False):
+        result_dtype = x.dtype if _is_float(x.dtype) else np.dtype(np.int64)
+        x1 = _accumulate("sum", _at_least_1d(x))
+        if reverse:
+            r = np.flip(np.cumsum(np.flip(x1, dim), axis=dim), dim)
+        else:
+            r = np.cumsum(x1, axis=dim)
+        return _out(r.reshape(x.shape), result_dtype)
+
+    @_quiet
+    def softmax(self, x, dim, log=False):
+        _require_float("softmax", x)
+        x1 = _up(_at_least_1d(x))
+        shifted = x1 - np.max(x1, axis=dim, keepdims=True, initial=-np.inf)   # initial: an empty dim works
+        total = np.sum(np.exp(shifted), axis=dim, keepdims=True)
+        y = shifted - np.log(total) if log else np.exp(shifted) / total
+        return _out(y.reshape(x.shape), x.dtype)
+
+    @_quiet
+    def softmax_bwd(self, y, gy, dim, log=False):
+        y1, gy1 = _up(_at_least_1d(y)), _up(_at_least_1d(gy))
+        if log:
+            gx = gy1 - np.exp(y1) * np.sum(gy1, axis=dim, keepdims=True)
+        else:
+            gx = y1 * (gy1 - np.sum(gy1 * y1, axis=dim, keepdims=True))
+        return _out(gx.reshape(y.shape), y.dtype)
+
+    # ------------------------------------------------------------ matmul
+    def matmul(self, a, b, allow_tf32=False):
+        if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+            raise ValueError(f"matmul expects (B, M, K) @ (B, K, N), got {a.shape} @ {b.shape}")
+        if a.dtype != b.dtype:
+            raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
+        return _out(np.matmul(_up(a), _up(b)), a.dtype)
+
+    # ------------------------------------------------------------ indexing
+    def index_select(self, x, dim, index):
+        x1 = _at_least_1d(x)
+        index = _check_index(index, x1.shape[dim], dim)
+        out = np.take(x1, index, axis=dim)
+        return _out(out.reshape(()) if x.ndim == 0 else out, x.dtype)
+
+    def index_add(self, shape, dtype, dim, index, src):
+        dtype = np.dtype(dtype)
+        out = np.zeros(shape, dtype=_compute_dtype(dtype))
+        out1 = _at_least_1d(out)
+        index = _check_index(index, out1.shape[dim], dim)
+        np.add.at(out1, _along(dim, index), _up(_at_least_1d(src)))
+        return _out(out, dtype)
+
+    def index_copy_(self, x, dim, index, src):
+        x1 = _at_least_1d(x)
+        index = _check_index(index, x1.shape[dim], dim)
+        src1 = _at_least_1d(src)
+        expected = x1.shape[:dim] + (len(index),) + x1.shape[dim + 1:]
+        if src1.shape != expected:
+            raise RuntimeError(f"index_copy_: source of shape {src.shape} does not match the destination "
+                               f"slices of shape {expected}")
+        x1[_along(dim, index)] = src1
+        return x
+
+    def gather(self, x, dim, index):
+        x1, index1 = _at_least_1d(x), _at_least_1d(np.asarray(index))
+        _check_gather_shape("gather", x1.shape, dim, index1)
+        index1 = _check_index(index1, x1.shape[dim], dim)
+        return _out(x1[_scatter_coordinates(index1, dim)].reshape(np.shape(index)), x.dtype)
+
+    def scatter_add(self, shape, dtype, dim, index, src):
+        dtype = np.dtype(dtype)
+        out = np.zeros(shape, dtype=_compute_dtype(dtype))
+        out1, index1 = _at_least_1d(out), _at_least_1d(np.asarray(index))
+        _check_gather_shape("scatter_add", out1.shape, dim, index1)
+        index1 = _check_index(index1, out1.shape[dim], dim)
+        src1 = _at_least_1d(src)[tuple(slice(0, n) for n in index1.shape)]
+        np.add.at(out1, _scatter_coordinates(index1, dim), _up(src1))
+        return _out(out, dtype)
+
+    def nonzero(self, x):
+        return _out(np.argwhere(_up(x) != 0), np.int64)

@@ -1,0 +1,349 @@
+"""NumPy references for attention, conv2d and 2-D pooling (mixin `NumpyNNB` of the NumPy backend).
+
+Textbook formulas, no tricks: ``softmax(q k^T * scale + mask) v``; convolution as a loop over filter taps
+with an einsum per tap; pooling as a loop over window taps. fp16/bf16 inputs compute in float32 and round
+once at the end, float64 stays float64.
+
+The geometry helpers at module level (output sizes, adaptive windows, argument checks) are the single source
+of these formulas: the Triton side (`TritonNNB`) imports them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["NumpyNNB", "conv2d_output_hw", "pool2d_output_hw", "adaptive_bounds", "adaptive_output_hw",
+           "check_conv2d", "check_pool2d", "check_sdpa_mask"]
+
+
+# ----------------------------------------------------------------------------------------- geometry
+
+def conv2d_output_hw(hw, kernel_hw, stride, padding, dilation):
+    """PyTorch's conv2d output size: ``(H + 2p - d(k-1) - 1) // s + 1`` per dim."""
+    return tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                 for n, k, s, p, d in zip(hw, kernel_hw, stride, padding, dilation))
+
+
+def pool2d_output_hw(hw, kernel_size, stride, padding, dilation, ceil_mode):
+    """PyTorch's pooling output size (``pooling_output_shape``): floor or ceil of
+    ``(H + 2p - d(k-1) - 1) / s`` plus 1, minus 1 when ceil mode would start the last window in the padding."""
+    out = []
+    for n, k, s, p, d in zip(hw, kernel_size, stride, padding, dilation):
+        span = n + 2 * p - d * (k - 1) - 1 + ((s - 1) if ceil_mode else 0)
+        o = span // s + 1
+        if ceil_mode and (o - 1) * s >= n + p:
+            o -= 1
+        out.append(o)
+    return tuple(out)
+
+
+def adaptive_bounds(n_in, n_out):
+    """PyTorch's adaptive-pooling windows along one dim: ``[floor(i*I/O), ceil((i+1)*I/O))`` for each i."""
+    return [((i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)) for i in range(n_out)]
+
+
+def check_sdpa_mask(mask):
+    """An attention mask must be additive floats: a bool mask is the caller's to turn into 0 / -inf."""
+    if mask is not None and not (mask.dtype.kind == "f" or mask.dtype.name == "bfloat16"):
+        raise TypeError(f"sdpa: the mask must be an additive float mask, got dtype {mask.dtype} (turn a bool "
+                        f"mask into 0 / -inf first)")
+
+
+def _pair(v, name):
+    t = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(t) != 2:
+        raise ValueError(f"{name} must be an int or a pair, got {v!r}")
+    return tuple(int(a) for a in t)
+
+
+def check_conv2d(x_shape, w_shape, b_shape, stride, padding, dilation, groups):
+    """Validate conv2d arguments; returns ``(stride, padding, dilation, (OH, OW))`` as int pairs."""
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(f"conv2d: expected 4-D input (N, C, H, W) and weight (Cout, Cin/groups, kh, kw), "
+                         f"got input {tuple(x_shape)} and weight {tuple(w_shape)}")
+    n, c, h, w = x_shape
+    cout, cin_g, kh, kw = w_shape
+    if groups < 1 or c % groups or cout % groups or cin_g * groups != c:
+        raise ValueError(f"conv2d: input {tuple(x_shape)} with {c} channels and weight {tuple(w_shape)} do not "
+                         f"match groups={groups} (need C = groups * weight.shape[1] and Cout divisible by groups)")
+    if b_shape is not None and tuple(b_shape) != (cout,):
+        raise ValueError(f"conv2d: bias of shape {tuple(b_shape)} does not match {cout} output channels")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"conv2d: stride {stride} and dilation {dilation} must be >= 1, padding {padding} >= 0")
+    out = conv2d_output_hw((h, w), (kh, kw), stride, padding, dilation)
+    if min(out) < 1:
+        raise ValueError(f"conv2d: input {tuple(x_shape)} (padded by {padding}) is smaller than the dilated "
+                         f"kernel {(kh, kw)} with dilation {dilation}")
+    return stride, padding, dilation, out
+
+
+def check_pool2d(x_shape, kernel_size, stride, padding, dilation, ceil_mode, name):
+    """Validate pooling arguments (PyTorch's rules); returns int pairs ``(k, s, p, d, (OH, OW))``.
+    ``stride`` None or empty means the kernel size, as in PyTorch."""
+    kernel_size = _pair(kernel_size, "kernel_size")
+    stride = kernel_size if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else _pair(stride, "stride")
+    padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+    if len(x_shape) != 4:
+        raise ValueError(f"{name}: expected a 4-D input (N, C, H, W), got {tuple(x_shape)}")
+    if min(kernel_size) < 1 or min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"{name}: kernel_size {kernel_size}, stride {stride} and dilation {dilation} must be "
+                         f"positive")
+    if any(p < 0 or p > k // 2 for p, k in zip(padding, kernel_size)):
+        raise ValueError(f"{name}: pad should be smaller than or equal to half of kernel size, but got "
+                         f"padding={padding} and kernel_size={kernel_size}")
+    out = pool2d_output_hw(x_shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+    if min(out) < 1:
+        raise ValueError(f"{name}: output size {out} is too small for input {tuple(x_shape)}")
+    return kernel_size, stride, padding, dilation, out
+
+
+def adaptive_output_hw(x_shape, output_size):
+    """``output_size`` as an int pair (None entries keep the input size, as in PyTorch)."""
+    if len(x_shape) != 4:
+        raise ValueError(f"adaptive_avg_pool2d: expected a 4-D input (N, C, H, W), got {tuple(x_shape)}")
+    size = (output_size, output_size) if output_size is None or isinstance(output_size, (int, np.integer)) \
+        else tuple(output_size)
+    if len(size) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}")
+    out = tuple(int(n) if s is None else int(s) for s, n in zip(size, x_shape[2:]))
+    if min(out) < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size {out} must be positive")
+    return out
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+def _compute_dtype(dtype):
+    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+
+
+def _f(a, ct):
+    return None if a is None else np.asarray(a).astype(ct, copy=False)
+
+
+def _attention_probs(q, k, mask, is_causal, scale):
+    """Scores ``S = q k^T * scale + mask`` (causal: -inf above the diagonal), P = softmax(S) and the row
+    log-sum-exp. Fully masked rows get P = 0 and lse = -inf (PyTorch's ``_safe_softmax``)."""
+    s = np.einsum("bhqd,bhkd->bhqk", q, k) * scale
+    if mask is not None:
+        s = s + mask
+    if is_causal:
+        lq, lk = s.shape[-2:]
+        s = np.where(np.tril(np.ones((lq, lk), dtype=bool)), s, -np.inf)
+    m = s.max(axis=-1, keepdims=True, initial=-np.inf)
+    m = np.where(np.isneginf(m), 0.0, m)
+    e = np.exp(s - m)
+    total = e.sum(axis=-1, keepdims=True)
+    p = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    with np.errstate(divide="ignore"):
+        lse = (m + np.log(total))[..., 0]
+    return p, lse
+
+
+def _conv_taps(xp, kh, kw, oh, ow, stride, dilation):
+    """Yield ``(i, j, patch)``: the (N, C, OH, OW) slice of the padded input read by filter tap (i, j)."""
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dilation[0], j * dilation[1]
+            yield i, j, (h0, w0), xp[:, :, h0:h0 + stride[0] * (oh - 1) + 1:stride[0],
+                                     w0:w0 + stride[1] * (ow - 1) + 1:stride[1]]
+
+
+def _grouped(a, groups):
+    """(N, C, ...) -> (N, groups, C/groups, ...)."""
+    return a.reshape(a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
+
+
+def _pool_taps(x, kernel_size, stride, padding, dilation, out_hw, fill):
+    """Yield ``(flat_index, window_value)`` per window tap: (N, C, OH, OW) values of x padded with ``fill`` and
+    the flat index ``ih * W + iw`` of each (-1 in the padding)."""
+    h, w = x.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0] + kernel_size[0] * dilation[0]),
+                    (padding[1], padding[1] + kernel_size[1] * dilation[1])), constant_values=fill)
+    ih = np.arange(out_hw[0]) * stride[0] - padding[0]
+    iw = np.arange(out_hw[1]) * stride[1] - padding[1]
+    for i in range(kernel_size[0]):
+        for j in range(kernel_size[1]):
+            hh, ww = ih + i * dilation[0], iw + j * dilation[1]
+            inside = ((hh >= 0) & (hh < h))[:, None] & ((ww >= 0) & (ww < w))[None, :]
+            idx = np.where(inside, hh[:, None] * w + ww[None, :], -1)
+            yield idx, xp[:, :, hh + padding[0]][:, :, :, ww + padding[1]]
+
+
+def _avg_windows(hw, out_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
+    """Per output dim, a list of (lo, hi) clipped window bounds, and the (OH, OW) divisor array, as in
+    PyTorch's avg_pool2d: windows end at most at H + padding; the divisor counts padding when
+    ``count_include_pad`` (but never the part past H + padding)."""
+    bounds, spans = [], []
+    for n, o, k, s, p in zip(hw, out_hw, kernel_size, stride, padding):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        spans.append(end - start)
+        bounds.append(list(zip(np.maximum(start, 0), np.minimum(end, n))))
+    if divisor_override:
+        div = np.full(out_hw, float(divisor_override))
+    elif count_include_pad:
+        div = np.outer(spans[0], spans[1]).astype(np.float64)
+    else:
+        div = np.outer([hi - lo for lo, hi in bounds[0]], [hi - lo for lo, hi in bounds[1]]).astype(np.float64)
+    return bounds, div
+
+
+def _window_sum(x, bounds, div):
+    """y[..., a, b] = sum of x over the window (bounds[0][a], bounds[1][b]) / div[a, b]."""
+    rows = np.stack([x[:, :, lo:hi].sum(axis=2) for lo, hi in bounds[0]], axis=2)
+    y = np.stack([rows[..., lo:hi].sum(axis=-1) for lo, hi in bounds[1]], axis=-1)
+    return y / div
+
+
+def _window_scatter(g, x_shape, bounds, div, ct):
+    """The adjoint of `_window_sum`: spread ``g / div`` evenly back over each window."""
+    gx = np.zeros(x_shape, dtype=ct)
+    g = g / div
+    for a, (h0, h1) in enumerate(bounds[0]):
+        for b, (w0, w1) in enumerate(bounds[1]):
+            gx[:, :, h0:h1, w0:w1] += g[:, :, a, b][:, :, None, None]
+    return gx
+
+
+class NumpyNNB:
+    """NumPy reference for attention, conv2d and pooling (see the module docstring)."""
+
+    # ------------------------------------------------------------------------------------ attention
+    def sdpa_fwd(self, q, k, v, mask, is_causal, scale):
+        """Scaled-dot-product attention forward (``F.scaled_dot_product_attention`` without dropout).
+
+        q (B, H, Lq, D), k/v (B, H, Lk, D), any strides; ``mask`` None or an additive float mask
+        broadcastable to (B, H, Lq, Lk) (the caller turns a bool mask into 0/-inf); ``is_causal``: query i
+        attends keys j <= i (top-left aligned, PyTorch's convention); ``scale`` a float.
+        Returns ``(o, lse)``: o (B, H, Lq, D) in q's dtype, lse (B, H, Lq) the log-sum-exp of each score row,
+        float32 (float64 for float64 inputs). Rows whose scores are all -inf give o = 0 and lse = -inf
+        (PyTorch >= 2.5's ``_safe_softmax``; their gradients are 0)."""
+        check_sdpa_mask(mask)
+        ct = _compute_dtype(q.dtype)
+        q32, k32, v32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(mask, ct)
+        p, lse = _attention_probs(q32, k32, m32, is_causal, scale)
+        o = np.einsum("bhqk,bhkd->bhqd", p, v32)
+        return o.astype(q.dtype), lse.astype(ct)
+
+    def sdpa_bwd(self, go, q, k, v, o, lse, mask, is_causal, scale, need_mask_grad=False):
+        """Gradients of `sdpa_fwd` given the upstream ``go`` and the forward's ``o`` and ``lse``.
+
+        Returns ``(gq, gk, gv)`` in the inputs' dtypes, or ``(gq, gk, gv, gmask)`` when ``need_mask_grad``:
+        gmask is the gradient of the additive mask at the broadcast shape (B, H, Lq, Lk), in the mask's
+        dtype (the caller reduces it to the mask's shape)."""
+        ct = _compute_dtype(q.dtype)
+        q32, k32, v32, go32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(go, ct), _f(mask, ct)
+        p, _ = _attention_probs(q32, k32, m32, is_causal, scale)
+        gv = np.einsum("bhqk,bhqd->bhkd", p, go32)
+        gp = np.einsum("bhqd,bhkd->bhqk", go32, v32)
+        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
+        gq = np.einsum("bhqk,bhkd->bhqd", gs, k32) * scale
+        gk = np.einsum("bhqk,bhqd->bhkd", gs, q32) * scale
+        grads = (gq.astype(q.dtype), gk.astype(k.dtype), gv.astype(v.dtype))
+        if need_mask_grad:
+            return grads + (gs.astype(mask.dtype),)
+        return grads
+
+    # --------------------------------------------------------------------------------------- conv2d
+    def conv2d_fwd(self, x, w, b, stride, padding, dilation, groups):
+        """``F.conv2d``: x (N, C, H, W), w (Cout, C/groups, kh, kw), b (Cout,) or None; stride, padding,
+        dilation int pairs (or ints); groups an int. Returns y (N, Cout, OH, OW) in x's dtype with
+        ``OH = (H + 2p - d(kh-1) - 1) // s + 1``."""
+        stride, padding, dilation, (oh, ow) = check_conv2d(x.shape, w.shape, None if b is None else b.shape,
+                                                           stride, padding, dilation, groups)
+        ct = _compute_dtype(x.dtype)
+        xp = np.pad(_f(x, ct), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+        wg = _f(w, ct).reshape(groups, -1, *w.shape[1:])                      # (G, Cout/G, Cin/G, kh, kw)
+        y = np.zeros((x.shape[0], groups, w.shape[0] // groups, oh, ow), dtype=ct)
+        for i, j, _, patch in _conv_taps(xp, w.shape[2], w.shape[3], oh, ow, stride, dilation):
+            y += np.einsum("ngcij,gkc->ngkij", _grouped(patch, groups), wg[..., i, j])
+        y = y.reshape(x.shape[0], w.shape[0], oh, ow)
+        if b is not None:
+            y += _f(b, ct)[:, None, None]
+        return y.astype(x.dtype)
+
+    def conv2d_bwd(self, gy, x, w, stride, padding, dilation, groups, need_x=True, need_w=True, need_b=True):
+        """Gradients of `conv2d_fwd` w.r.t. x, w and the bias given the upstream ``gy`` (N, Cout, OH, OW).
+        Returns ``(gx, gw, gb)`` (None where not needed); gb (Cout,) is ``gy`` summed over N, OH, OW."""
+        stride, padding, dilation, (oh, ow) = check_conv2d(x.shape, w.shape, None, stride, padding, dilation,
+                                                           groups)
+        ct = _compute_dtype(x.dtype)
+        n, _, h, wd = x.shape
+        xp = np.pad(_f(x, ct), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+        wg = _f(w, ct).reshape(groups, -1, *w.shape[1:])
+        gyg = _grouped(_f(gy, ct), groups)                                        # (N, G, Cout/G, OH, OW)
+        gxp = np.zeros_like(xp) if need_x else None
+        gw = np.zeros(wg.shape, dtype=ct) if need_w else None
+        for i, j, (h0, w0), patch in _conv_taps(xp, w.shape[2], w.shape[3], oh, ow, stride, dilation):
+            if need_x:
+                gxp[:, :, h0:h0 + stride[0] * (oh - 1) + 1:stride[0], w0:w0 + stride[1] * (ow - 1) + 1:stride[1]] += \
+                    np.einsum("ngkij,gkc->ngcij", gyg, wg[..., i, j]).reshape(n, -1, oh, ow)
+            if need_w:
+                gw[..., i, j] = np.einsum("ngkij,ngcij->gkc", gyg, _grouped(patch, groups))
+        gx = gxp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd].astype(x.dtype) if need_x else None
+        if need_w:
+            gw = gw.reshape(w.shape).astype(w.dtype)
+        gb = _f(gy, ct).sum(axis=(0, 2, 3)).astype(gy.dtype) if need_b else None
+        return gx, gw, gb
+
+    # -------------------------------------------------------------------------------------- pooling
+    def max_pool2d_fwd(self, x, kernel_size, stride, padding, dilation, ceil_mode):
+        """``F.max_pool2d(..., return_indices=True)``: returns ``(y, indices)``, indices int64 flat
+        (``ih * W + iw``) within each H*W plane. Padding never wins; ties keep the first tap in window order;
+        NaN propagates (the last NaN's index), as PyTorch."""
+        k, s, p, d, out = check_pool2d(x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+        ct = _compute_dtype(x.dtype)
+        best = np.full(x.shape[:2] + out, -np.inf, dtype=ct)
+        idx = np.full(x.shape[:2] + out, -1, dtype=np.int64)      # -1: no in-bounds tap seen yet
+        for tap_idx, val in _pool_taps(_f(x, ct), k, s, p, d, out, -np.inf):
+            take = (tap_idx >= 0) & ((val > best) | np.isnan(val) | (idx < 0))
+            best = np.where(take, val, best)
+            idx = np.where(take, tap_idx, idx)
+        return best.astype(x.dtype), idx
+
+    def max_pool2d_bwd(self, gy, indices, x_shape):
+        """Gradient of `max_pool2d_fwd`: ``gy`` summed into a zero (N, C, H, W) array at ``indices`` (an
+        input that is the max of several windows receives all of their gradients)."""
+        n, c, h, w = x_shape
+        ct = _compute_dtype(gy.dtype)
+        gx = np.zeros((n * c, h * w), dtype=ct)
+        rows = np.repeat(np.arange(n * c), indices.shape[2] * indices.shape[3])
+        np.add.at(gx, (rows, np.asarray(indices).reshape(-1)), _f(gy, ct).reshape(-1))
+        return gx.reshape(x_shape).astype(gy.dtype)
+
+    def avg_pool2d_fwd(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+        """``F.avg_pool2d``: the mean over each window; windows stop at H + padding; the divisor is
+        ``divisor_override`` if given (not 0), else the window size with padding (``count_include_pad``) or
+        the number of input elements it covers."""
+        k, s, p, _, out = check_pool2d(x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+        bounds, div = _avg_windows(x.shape[2:], out, k, s, p, count_include_pad, divisor_override)
+        return _window_sum(_f(x, _compute_dtype(x.dtype)), bounds, div).astype(x.dtype)
+
+    def avg_pool2d_bwd(self, gy, x_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                       divisor_override):
+        """Gradient of `avg_pool2d_fwd` w.r.t. its input of shape ``x_shape``: each window's gradient divided
+        by its divisor and spread over the input elements it covers."""
+        k, s, p, _, out = check_pool2d(x_shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+        bounds, div = _avg_windows(x_shape[2:], out, k, s, p, count_include_pad, divisor_override)
+        ct = _compute_dtype(gy.dtype)
+        return _window_scatter(_f(gy, ct), x_shape, bounds, div, ct).astype(gy.dtype)
+
+    def adaptive_avg_pool2d_fwd(self, x, output_size):
+        """``F.adaptive_avg_pool2d``: output (i, j) averages rows ``[floor(i*H/OH), ceil((i+1)*H/OH))`` and the
+        like columns. ``output_size`` an int or pair (None entries keep the input size)."""
+        out = adaptive_output_hw(x.shape, output_size)
+        bounds = [adaptive_bounds(n, o) for n, o in zip(x.shape[2:], out)]
+        div = np.outer([b - a for a, b in bounds[0]], [b - a for a, b in bounds[1]]).astype(np.float64)
+        return _window_sum(_f(x, _compute_dtype(x.dtype)), bounds, div).astype(x.dtype)
+
+    def adaptive_avg_pool2d_bwd(self, gy, x_shape, output_size):
+        """Gradient of `adaptive_avg_pool2d_fwd` w.r.t. its input of shape ``x_shape``."""
+        out = adaptive_output_hw(x_shape, output_size)
+        bounds = [adaptive_bounds(n, o) for n, o in zip(x_shape[2:], out)]
+        div = np.outer([b - a for a, b in bounds[0]], [b - a for a, b in bounds[1]]).astype(np.float64)
+        ct = _compute_dtype(gy.dtype)
+        return _window_scatter(_f(gy, ct), x_shape, bounds, div, ct).astype(gy.dtype)

@@ -1,0 +1,126 @@
+"""Optimizer steps on the NumPy backend: per-tensor transcriptions of PyTorch's documented algorithms.
+
+Each method follows the single-tensor ("for-loop") implementation in ``torch/optim/<name>.py`` line by line,
+in PyTorch's order of operations. All arguments are lists of ``np.ndarray`` updated in place (the
+parameters, the optimizer state, the step counters); gradients are only read. Math runs in float32 (float64
+for float64 parameters); float16/bfloat16 parameters keep float32 state and are rounded once per step.
+``cache`` and ``block`` are accepted for signature parity with the Triton backend and not used.
+
+The Triton backend (`tritongrad.backends.triton_optim.TritonOptim`) implements the same four methods with
+one fused kernel launch per call; this class is the reference it is tested against.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["NumpyOptim", "state_dtype"]
+
+
+def state_dtype(param_dtype):
+    """NumPy dtype of optimizer state for a parameter of NumPy dtype ``param_dtype``: float64 stays float64,
+    every other floating type (float32, float16, bfloat16) gets float32 state."""
+    return np.dtype(np.float64) if np.dtype(param_dtype) == np.float64 else np.dtype(np.float32)
+
+
+def _grad(grad, param, maximize):
+    g = grad.astype(state_dtype(param.dtype))
+    return -g if maximize else g
+
+
+def _bump(step):
+    """``step_t += 1`` on a 0-d state array; returns the new count as a Python float."""
+    step[...] = step + 1
+    return float(step)
+
+
+class NumpyOptim:
+    """Mixin for the NumPy backend: ``sgd_step``, ``adam_step``, ``rmsprop_step``, ``adagrad_step``."""
+
+    def sgd_step(self, params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov,
+                 maximize, cache=None, block=None):
+        """``torch.optim.SGD``'s update. ``momentum_buffers`` (ignored when ``momentum == 0``) holds one array
+        or None per parameter; a None is replaced by a new buffer equal to the (decayed) gradient, PyTorch's
+        first step (no dampening)."""
+        for i, (p, grad) in enumerate(zip(params, grads)):
+            g = _grad(grad, p, maximize)
+            p32 = p.astype(g.dtype)
+            if weight_decay != 0:
+                g = g + weight_decay * p32
+            if momentum != 0:
+                buf = momentum_buffers[i]
+                if buf is None:
+                    buf = g.copy()
+                    momentum_buffers[i] = buf
+                else:
+                    buf *= momentum
+                    buf += (1 - dampening) * g
+                g = g + momentum * buf if nesterov else buf
+            p[...] = (p32 + (-lr) * g).astype(p.dtype)
+
+    def adam_step(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, lr, beta1, beta2,
+                  eps, weight_decay, decoupled, amsgrad, maximize, cache=None, block=None):
+        """``torch.optim.Adam`` (``decoupled=False``) / ``AdamW`` (``decoupled=True``). ``max_exp_avg_sqs`` is a
+        list when ``amsgrad`` (else ignored); ``state_steps`` are 0-d float arrays incremented here."""
+        for i, (p, grad, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
+            g = _grad(grad, p, maximize)
+            step = _bump(state_steps[i])
+            p32 = p.astype(g.dtype)
+            if weight_decay != 0:
+                if decoupled:
+                    p32 = p32 * (1 - lr * weight_decay)
+                else:
+                    g = g + weight_decay * p32
+            m += (1 - beta1) * (g - m)
+            v *= beta2
+            v += (1 - beta2) * (g * g)
+            step_size = lr / (1 - beta1 ** step)
+            bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+            if amsgrad:
+                np.maximum(max_exp_avg_sqs[i], v, out=max_exp_avg_sqs[i])
+                denom = np.sqrt(max_exp_avg_sqs[i]) / bias_correction2_sqrt + eps
+            else:
+                denom = np.sqrt(v) / bias_correction2_sqrt + eps
+            p[...] = (p32 + (-step_size) * (m / denom)).astype(p.dtype)
+
+    def rmsprop_step(self, params, grads, square_avgs, grad_avgs, momentum_buffers, state_steps, *, lr, alpha, eps,
+                     weight_decay, momentum, centered, maximize, cache=None, block=None):
+        """``torch.optim.RMSprop``. ``grad_avgs`` is used when ``centered``, ``momentum_buffers`` when
+        ``momentum > 0`` (else either may be None)."""
+        for i, (p, grad, sq) in enumerate(zip(params, grads, square_avgs)):
+            g = _grad(grad, p, maximize)
+            _bump(state_steps[i])
+            p32 = p.astype(g.dtype)
+            if weight_decay != 0:
+                g = g + weight_decay * p32
+            sq *= alpha
+            sq += (1 - alpha) * (g * g)
+            if centered:
+                ga = grad_avgs[i]
+                ga += (1 - alpha) * (g - ga)
+                avg = np.sqrt(sq - ga * ga)
+            else:
+                avg = np.sqrt(sq)
+            avg = avg + eps
+            if momentum > 0:
+                buf = momentum_buffers[i]
+                buf *= momentum
+                buf += g / avg
+                p[...] = (p32 + (-lr) * buf).astype(p.dtype)
+            else:
+                p[...] = (p32 + (-lr) * (g / avg)).astype(p.dtype)
+
+    def adagrad_step(self, params, grads, state_sums, state_steps, *, lr, lr_decay, weight_decay, eps, maximize,
+                     cache=None, block=None):
+        """``torch.optim.Adagrad`` (dense gradients): ``clr = lr / (1 + (step - 1) * lr_decay)``."""
+        for i, (p, grad, s) in enumerate(zip(params, grads, state_sums)):
+            step = _bump(state_steps[i])
+            g = _grad(grad, p, maximize)
+            p32 = p.astype(g.dtype)
+            if weight_decay != 0:
+                g = g + weight_decay * p32
+            clr = lr / (1 + (step - 1) * lr_decay)
+            s += g * g
+            std = np.sqrt(s) + eps
+            p[...] = (p32 + (-clr) * (g / std)).astype(p.dtype)

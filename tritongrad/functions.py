@@ -1,0 +1,426 @@
+"""One `Function` per op: forward calls ``be.<op>``, backward calls ``be.<op>_bwd`` (or other backend ops).
+
+Arrays here are backend arrays; ``self.be`` is the backend of the inputs. Gradients of broadcast
+operands are summed back to the operand's shape with `unbroadcast`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .autograd import Function
+
+
+def unbroadcast(be, g, shape):
+    """Sum ``g`` over the dimensions that broadcasting added or stretched, to get ``shape``."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    lead = len(g.shape) - len(shape)
+    dims = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+    out = be.reduce("sum", g, dims, False) if dims else g
+    if tuple(out.shape) != shape:
+        out = _reshape(be, out, shape)
+    return out
+
+
+def _reshape(be, a, shape):
+    v = be.reshape_view(a, shape)
+    return v if v is not None else be.reshape_view(be.contiguous(a), shape)
+
+
+# ---------------------------------------------------------------------------------------------- elementwise
+class Unary(Function):
+    def forward(self, x, *, op, params):
+        self.op, self.params = op, params
+        y = self.be.unary(op, x, **params)
+        self.save_for_backward(x, y)
+        return y
+
+    def backward(self, gy):
+        x, y = self.saved_tensors
+        return self.be.unary_bwd(self.op, x, y, gy, **self.params)
+
+    @property
+    def name(self):
+        return self.op.capitalize() + "Backward0"
+
+
+_BINARY_SAVES = {"add": False, "sub": False}
+
+
+class Binary(Function):
+    def forward(self, a, b, *, op):
+        self.op = op
+        self.a_shape = getattr(a, "shape", None)
+        self.b_shape = getattr(b, "shape", None)
+        c = self.be.binary(op, a, b)
+        if _BINARY_SAVES.get(op, True):
+            self.save_for_backward(a, b)
+        return c
+
+    def backward(self, gc):
+        be = self.be
+        na, nb = self.needs_input_grad
+        if self.op in ("add", "sub"):
+            ga = gc if na else None
+            gb = (gc if self.op == "add" else be.unary("neg", gc)) if nb else None
+        else:
+            a, b = self.saved_tensors
+            ga, gb = be.binary_bwd(self.op, a, b, gc, need_a=na, need_b=nb)
+        if ga is not None:
+            ga = unbroadcast(be, ga, self.a_shape)
+        if gb is not None:
+            gb = unbroadcast(be, gb, self.b_shape)
+        return ga, gb
+
+    @property
+    def name(self):
+        return self.op.capitalize() + "Backward0"
+
+
+class Where(Function):
+    def forward(self, cond, a, b):
+        self.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))
+        self.save_for_backward(cond)
+        return self.be.where(cond, a, b)
+
+    def backward(self, g):
+        (cond,) = self.saved_tensors
+        be = self.be
+        _, na, nb = self.needs_input_grad
+        ga = unbroadcast(be, be.where(cond, g, 0), self.shapes[0]) if na else None
+        gb = unbroadcast(be, be.where(cond, 0, g), self.shapes[1]) if nb else None
+        return None, ga, gb
+
+
+class Clamp(Function):
+    def forward(self, x, *, lo, hi):
+        self.lo, self.hi = lo, hi
+        self.save_for_backward(x)
+        return self.be.clamp(x, lo, hi)
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        return self.be.clamp_bwd(x, self.lo, self.hi, g)
+
+
+class Tril(Function):
+    def forward(self, x, *, k, upper):
+        self.k, self.upper = k, upper
+        return self.be.tril(x, k, upper)
+
+    def backward(self, g):
+        return self.be.tril(g, self.k, self.upper)
+
+
+class Cast(Function):
+    def forward(self, x, *, dtype):
+        self.in_dtype = x.dtype
+        return self.be.cast(x, dtype)
+
+    def backward(self, g):
+        return self.be.cast(g, self.in_dtype)
+
+    @property
+    def name(self):
+        return "ToCopyBackward0"
+
+
+class Clone(Function):
+    def forward(self, x):
+        return self.be.contiguous(x)
+
+    def backward(self, g):
+        return g
+
+    @property
+    def name(self):
+        return "CloneBackward0"
+
+
+# ---------------------------------------------------------------------------------------------- reductions
+class Reduce(Function):
+    def forward(self, x, *, op, dims, keepdim, params):
+        self.op, self.dims, self.keepdim, self.params = op, dims, keepdim, params
+        y = self.be.reduce(op, x, dims, keepdim, **params)
+        if op in ("sum", "mean"):
+            self.x_meta = _ShapeOnly(x.shape, x.dtype, self.be.device_of(x))
+        else:
+            self.save_for_backward(x, y)
+        return y
+
+    def backward(self, gy):
+        be = self.be
+        if self.op in ("sum", "mean"):
+            return be.reduce_bwd(self.op, self.x_meta, None, gy, self.dims, self.keepdim, **self.params)
+        x, y = self.saved_tensors
+        return be.reduce_bwd(self.op, x, y, gy, self.dims, self.keepdim, **self.params)
+
+    @property
+    def name(self):
+        return self.op.capitalize() + "Backward0"
+
+
+class _ShapeOnly:
+    """Stands in for an input whose values backward does not need (sum/mean): shape, dtype, device."""
+
+    __slots__ = ("shape", "dtype", "device")
+
+    def __init__(self, shape, dtype, device=0):
+        self.shape, self.dtype, self.device = tuple(shape), np.dtype(dtype), device
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+
+class ArgReduce(Function):
+    def forward(self, x, *, op, dim, keepdim):
+        self.dim, self.keepdim, self.x_shape, self.x_dtype = dim, keepdim, x.shape, x.dtype
+        values, indices = self.be.argreduce(op, x, dim, keepdim)
+        self.mark_non_differentiable(indices)
+        self.save_for_backward(indices)
+        return values, indices
+
+    def backward(self, gv, gi=None):
+        (idx,) = self.saved_tensors
+        be = self.be
+        if not self.keepdim and len(self.x_shape) > 0:
+            shp = list(gv.shape)
+            shp.insert(self.dim, 1)
+            gv, idx = _reshape(be, gv, shp), _reshape(be, idx, shp)
+        if len(self.x_shape) == 0:
+            return gv
+        return be.scatter_add(self.x_shape, self.x_dtype, self.dim, idx, gv)
+
+
+class Cumsum(Function):
+    def forward(self, x, *, dim):
+        self.dim = dim
+        return self.be.cumsum(x, dim)
+
+    def backward(self, g):
+        return self.be.cumsum(g, self.dim, reverse=True)
+
+
+class Softmax(Function):
+    def forward(self, x, *, dim, log):
+        self.dim, self.log = dim, log
+        y = self.be.softmax(x, dim, log)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved_tensors
+        return self.be.softmax_bwd(y, gy, self.dim, self.log)
+
+    @property
+    def name(self):
+        return "LogSoftmaxBackward0" if self.log else "SoftmaxBackward0"
+
+
+# ---------------------------------------------------------------------------------------------- matmul
+class Matmul(Function):
+    """(B, M, K) @ (B, K, N); the Tensor layer reshapes and broadcasts (through `Expand`) around it."""
+
+    def forward(self, a, b, *, allow_tf32):
+        self.allow_tf32 = allow_tf32
+        self.save_for_backward(a, b)
+        return self.be.matmul(a, b, allow_tf32)
+
+    def backward(self, g):
+        a, b = self.saved_tensors
+        be = self.be
+        na, nb = self.needs_input_grad
+        ga = be.matmul(g, be.permute(b, (0, 2, 1)), self.allow_tf32) if na else None
+        gb = be.matmul(be.permute(a, (0, 2, 1)), g, self.allow_tf32) if nb else None
+        return ga, gb
+
+    @property
+    def name(self):
+        return "BmmBackward0"
+
+
+# ---------------------------------------------------------------------------------------------- views
+class Reshape(Function):
+    def forward(self, x, *, shape):
+        self.in_shape = x.shape
+        v = self.be.reshape_view(x, shape)
+        return v if v is not None else self.be.reshape_view(self.be.contiguous(x), shape)
+
+    def backward(self, g):
+        return _reshape(self.be, g, self.in_shape)
+
+    @property
+    def name(self):
+        return "ViewBackward0"
+
+
+class Permute(Function):
+    def forward(self, x, *, dims):
+        self.dims = dims
+        return self.be.permute(x, dims)
+
+    def backward(self, g):
+        inv = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inv[d] = i
+        return self.be.permute(g, tuple(inv))
+
+    @property
+    def name(self):
+        return "PermuteBackward0"
+
+
+class Expand(Function):
+    def forward(self, x, *, shape):
+        self.in_shape = x.shape
+        return self.be.broadcast_to(x, shape)
+
+    def backward(self, g):
+        return unbroadcast(self.be, g, self.in_shape)
+
+    @property
+    def name(self):
+        return "ExpandBackward0"
+
+
+class Index(Function):
+    """Basic indexing (ints, slices with positive steps, None, Ellipsis): a view."""
+
+    def forward(self, x, *, key):
+        self.key, self.in_shape, self.in_dtype = key, x.shape, x.dtype
+        return self.be.getitem(x, key)
+
+    def backward(self, g):
+        be = self.be
+        out = be.full(self.in_shape, 0, self.in_dtype, be.device_of(g))
+        be.copy_(be.getitem(out, self.key), g)
+        return out
+
+    @property
+    def name(self):
+        return "SliceBackward0"
+
+
+class Flip(Function):
+    def forward(self, x, *, dims):
+        self.dims = dims
+        return self.be.contiguous(self.be.flip_view(x, dims))
+
+    def backward(self, g):
+        return self.be.contiguous(self.be.flip_view(g, self.dims))
+
+
+class Cat(Function):
+    def forward(self, *xs, dim):
+        be = self.be
+        self.dim = dim
+        self.sizes = [x.shape[dim] for x in xs]
+        shape = list(xs[0].shape)
+        shape[dim] = sum(self.sizes)
+        out = be.empty(tuple(shape), xs[0].dtype, be.device_of(xs[0]))
+        start = 0
+        for x, n in zip(xs, self.sizes):
+            be.copy_(be.getitem(out, (slice(None),) * dim + (slice(start, start + n),)), x)
+            start += n
+        return out
+
+    def backward(self, g):
+        be, start, grads = self.be, 0, []
+        for n, need in zip(self.sizes, self.needs_input_grad):
+            grads.append(be.getitem(g, (slice(None),) * self.dim + (slice(start, start + n),)) if need else None)
+            start += n
+        return tuple(grads)
+
+
+class IndexSelect(Function):
+    def forward(self, x, index, *, dim):
+        self.dim, self.x_shape, self.x_dtype = dim, x.shape, x.dtype
+        self.save_for_backward(index)
+        return self.be.index_select(x, dim, index)
+
+    def backward(self, g):
+        (index,) = self.saved_tensors
+        return self.be.index_add(self.x_shape, self.x_dtype, self.dim, index, g), None
+
+    @property
+    def name(self):
+        return "IndexBackward0"
+
+
+class Gather(Function):
+    def forward(self, x, index, *, dim):
+        self.dim, self.x_shape, self.x_dtype = dim, x.shape, x.dtype
+        self.save_for_backward(index)
+        return self.be.gather(x, dim, index)
+
+    def backward(self, g):
+        (index,) = self.saved_tensors
+        return self.be.scatter_add(self.x_shape, self.x_dtype, self.dim, index, g), None
+
+
+class ScatterAdd(Function):
+    """``x.scatter_add(dim, index, src)`` out of place: x + scatter of src."""
+
+    def forward(self, x, index, src, *, dim):
+        self.dim = dim
+        self.save_for_backward(index)
+        be = self.be
+        return be.binary("add", x, be.scatter_add(x.shape, x.dtype, dim, index, src))
+
+    def backward(self, g):
+        (index,) = self.saved_tensors
+        gs = self.be.gather(g, self.dim, index) if self.needs_input_grad[2] else None
+        return g, None, gs
+
+
+class IndexPut(Function):
+    """``out = x.clone(); out[index along dim 0] = v`` (advanced ``__setitem__`` on a flattened view)."""
+
+    def forward(self, x, index, v):
+        be = self.be
+        self.v_shape = v.shape
+        out = be.contiguous(x)
+        be.index_copy_(out, 0, index, be.broadcast_to(v, (index.shape[0],) + tuple(x.shape[1:])))
+        self.save_for_backward(index)
+        return out
+
+    def backward(self, g):
+        (index,) = self.saved_tensors
+        be = self.be
+        gx = None
+        if self.needs_input_grad[0]:
+            gx = be.contiguous(g)
+            zeros = be.full((index.shape[0],) + tuple(g.shape[1:]), 0, g.dtype, be.device_of(g))
+            be.index_copy_(gx, 0, index, zeros)
+        gv = None
+        if self.needs_input_grad[2]:
+            gv = unbroadcast(be, be.index_select(g, 0, index), self.v_shape)
+        return gx, None, gv
+
+
+class SetSlice(Function):
+    """``out = x.clone(); out[key] = v`` for a basic-indexing key (``CopySlices`` in PyTorch)."""
+
+    def forward(self, x, v, *, key):
+        be = self.be
+        self.key, self.v_shape = key, getattr(v, "shape", None)
+        out = be.contiguous(x)
+        be.copy_(be.getitem(out, key), v)
+        return out
+
+    def backward(self, g):
+        be = self.be
+        gx = None
+        if self.needs_input_grad[0]:
+            gx = be.contiguous(g)
+            be.copy_(be.getitem(gx, self.key), 0)
+        gv = None
+        if self.needs_input_grad[1]:
+            gv = unbroadcast(be, be.getitem(g, self.key), self.v_shape)
+        return gx, gv
+
+    @property
+    def name(self):
+        return "CopySlices"

@@ -1,0 +1,343 @@
+"""Device memory: the stream-ordered caching allocator, memory statistics, pinned host memory, copies.
+
+The allocator is CUDA's stream-ordered pool: ``cuMemAllocFromPoolAsync`` on the current stream from the
+device's default pool, whose release threshold is set to "keep everything", so freed memory is reused
+without returning to the OS (``torch.cuda``'s caching allocator plays this role in PyTorch). A
+`CudaBuffer` frees itself with ``cuMemFreeAsync`` on its allocation stream when garbage collected: no host
+synchronization anywhere. A buffer used on another stream must be announced with `record_stream`.
+
+While a CUDA graph is being captured (`tritongrad.cuda.graph`), allocations come from that graph's private
+pool instead (real memory, so Triton's launcher can inspect the pointers, kept until the graph and its
+outputs die), and buffers allocated before the capture that die during it are kept until the graph dies,
+because replays may still read them.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import sys
+from collections import defaultdict
+
+import numpy as np
+
+from . import _stats, errors
+from .array import Buffer, DeviceArray, HostBuffer
+from .device import bindings, device_index, device_state, interpreting, is_available, mem_get_info
+from .errors import OutOfMemoryError, call, format_out_of_memory
+from .streams import current_stream
+
+__all__ = ["CudaBuffer", "allocate", "empty", "record_stream", "memory_allocated", "max_memory_allocated",
+           "memory_reserved", "reset_peak_memory_stats", "empty_cache", "pinned_empty", "is_pinned",
+           "copy_host_to_device", "copy_device_to_host", "copy_device_to_device", "fill_bytes"]
+
+_GRAPH_BLOCK = 512            # graph private pool sizes are rounded up to this
+_active_graph_pool = None     # the _GraphPool of the capture in progress, if any
+
+
+class CudaBuffer(Buffer):
+    """One allocation from the device's pool; freed with ``cuMemFreeAsync`` on ``stream`` when collected."""
+
+    __slots__ = ("stream", "other_streams", "graph_pool")
+
+    def __init__(self, ptr, nbytes, device, stream, graph_pool=None):
+        super().__init__(ptr, nbytes, device)
+        self.stream = stream              # Stream it was allocated on (frees are ordered on it)
+        self.other_streams = None         # further Streams it was used on (see record_stream)
+        self.graph_pool = graph_pool      # the graph private pool it came from, if any
+        _stats.add(device, nbytes)
+
+    def __del__(self):
+        _stats.sub(self.device, self.nbytes)
+        if self.ptr == 0 or sys.is_finalizing() or errors.sticky_error() is not None:
+            return
+        if self.graph_pool is not None:
+            self.graph_pool.release(self.ptr, self.nbytes)
+        elif _active_graph_pool is not None:
+            _active_graph_pool.keep_until_graph_dies(self.ptr)
+        else:
+            _free_async(self.ptr, self.stream, self.other_streams)
+
+
+def _free_async(ptr, stream, other_streams=None):
+    d = bindings()
+    device_state(stream.device)
+    for s in other_streams or ():
+        stream.wait_event(s.record_event())
+    call(d.cuMemFreeAsync, ptr, stream.handle)
+
+
+def _pool_alloc(dev, nbytes, stream_handle):
+    """``cuMemAllocFromPoolAsync``; on out-of-memory, synchronize, release cached memory, retry once."""
+    d = bindings()
+    errors.raise_if_sticky()
+    err, ptr = d.cuMemAllocFromPoolAsync(nbytes, dev.pool, stream_handle)
+    if err and err.name == "CUDA_ERROR_OUT_OF_MEMORY" or err and err.name == "CUDA_ERROR_INVALID_VALUE" \
+            and nbytes > dev.total_memory:
+        call(d.cuCtxSynchronize)
+        call(d.cuMemPoolTrimTo, dev.pool, 0)
+        err, ptr = d.cuMemAllocFromPoolAsync(nbytes, dev.pool, stream_handle)
+        if err and err.name in ("CUDA_ERROR_OUT_OF_MEMORY", "CUDA_ERROR_INVALID_VALUE"):
+            free, total = mem_get_info(dev.index)
+            raise OutOfMemoryError(format_out_of_memory(nbytes, free, total, memory_allocated(dev.index),
+                                                        memory_reserved(dev.index), dev.index),
+                                   call="cuMemAllocFromPoolAsync", code=err.name)
+    errors.check((err,), "cuMemAllocFromPoolAsync")
+    return int(ptr)
+
+
+class _GraphPool:
+    """Private memory of one CUDA graph: blocks allocated during its capture, reused only within it."""
+
+    def __init__(self, device):
+        from .streams import Stream
+        self.device = device
+        self.blocks = []                       # every block this pool owns (freed when the pool dies)
+        self.free = defaultdict(list)          # rounded size -> blocks released during the capture
+        self.capturing = True
+        self.side_stream = Stream(device)      # allocations are made here, outside the captured stream
+        self.release_stream = None             # stream of the last replay: frees are ordered after it
+
+    def allocate(self, nbytes):
+        size = -(-nbytes // _GRAPH_BLOCK) * _GRAPH_BLOCK
+        if self.free[size]:
+            return self.free[size].pop()
+        ptr = _pool_alloc(device_state(self.device), size, self.side_stream.handle)
+        call(bindings().cuStreamSynchronize, self.side_stream.handle)
+        self.blocks.append(ptr)
+        return ptr
+
+    def release(self, ptr, nbytes):
+        if self.capturing:  # later captured work may reuse it: it is ordered after every use so far
+            self.free[-(-nbytes // _GRAPH_BLOCK) * _GRAPH_BLOCK].append(ptr)
+
+    def keep_until_graph_dies(self, ptr):
+        self.blocks.append(ptr)
+
+    def __del__(self):
+        if sys.is_finalizing() or errors.sticky_error() is not None:
+            return
+        stream = self.release_stream or self.side_stream
+        for ptr in self.blocks:
+            _free_async(ptr, stream)
+
+
+def begin_graph_pool(device):
+    """Route this process's allocations to a new graph private pool (capture begins); returns it."""
+    global _active_graph_pool
+    if _active_graph_pool is not None:
+        raise RuntimeError("another CUDA graph capture is already in progress")
+    _active_graph_pool = _GraphPool(device)
+    return _active_graph_pool
+
+
+def end_graph_pool():
+    """Stop routing allocations to the capture's pool (capture ended)."""
+    global _active_graph_pool
+    _active_graph_pool.capturing = False
+    _active_graph_pool.free.clear()
+    _active_graph_pool = None
+
+
+def allocate(nbytes, device=None):
+    """A new uninitialised `Buffer` of ``nbytes`` on ``device`` (current by default), ordered on the current
+    stream. A `HostBuffer` in interpreter mode."""
+    nbytes = int(nbytes)
+    if interpreting():
+        return HostBuffer(nbytes, device_index(device))
+    dev = device_state(device)
+    stream = current_stream(dev.index)
+    if nbytes == 0:
+        return CudaBuffer(0, 0, dev.index, stream)
+    pool = _active_graph_pool
+    if pool is not None and pool.device == dev.index:
+        return CudaBuffer(pool.allocate(nbytes), nbytes, dev.index, stream, pool)
+    return CudaBuffer(_pool_alloc(dev, nbytes, stream.handle), nbytes, dev.index, stream)
+
+
+def empty(shape, dtype, device=None):
+    """A new uninitialised C-contiguous `DeviceArray` of ``shape`` and NumPy ``dtype`` (``torch.empty``)."""
+    dtype = np.dtype(dtype)
+    shape = tuple(int(s) for s in shape)
+    return DeviceArray(allocate(math.prod(shape) * dtype.itemsize, device), shape, dtype)
+
+
+def record_stream(array, stream):
+    """``Tensor.record_stream``: ``array`` (a `DeviceArray` or `Buffer`) is used on ``stream`` too, so its
+    free waits for the work queued on ``stream`` at that time."""
+    buf = getattr(array, "buffer", array)
+    if isinstance(buf, CudaBuffer) and stream != buf.stream:
+        buf.other_streams = (buf.other_streams or []) + [stream]
+
+
+# -- statistics ------------------------------------------------------------------------------------------
+
+
+def memory_allocated(device=None):
+    """``torch.cuda.memory_allocated``: bytes held by live buffers on ``device`` (host buffers standing in
+    for device memory in interpreter mode)."""
+    return _stats.allocated[device_index(device)]
+
+
+def max_memory_allocated(device=None):
+    """``torch.cuda.max_memory_allocated``: peak of `memory_allocated` since start or the last reset."""
+    return _stats.peak[device_index(device)]
+
+
+def reset_peak_memory_stats(device=None):
+    """``torch.cuda.reset_peak_memory_stats``: restart the peak from the current allocation."""
+    _stats.reset_peak(device_index(device))
+
+
+def memory_reserved(device=None):
+    """``torch.cuda.memory_reserved``: bytes the pool holds from the device (allocated + cached).
+
+    In interpreter mode nothing is cached: equals `memory_allocated`.
+    """
+    if interpreting():
+        return memory_allocated(device)
+    dev = device_state(device)
+    d = bindings()
+    return int(call(d.cuMemPoolGetAttribute, dev.pool, d.CUmemPool_attribute.CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT))
+
+
+def empty_cache(device=None):
+    """``torch.cuda.empty_cache``: return the pool's unused cached memory to the device (synchronizes the
+    device first so that pending frees complete). A no-op in interpreter mode."""
+    if interpreting():
+        return
+    dev = device_state(device)
+    call(bindings().cuCtxSynchronize)
+    call(bindings().cuMemPoolTrimTo, dev.pool, 0)
+
+
+# -- pinned host memory ----------------------------------------------------------------------------------
+
+
+class _PinnedBlock:
+    """Page-locked host memory from ``cuMemHostAlloc``; NumPy arrays over it keep it alive."""
+
+    __slots__ = ("ptr", "nbytes", "device", "__array_interface__", "__weakref__")
+
+    def __init__(self, nbytes, device):
+        d = bindings()
+        device_state(device)
+        self.nbytes = nbytes
+        self.device = device
+        self.ptr = int(call(d.cuMemHostAlloc, max(nbytes, 1), d.CU_MEMHOSTALLOC_PORTABLE))
+        self.__array_interface__ = {"shape": (nbytes,), "typestr": "|u1", "data": (self.ptr, False),
+                                    "version": 3}
+
+    def __del__(self):
+        if not sys.is_finalizing() and errors.sticky_error() is None:
+            call(bindings().cuMemFreeHost, self.ptr)
+
+
+def pinned_empty(shape, dtype, device=None):
+    """An uninitialised NumPy array in page-locked (pinned) host memory (``torch.empty(...,
+    pin_memory=True)``): host<->device copies from it are true DMA and can be asynchronous. The memory is
+    freed when the last array viewing it dies.
+
+    In interpreter mode, or where CUDA is not available, pinning means nothing and this returns an ordinary
+    NumPy array (a documented no-op).
+    """
+    dtype = np.dtype(dtype)
+    shape = tuple(int(s) for s in shape)
+    if interpreting() or not is_available():
+        return np.empty(shape, dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = np.asarray(_PinnedBlock(nbytes, device_index(device)))
+    return raw.view(dtype).reshape(shape)
+
+
+def is_pinned(array):
+    """``Tensor.is_pinned``: True when the NumPy ``array`` views memory from `pinned_empty`."""
+    base = array
+    while base is not None:
+        if isinstance(base, _PinnedBlock):
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
+# -- copies ----------------------------------------------------------------------------------------------
+
+_pending_host = []   # (event, host array) of non-blocking copies: the host memory must outlive the copy
+
+
+def _keep_host_alive(stream, host):
+    while _pending_host and _pending_host[0][0].query():
+        _pending_host.pop(0)
+    _pending_host.append((stream.record_event(), host))
+
+
+def _check_fits(nbytes, dst_nbytes, what):
+    if nbytes > dst_nbytes:
+        raise ValueError(f"{what}: copying {nbytes} bytes into a destination of {dst_nbytes} bytes")
+
+
+def copy_host_to_device(dst, src, non_blocking=False, stream=None):
+    """Copy the NumPy array ``src`` (made C-contiguous) into the contiguous `DeviceArray` ``dst`` on
+    ``stream`` (default: current). Blocking unless ``non_blocking`` (truly asynchronous only from pinned
+    memory); the source is kept alive until the copy is done either way."""
+    src = np.ascontiguousarray(src)
+    _check_fits(src.nbytes, dst.nbytes, "copy_host_to_device")
+    if interpreting():
+        ctypes.memmove(dst.data_ptr(), src.ctypes.data, src.nbytes)
+        return
+    if src.nbytes == 0:
+        return
+    stream = current_stream(dst.device) if stream is None else stream
+    device_state(stream.device)
+    call(bindings().cuMemcpyHtoDAsync, dst.data_ptr(), src.ctypes.data, src.nbytes, stream.handle)
+    if non_blocking:
+        _keep_host_alive(stream, src)
+    else:
+        stream.synchronize()
+
+
+def copy_device_to_host(dst, src, non_blocking=False, stream=None):
+    """Copy the contiguous `DeviceArray` ``src`` into the C-contiguous NumPy array ``dst`` on ``stream``
+    (default: current). Blocking unless ``non_blocking`` (then ``dst`` is valid only after the stream is
+    synchronized; use a pinned ``dst`` for a truly asynchronous copy)."""
+    _check_fits(dst.nbytes, src.nbytes, "copy_device_to_host")
+    if not dst.flags.c_contiguous:
+        raise ValueError("copy_device_to_host needs a C-contiguous destination array")
+    if interpreting():
+        ctypes.memmove(dst.ctypes.data, src.data_ptr(), dst.nbytes)
+        return
+    if dst.nbytes == 0:
+        return
+    stream = current_stream(src.device) if stream is None else stream
+    device_state(stream.device)
+    call(bindings().cuMemcpyDtoHAsync, dst.ctypes.data, src.data_ptr(), dst.nbytes, stream.handle)
+    if non_blocking:
+        _keep_host_alive(stream, dst)
+    else:
+        stream.synchronize()
+
+
+def copy_device_to_device(dst, src, non_blocking=False, stream=None):
+    """Copy ``src.nbytes`` bytes from the contiguous `DeviceArray` ``src`` into ``dst``, ordered on
+    ``stream`` (default: current). Never blocks the host (as a device copy in PyTorch); ``non_blocking`` is
+    accepted for symmetry."""
+    _check_fits(src.nbytes, dst.nbytes, "copy_device_to_device")
+    if interpreting():
+        ctypes.memmove(dst.data_ptr(), src.data_ptr(), src.nbytes)
+        return
+    if src.nbytes == 0:
+        return
+    stream = current_stream(dst.device) if stream is None else stream
+    device_state(stream.device)
+    call(bindings().cuMemcpyDtoDAsync, dst.data_ptr(), src.data_ptr(), src.nbytes, stream.handle)
+
+
+def fill_bytes(dst, value, stream=None):
+    """Set every byte of the contiguous `DeviceArray` ``dst`` to ``value`` (0..255) on ``stream``."""
+    if interpreting():
+        ctypes.memset(dst.data_ptr(), value, dst.nbytes)
+        return
+    if dst.nbytes == 0:
+        return
+    stream = current_stream(dst.device) if stream is None else stream
+    device_state(stream.device)
+    call(bindings().cuMemsetD8Async, dst.data_ptr(), value, dst.nbytes, stream.handle)

@@ -1,0 +1,662 @@
+"""safetensors files: save, load, a lazy ``safe_open`` reader, direct-to-GPU loading, atomic saves.
+
+The format (https://github.com/huggingface/safetensors), written and read exactly:
+
+* 8 bytes: ``N``, the header length, unsigned little-endian;
+* ``N`` bytes: a UTF-8 JSON object, padded with spaces to a multiple of 8. Each key names a tensor and
+  maps to ``{"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}`` (offsets relative to the
+  data section); the optional key ``__metadata__`` maps to a str -> str object;
+* the data section: every tensor's bytes, C order, little-endian, packed with no holes and nothing after.
+
+Tensors are written in the order the ``safetensors`` package writes them (by dtype, largest alignment
+first, then by name), so a dict saved here and by ``safetensors.numpy.save_file`` gives byte-identical
+files whenever the metadata has at most one key (the package writes several metadata keys in hash order).
+
+Loading validates the whole header before it touches any tensor data; every malformed file raises
+`SafetensorsError` (a ``ValueError``) naming the file and, where there is one, the tensor. Nothing is
+allocated for tensor data before validation, and never more than the bytes the file holds.
+
+Two layers:
+
+* NumPy: `save_file`, `load_file` and ``safe_open(path, framework="np")`` over ``np.ndarray``;
+* tritongrad: `save`, `load` and ``safe_open(path, framework="tritongrad", device=...)`` over Tensors on
+  any device (exported as ``tritongrad.save`` / ``tritongrad.load`` / ``tritongrad.safe_open``).
+
+Saves are atomic (`atomic_write`): a temporary file in the target's directory, fsync, ``os.replace``,
+fsync of the directory. A failed or killed save leaves the previous file intact; temporary files of
+killed saves are removed by the next save of the same file.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import math
+import mmap as _mmap
+import os
+import secrets
+from collections.abc import Mapping
+
+import ml_dtypes
+import numpy as np
+
+__all__ = ["SafetensorsError", "save", "load", "safe_open", "save_file", "load_file", "atomic_write",
+           "MAX_HEADER_BYTES"]
+
+MAX_HEADER_BYTES = 100_000_000
+"""Largest accepted JSON header (the ``safetensors`` package's limit)."""
+
+_MAX_NDIM = 64  # NumPy's limit on dimensions
+_CHUNK_BYTES = 64 << 20  # unit of host-side copies when writing non-contiguous tensors and staging to cuda
+
+# safetensors name -> NumPy dtype, in the package's Dtype enum order (ascending): files list tensors by
+# descending order of this rank, then by name.
+_DTYPES = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype(np.uint8),
+    "I8": np.dtype(np.int8),
+    "I16": np.dtype(np.int16),
+    "F16": np.dtype(np.float16),
+    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "I32": np.dtype(np.int32),
+    "F32": np.dtype(np.float32),
+    "F64": np.dtype(np.float64),
+    "I64": np.dtype(np.int64),
+}
+_RANK = {name: i for i, name in enumerate(_DTYPES)}
+_NAMES = {dt: name for name, dt in _DTYPES.items()}
+
+
+class SafetensorsError(ValueError):
+    """A malformed safetensors file. ``path`` and ``tensor`` (or None) say where."""
+
+    def __init__(self, path, message, tensor=None):
+        self.path = path
+        self.tensor = tensor
+        where = f"{path}" if tensor is None else f"{path}: tensor {tensor!r}"
+        super().__init__(f"{where}: {message}")
+
+
+# ================================================================================== header: build
+
+def _dtype_name(dtype, name):
+    dt = np.dtype(dtype)
+    if dt.byteorder == ">":
+        dt = dt.newbyteorder("<")
+    if dt not in _NAMES:
+        raise TypeError(f"tensor {name!r}: dtype {dtype} cannot be saved in safetensors "
+                        f"(supported: {', '.join(str(d) for d in _NAMES)})")
+    return _NAMES[dt]
+
+
+def _check_metadata(metadata):
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a dict of str to str, got {type(metadata).__name__}")
+    for k, v in metadata.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError(f"metadata must map str to str; entry {k!r}: {type(v).__name__}")
+    return dict(metadata)
+
+
+def build_header(specs, metadata=None):
+    """The header bytes (length prefix + padded JSON) and the write order for ``specs``.
+
+    ``specs`` maps each name to ``(dtype, shape)``. Returns ``(header_bytes, ordered_names)``; the
+    tensors' bytes follow in ``ordered_names`` order.
+    """
+    metadata = _check_metadata(metadata)
+    entries = {}
+    for name, (dtype, shape) in specs.items():
+        if not isinstance(name, str):
+            raise TypeError(f"tensor names must be str, got {name!r}")
+        if name == "__metadata__":
+            raise ValueError("'__metadata__' is reserved by the safetensors format and cannot name a tensor")
+        entries[name] = (_dtype_name(dtype, name), tuple(int(n) for n in shape), np.dtype(dtype).itemsize)
+    order = sorted(entries, key=lambda n: (-_RANK[entries[n][0]], n))
+    header = {} if metadata is None else {"__metadata__": metadata}
+    offset = 0
+    for name in order:
+        dname, shape, itemsize = entries[name]
+        nbytes = math.prod(shape) * itemsize
+        header[name] = {"dtype": dname, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text, order
+
+
+# ================================================================================== header: parse
+
+class _JSONObject(dict):
+    """A JSON object that remembers keys given more than once (``json`` keeps the last silently)."""
+
+    __slots__ = ("duplicates",)
+
+
+def _object_pairs(pairs):
+    obj = _JSONObject()
+    obj.duplicates = []
+    for k, v in pairs:
+        if k in obj:
+            obj.duplicates.append(k)
+        obj[k] = v
+    return obj
+
+
+def _is_uint(x):
+    return type(x) is int and x >= 0
+
+
+class TensorInfo:
+    """One validated header entry: NumPy ``dtype``, ``shape``, ``begin``/``end`` in the data section."""
+
+    __slots__ = ("name", "dtype", "shape", "begin", "end")
+
+    def __init__(self, name, dtype, shape, begin, end):
+        self.name, self.dtype, self.shape, self.begin, self.end = name, dtype, shape, begin, end
+
+    @property
+    def nbytes(self):
+        return self.end - self.begin
+
+    def __repr__(self):
+        return f"TensorInfo({self.name!r}, {self.dtype}, {self.shape}, [{self.begin}, {self.end}])"
+
+
+def _parse_entry(path, name, entry, data_len):
+    def fail(msg):
+        raise SafetensorsError(path, msg, name)
+
+    if not isinstance(entry, dict):
+        fail(f"header entry must be a JSON object, got {type(entry).__name__}")
+    if entry.duplicates:
+        fail(f"field {entry.duplicates[0]!r} given more than once")
+    for field in ("dtype", "shape", "data_offsets"):
+        if field not in entry:
+            fail(f"missing field {field!r}")
+    dname, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dname, str) or dname not in _DTYPES:
+        fail(f"unknown dtype {dname!r} (supported: {', '.join(_DTYPES)})")
+    if not isinstance(shape, list) or not all(_is_uint(n) for n in shape):
+        fail(f"shape must be a list of non-negative integers, got {shape!r:.200}")
+    if len(shape) > _MAX_NDIM:
+        fail(f"shape has {len(shape)} dimensions; at most {_MAX_NDIM} are supported")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_uint(n) for n in offsets):
+        fail(f"data_offsets must be two non-negative integers, got {offsets!r:.200}")
+    begin, end = offsets
+    if end < begin:
+        fail(f"data_offsets end {end} is before begin {begin}")
+    if end > data_len:
+        fail(f"data truncated: tensor ends at byte {end} of the data section, which has only {data_len} bytes")
+    dtype = _DTYPES[dname]
+    nbytes = dtype.itemsize
+    for n in shape:  # the running product is what overflows in a 64-bit reader; stop there
+        nbytes *= n
+        if nbytes >= 1 << 63:
+            fail(f"shape {shape} overflows: its size in bytes does not fit in 64 bits")
+    if nbytes != end - begin:
+        fail(f"shape {shape} x {dtype.itemsize} bytes ({dname}) = {nbytes} bytes, "
+             f"but data_offsets [{begin}, {end}] hold {end - begin}")
+    return TensorInfo(name, dtype, tuple(shape), begin, end)
+
+
+def parse_header(path, f, file_size):
+    """Read and validate the header of the open binary file ``f`` of ``file_size`` bytes.
+
+    Returns ``(infos, metadata, data_start)``: ``infos`` maps names to `TensorInfo` in file order,
+    ``metadata`` is the ``__metadata__`` dict (or None), ``data_start`` the data section's file offset.
+    Raises `SafetensorsError` for every malformed header or layout.
+    """
+    if file_size < 8:
+        raise SafetensorsError(path, f"file is {file_size} bytes, shorter than the 8-byte header length")
+    n = int.from_bytes(f.read(8), "little")
+    if n > MAX_HEADER_BYTES:
+        raise SafetensorsError(path, f"header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes")
+    if n > file_size - 8:
+        raise SafetensorsError(path, f"header length {n} goes beyond the end of the file ({file_size} bytes)")
+    raw = f.read(n)
+    if len(raw) != n:
+        raise SafetensorsError(path, f"file shrank while reading its {n}-byte header")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SafetensorsError(path, f"header is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    try:
+        header = json.loads(text, object_pairs_hook=_object_pairs)
+    except RecursionError:
+        raise SafetensorsError(path, "header JSON is nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, and int() digit limits
+        raise SafetensorsError(path, f"header is not valid JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise SafetensorsError(path, f"header must be a JSON object, got {type(header).__name__}")
+    if header.duplicates:
+        raise SafetensorsError(path, "name given more than once in the header", header.duplicates[0])
+
+    metadata = header.pop("__metadata__", None)
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise SafetensorsError(path, f"__metadata__ must be a JSON object, got {type(metadata).__name__}")
+        if metadata.duplicates:
+            raise SafetensorsError(path, f"__metadata__ key {metadata.duplicates[0]!r} given more than once")
+        for k, v in metadata.items():
+            if not isinstance(v, str):
+                raise SafetensorsError(path, f"__metadata__ values must be strings; {k!r} is {type(v).__name__}")
+        metadata = dict(metadata)
+
+    data_start = 8 + n
+    data_len = file_size - data_start
+    infos = [_parse_entry(path, name, entry, data_len) for name, entry in header.items()]
+    infos.sort(key=lambda t: (t.begin, t.end))
+    pos, prev = 0, None
+    for t in infos:
+        if t.begin < pos:
+            raise SafetensorsError(path, f"data [{t.begin}, {t.end}] overlaps tensor {prev.name!r} "
+                                         f"[{prev.begin}, {prev.end}]", t.name)
+        if t.begin > pos:
+            after = "the start of the data section" if prev is None else f"tensor {prev.name!r}"
+            raise SafetensorsError(path, f"hole of {t.begin - pos} bytes between {after} and this tensor's "
+                                         f"data at {t.begin}", t.name)
+        pos, prev = t.end, t
+    if pos != data_len:
+        where = "in the data section, which no tensor covers" if prev is None else "after the last tensor"
+        raise SafetensorsError(path, f"{data_len - pos} bytes left {where} (data section: {data_len} bytes)",
+                               None if prev is None else prev.name)
+    return {t.name: t for t in infos}, metadata, data_start
+
+
+# ================================================================================== atomic write
+
+_TEMP_PREFIX = ".tritongrad-tmp."
+
+
+def _temp_name(base):
+    return f"{_TEMP_PREFIX}{base[:120]}.{os.getpid()}.{secrets.token_hex(4)}"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temps(directory, base):
+    """Remove temporaries of earlier saves of ``base`` whose writing process no longer exists."""
+    prefix = f"{_TEMP_PREFIX}{base[:120]}."
+    for entry in os.scandir(directory):
+        if not entry.name.startswith(prefix):
+            continue
+        pid, _, token = entry.name[len(prefix):].partition(".")
+        if not (pid.isdigit() and len(token) == 8) or _pid_alive(int(pid)):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            pass
+
+
+def _fsync_dir(directory):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some filesystems cannot fsync a directory; the rename is still atomic
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write):
+    """Write a file crash-safely: ``write(f)`` fills a temporary binary file that replaces ``path``.
+
+    The temporary (``.tritongrad-tmp.<name>.<pid>.<random>``) lives in ``path``'s directory; it is
+    fsynced, renamed over ``path`` with ``os.replace`` and the directory is fsynced, so after a crash
+    ``path`` holds either the old or the new contents. On any error the temporary is removed and the
+    error propagates; temporaries left by killed processes are removed by the next save of ``path``.
+    """
+    path = os.path.abspath(os.fspath(path))
+    directory, base = os.path.split(path)
+    _remove_stale_temps(directory, base)
+    tmp = os.path.join(directory, _temp_name(base))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+# ================================================================================== NumPy layer
+
+def _write_array(f, a):
+    """Write ``a``'s values in C order, little-endian, copying at most ``_CHUNK_BYTES`` at a time."""
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    if a.size == 0:
+        return
+    if a.flags.c_contiguous:
+        f.write(memoryview(a.reshape(-1).view(np.uint8)))
+        return
+    rows = max(1, _CHUNK_BYTES // max(1, a[0].nbytes))
+    for i in range(0, a.shape[0], rows):
+        f.write(memoryview(np.ascontiguousarray(a[i:i + rows]).reshape(-1).view(np.uint8)))
+
+
+def save_file(arrays, path, metadata=None):
+    """Save a dict of NumPy arrays as a safetensors file (``safetensors.numpy.save_file``).
+
+    Arrays may have any strides (written as their C-order values) and byte order (written little-endian);
+    dtypes: float64/32/16, bfloat16 (ml_dtypes), int64/32/16/8, uint8, bool. ``metadata`` is str -> str.
+    The write is atomic (see `atomic_write`).
+    """
+    if not isinstance(arrays, Mapping):
+        raise TypeError(f"save_file expects a dict of arrays, got {type(arrays).__name__}")
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"tensor {name!r}: expected a NumPy array, got {type(a).__name__}")
+    _save_specs(path, {k: (a.dtype, a.shape) for k, a in arrays.items()}, arrays.__getitem__, metadata)
+
+
+def _save_specs(path, specs, host_array, metadata):
+    header, order = build_header(specs, metadata)
+
+    def write(f):
+        f.write(header)
+        for name in order:
+            _write_array(f, host_array(name))
+
+    atomic_write(path, write)
+
+
+class _Reader:
+    """An open, validated safetensors file: its header infos, the open file, and a lazily made private
+    (copy-on-write) memory map.
+
+    `read` copies one tensor's bytes into a fresh array with one positioned read; `array(copy=False)` is
+    a view of the map (writable; writes never reach the file) when the data is aligned for its dtype.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.file = open(self.path, "rb")
+        self._map = None
+        try:
+            size = os.fstat(self.file.fileno()).st_size
+            self.infos, self.metadata, self.data_start = parse_header(self.path, self.file, size)
+        except BaseException:
+            self.file.close()
+            raise
+
+    def info(self, name):
+        try:
+            return self.infos[name]
+        except KeyError:
+            raise KeyError(f"{self.path}: no tensor named {name!r}") from None
+
+    @property
+    def map(self):
+        if self._map is None:
+            self._map = _mmap.mmap(self.file.fileno(), 0, access=_mmap.ACCESS_COPY)
+        return self._map
+
+    def raw(self, name):
+        """The tensor's bytes as a flat uint8 view of the memory map (reads nothing yet)."""
+        t = self.info(name)
+        return np.frombuffer(self.map, np.uint8, t.nbytes, self.data_start + t.begin)
+
+    def view(self, name):
+        """A view of the map with the tensor's dtype and shape (possibly unaligned)."""
+        t = self.info(name)
+        return self.raw(name).view(t.dtype).reshape(t.shape)
+
+    def read(self, name):
+        """A fresh array with the tensor's values, read with positioned reads (no map involved)."""
+        t = self.info(name)
+        out = np.empty(t.shape, t.dtype)
+        buf = memoryview(out.reshape(-1).view(np.uint8))
+        done = 0
+        while done < t.nbytes:
+            n = os.preadv(self.file.fileno(), [buf[done:]], self.data_start + t.begin + done)
+            if n == 0:
+                raise SafetensorsError(self.path, "file shrank while reading: data truncated", name)
+            done += n
+        return out
+
+    def array(self, name, copy):
+        if copy:
+            return self.read(name)
+        a = self.view(name)
+        return a if a.flags.aligned else self.read(name)
+
+    def close(self):
+        """Close the file, and the map unless arrays still view it (then it goes with the last of them)."""
+        self.file.close()
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass
+
+
+def load_file(path, mmap=True):
+    """Load a safetensors file as a dict of NumPy arrays (``safetensors.numpy.load_file``).
+
+    ``mmap=True``: arrays are views of a private memory map of the file, read lazily as they are touched;
+    they are writable and writes stay in memory (copy-on-write). Tensors whose data is not aligned for
+    their dtype (files from other writers) are copied. ``mmap=False``: every array is a fresh copy.
+    Raises `SafetensorsError` for a malformed file.
+    """
+    r = _Reader(path)
+    try:
+        return {name: r.array(name, copy=not mmap) for name in r.infos}
+    finally:
+        r.close()
+
+
+# ================================================================================== tritongrad layer
+
+def _host_array(value, name):
+    """A NumPy array with the values of a tritongrad Tensor (copied to host if on cuda) or NumPy array."""
+    from .tensor import Tensor
+    if isinstance(value, Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return value
+    raise TypeError(f"tensor {name!r}: cannot save a value of type {type(value).__name__} "
+                    f"(expected a tritongrad Tensor or a NumPy array)")
+
+
+def _spec(value, name):
+    from .tensor import Tensor
+    if isinstance(value, Tensor):
+        return value.dtype.np, tuple(value.shape)
+    return _host_array(value, name).dtype, value.shape
+
+
+def save(tensors, path, metadata=None):
+    """Save a dict of Tensors to a safetensors file (``safetensors.torch.save_file``; used as ``torch.save``).
+
+    Tensors may live on any device and have any dtype and strides: non-contiguous tensors are written as
+    their logical values in C order; cuda tensors are copied to the host one at a time. NumPy arrays are
+    accepted too. ``metadata`` (str -> str) goes to the header's ``__metadata__``. The save is atomic: a
+    failed or interrupted save leaves an existing ``path`` untouched (see `atomic_write`).
+    """
+    if not isinstance(tensors, Mapping):
+        raise TypeError(f"save expects a dict of tensors (e.g. model.state_dict()), got {type(tensors).__name__}")
+    specs = {name: _spec(value, name) for name, value in tensors.items()}
+    _save_specs(path, specs, lambda name: _host_array(tensors[name], name), metadata)
+
+
+def _parse_device(device):
+    from .device import as_device
+    return as_device(device)
+
+
+class _DeviceStager:
+    """Copies tensors from the memory map into device arrays through two pinned host buffers.
+
+    Each tensor is copied in chunks: while chunk k moves to the device (an async copy on the current
+    stream), chunk k+1 is copied from the map into the other buffer; an event per buffer says when it is
+    free again. At most ``2 * _CHUNK_BYTES`` of host memory is used, never a copy of the whole file.
+    (In interpreter mode pinned memory is a documented no-op of the runtime and the copies are memmoves:
+    the same code path, run synchronously.)
+    """
+
+    def __init__(self, nbytes_max, device_index):
+        from .runtime import DeviceArray, memory, streams
+        self.memory, self.streams, self.DeviceArray = memory, streams, DeviceArray
+        size = max(1, min(_CHUNK_BYTES, nbytes_max))
+        self.buffers = [memory.pinned_empty((size,), np.uint8, device_index) for _ in range(2)]
+        self.events = [None, None]
+        self.slot = 0
+
+    def copy(self, dst, src):
+        """Copy the uint8 host view ``src`` into the contiguous `DeviceArray` ``dst`` (same byte count)."""
+        flat = self.DeviceArray(dst.buffer, (src.size,), np.uint8, offset=dst.offset)
+        chunk = self.buffers[0].size
+        for start in range(0, src.size, chunk):
+            n = min(chunk, src.size - start)
+            buf = self.buffers[self.slot][:n]
+            if self.events[self.slot] is not None:
+                self.events[self.slot].synchronize()  # the copy that last read this buffer is done
+            np.copyto(buf, src[start:start + n])
+            self.memory.copy_host_to_device(flat[start:start + n], buf, non_blocking=True)
+            self.events[self.slot] = self.streams.Event()
+            self.events[self.slot].record(self.streams.current_stream(dst.device))
+            self.slot ^= 1
+
+    def finish(self):
+        """Wait until every copy is done (the tensors are then ready on any stream)."""
+        for ev in self.events:
+            if ev is not None:
+                ev.synchronize()
+
+
+def _tensors_from(reader, names, device, copy):
+    """Tensors for ``names`` of an open `_Reader` on ``device`` (cuda: staged through pinned memory)."""
+    from .tensor import Tensor, from_numpy
+    dev = _parse_device(device)
+    if dev.type == "cpu":
+        return {name: from_numpy(reader.array(name, copy)) for name in names}
+    from .runtime import memory
+    stager = _DeviceStager(max((reader.info(n).nbytes for n in names), default=1), dev.index)
+    out = {}
+    for name in names:
+        t = reader.info(name)
+        dst = memory.empty(t.shape, t.dtype, dev.index)
+        if t.nbytes:
+            stager.copy(dst, reader.raw(name))
+        out[name] = Tensor._make(dst, dev)
+    stager.finish()
+    return out
+
+
+def load(path, device="cpu", mmap=True, *, map_location=None):
+    """Load a safetensors file as a dict of Tensors (``safetensors.torch.load_file``; ``torch.load``).
+
+    ``device`` (or PyTorch's ``map_location``) places every tensor. On ``cpu`` with ``mmap=True`` the
+    tensors share memory with a private memory map of the file (pages are read when touched; writes stay in
+    memory, copy-on-write); with ``mmap=False`` each tensor is a fresh copy. On ``cuda`` every tensor goes
+    straight from the map to the device through a pair of pinned staging buffers with async copies; the file
+    is never copied whole into host memory. Raises `SafetensorsError` for a malformed file.
+    """
+    device = map_location if map_location is not None else device
+    r = _Reader(path)
+    try:
+        return _tensors_from(r, list(r.infos), device, copy=not mmap)
+    finally:
+        r.close()
+
+
+class _Slice:
+    """``safe_open(...).get_slice(name)``: shape and dtype without reading; ``[...]`` reads only the part."""
+
+    def __init__(self, handle, name):
+        self._handle, self._name = handle, name
+        self._info = handle._reader.info(name)
+
+    def get_shape(self):
+        return list(self._info.shape)
+
+    def get_dtype(self):
+        return _NAMES[self._info.dtype]
+
+    def __getitem__(self, key):
+        part = np.array(self._handle._reader.view(self._name)[_basic_index(key)])
+        return self._handle._wrap(part)
+
+
+def _basic_index(key):
+    keys = key if isinstance(key, tuple) else (key,)
+    for k in keys:
+        if not (k is Ellipsis or isinstance(k, slice) or isinstance(k, (int, np.integer))) or isinstance(k, bool):
+            raise TypeError(f"get_slice supports ints, slices and Ellipsis, got {k!r}")
+    return key
+
+
+class safe_open:
+    """Lazy reader of a safetensors file (``safetensors.safe_open``); use as a context manager.
+
+    ``framework``: ``"np"`` (NumPy arrays) or ``"tritongrad"`` (Tensors on ``device``). The header is
+    validated on open; ``keys()``, ``metadata()``, ``get_tensor(name)`` and ``get_slice(name)[...]`` read
+    only what they return, from a memory map. Returned values are copies that outlive the handle.
+    """
+
+    def __init__(self, path, framework="np", device="cpu"):
+        if framework in ("np", "numpy"):
+            self._tg = False
+        elif framework in ("tritongrad", "tg"):
+            self._tg = True
+        else:
+            raise ValueError(f"framework must be 'np' or 'tritongrad', got {framework!r}")
+        self._device = device
+        if not self._tg and str(device) != "cpu":
+            raise ValueError(f"framework 'np' loads to cpu only, got device {device!r}")
+        self._reader = _Reader(path)
+
+    def keys(self):
+        """Tensor names, in file order."""
+        return list(self._reader.infos)
+
+    def metadata(self):
+        """The ``__metadata__`` dict (str -> str), or None when the file has none."""
+        return None if self._reader.metadata is None else dict(self._reader.metadata)
+
+    def get_tensor(self, name):
+        """The tensor ``name``, reading only its bytes."""
+        if self._tg:
+            return _tensors_from(self._reader, [name], self._device, copy=True)[name]
+        return self._reader.read(name)
+
+    def get_slice(self, name):
+        """A lazy slice object: ``get_shape()``, ``get_dtype()``, and ``[...]`` (basic indexing)."""
+        return _Slice(self, name)
+
+    def _wrap(self, arr):
+        if not self._tg:
+            return arr
+        from .tensor import from_numpy
+        t = from_numpy(arr)
+        return t if _parse_device(self._device).type == "cpu" else t.to(self._device)
+
+    def close(self):
+        self._reader.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
