@@ -27,6 +27,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
+from . import copy as _copy
 from ._common import aot_spec, cast_to
 
 __all__ = ["sdpa_fwd", "sdpa_bwd", "mma", "dot_config", "aot_specs"]
@@ -303,8 +304,8 @@ def _check_qkv(q, k, v):
     if k.shape != v.shape or k.shape[:2] != (B, H) or k.shape[3] != D:
         raise ValueError(f"sdpa: expected k and v of shape (B, H, Lk, D) = ({B}, {H}, Lk, {D}), "
                          f"got k {k.shape}, v {v.shape} for q {q.shape}")
-    if D > MAX_HEAD_DIM:
-        raise ValueError(f"sdpa: head dim {D} exceeds the kernel's limit of {MAX_HEAD_DIM}")
+    if not 0 < D <= MAX_HEAD_DIM:
+        raise ValueError(f"sdpa: head dim {D} is outside the kernel's range 1..{MAX_HEAD_DIM}")
 
 
 def _mask_view(mask, q, k):
@@ -352,7 +353,7 @@ def sdpa_fwd(q, k, v, mask, is_causal, scale, blocks=None):
     lse = runtime.empty((B, H, Lq), np.float32, device=q.device)
     if o.numel() == 0:
         return o, lse
-    m, m_strides, has_mask = _mask_view(mask, q, k)
+    m, m_strides, has_mask = _mask_view(mask, q, k)      # Lk == 0 runs too: o = 0, lse = -inf
     block_m, block_n, block_d, warps = _blocks(Lq, Lk, D, q.itemsize, blocks)
     dot_fp32, precision = dot_config(q.dtype)
     _sdpa_fwd_kernel[(triton.cdiv(Lq, block_m), B * H)](
@@ -377,15 +378,12 @@ def sdpa_bwd(go, q, k, v, o, lse, mask, is_causal, scale, need_mask_grad=False, 
     if need_mask_grad and mask is None:
         raise ValueError("sdpa_bwd: need_mask_grad=True without a mask")
     dev = q.device
-    gq = runtime.empty(q.shape, q.dtype, device=dev)
-    gk = runtime.empty(k.shape, k.dtype, device=dev)
-    gv = runtime.empty(v.shape, v.dtype, device=dev)
-    gmask = runtime.empty((B, H, Lq, Lk), mask.dtype, device=dev) if need_mask_grad else None
-    grads = (gq, gk, gv) + ((gmask,) if need_mask_grad else ())
-    if B * H == 0 or Lq == 0 or Lk == 0 or D == 0:
-        if any(g.numel() for g in grads):
-            raise ValueError(f"sdpa_bwd: empty attention (q {q.shape}, k {k.shape}) has no defined gradient here")
-        return grads
+    shapes = [(q.shape, q.dtype), (k.shape, k.dtype), (v.shape, v.dtype)]
+    shapes += [((B, H, Lq, Lk), mask.dtype)] if need_mask_grad else []
+    if B * H * Lq * Lk == 0:     # no query attends any key: every gradient is zero
+        return tuple(_copy.full(shape, 0.0, dtype, dev) for shape, dtype in shapes)
+    gq, gk, gv, *gmask = (runtime.empty(shape, dtype, device=dev) for shape, dtype in shapes)
+    gmask = gmask[0] if gmask else None
     m, m_strides, has_mask = _mask_view(mask, q, k)
     block_m, block_n, block_d, warps = _blocks(Lq, Lk, D, q.itemsize, blocks)
     dot_fp32, precision = dot_config(q.dtype)
@@ -400,7 +398,7 @@ def sdpa_bwd(go, q, k, v, o, lse, mask, is_causal, scale, need_mask_grad=False, 
     _sdpa_bwd_dq_kernel[(triton.cdiv(Lq, block_m), B * H)](
         q, k, v, m, go, lse, delta, gq, gq if gmask is None else gmask, *common, STORE_DS=bool(need_mask_grad),
         **meta)
-    return grads
+    return (gq, gk, gv) + ((gmask,) if need_mask_grad else ())
 
 
 # ------------------------------------------------------------------------------------------- AOT specs

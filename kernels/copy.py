@@ -42,7 +42,7 @@ def _fill_fwd_kernel(dst_ptr,
     idx = flat_index(BLOCK)
     v = scalar_block(dst_ptr, value, BLOCK)
     dst = dst_ptr + strided_offset(idx, D1, D2, D3, sd0, sd1, sd2, sd3, RANK)
-    tl.store(dst, v.to(dst_ptr.dtype.element_ty), mask=idx < n)
+    tl.store(dst, cast_to(v, dst_ptr.dtype.element_ty), mask=idx < n)
 
 
 @triton.jit(do_not_specialize=["start", "step"])

@@ -61,7 +61,7 @@ def _gather_fwd_kernel(out_ptr, x_ptr, index_ptr,
     ok = _check_index(j, mask, dim_size, err_ptr, CHECK)
     src = x_ptr + strided_offset(idx, D1, D2, D3, sx0, sx1, sx2, sx3, RANK) + j * x_dim_stride
     v = tl.load(src, mask=ok, other=0)
-    tl.store(out_ptr + idx, v.to(out_ptr.dtype.element_ty), mask=mask)
+    tl.store(out_ptr + idx, cast_to(v, out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit

@@ -24,7 +24,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import aot_spec
+from ._common import aot_spec, cast_to
 
 __all__ = ["matmul", "aot_specs", "ACTIVATIONS"]
 
@@ -113,9 +113,9 @@ def _matmul_fwd_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, pre_ptr,
     c_offs = batch * stride_cb + offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn
     mask = mask_m[:, None] & mask_n[None, :]
     if STORE_PREACT:
-        tl.store(pre_ptr + c_offs, acc.to(pre_ptr.dtype.element_ty), mask=mask)
+        tl.store(pre_ptr + c_offs, cast_to(acc, pre_ptr.dtype.element_ty), mask=mask)
     out = _activate(acc, ACTIVATION)
-    tl.store(c_ptr + c_offs, out.to(c_ptr.dtype.element_ty), mask=mask)
+    tl.store(c_ptr + c_offs, cast_to(out, c_ptr.dtype.element_ty), mask=mask)
 
 
 def _batch_stride(arr, batch):

@@ -36,7 +36,7 @@ import triton.language as tl
 from tritongrad import runtime
 from tritongrad.runtime import contiguous_strides
 
-from ._common import aot_spec, is_floating, upcast
+from ._common import aot_spec, cast_to, is_floating, upcast
 from .copy import contiguous, copy_
 
 __all__ = ["reduce", "reduce_bwd", "argreduce", "cumsum", "aot_specs"]
@@ -311,7 +311,7 @@ def _reduce_fwd_kernel(x_ptr, c_ptr, out_ptr,
         r = r != 0
     else:
         tl.static_assert(FINAL == "none")
-    tl.store(out_ptr + rows * n_splits + split, r, mask=row_mask)
+    tl.store(out_ptr + rows * n_splits + split, cast_to(r, out_ptr.dtype.element_ty), mask=row_mask)
 
 
 # (transform, combine, final) of one row pass for each forward op; var/logsumexp add a first pass
@@ -508,7 +508,7 @@ def _reduce_bwd_kernel(x_ptr, y_ptr, gy_ptr, a_ptr, b_ptr, gx_ptr,
         tl.static_assert(OP == "zero")
         gx = 0.0 * x
     gx_off = _row_base(rows, inner, gstride_o, gstride_i)[:, None] + cols[None, :] * gstride_r
-    tl.store(gx_ptr + gx_off, gx, mask=mask)
+    tl.store(gx_ptr + gx_off, cast_to(gx, gx_ptr.dtype.element_ty), mask=mask)
 
 
 _DIFFERENTIABLE = ("sum", "mean", "prod", "amax", "amin", "logsumexp", "var", "norm")
@@ -614,7 +614,7 @@ def _argreduce_fwd_kernel(x_ptr, val_ptr, idx_ptr,
         v = tl.where(nan_i < no_col, float("nan"), v).to(ACC)
         i = tl.where(nan_i < no_col, nan_i, i)
         best_v, best_i = _argbest_combine(best_v, best_i, v, i, IS_MAX)
-    tl.store(val_ptr + rows, best_v, mask=row_mask)
+    tl.store(val_ptr + rows, cast_to(best_v, val_ptr.dtype.element_ty), mask=row_mask)
     tl.store(idx_ptr + rows, best_i, mask=row_mask)
 
 
@@ -660,7 +660,7 @@ def _cumsum_fwd_kernel(x_ptr, out_ptr, n_rows, inner, n,
         mask = row_mask[:, None] & (steps < n)[None, :]
         x = tl.load(x_ptr + base[:, None] + cols[None, :] * stride_r, mask=mask, other=0).to(ACC)
         scan = tl.cumsum(x, 1) + carry[:, None]
-        tl.store(out_ptr + obase[:, None] + cols[None, :] * ostride_r, scan, mask=mask)
+        tl.store(out_ptr + obase[:, None] + cols[None, :] * ostride_r, cast_to(scan, out_ptr.dtype.element_ty), mask=mask)
         carry += tl.sum(x, 1)
 
 

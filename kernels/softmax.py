@@ -16,7 +16,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import aot_spec
+from ._common import aot_spec, cast_to
 from .reduce import _TL_DTYPE, _Rows, _acc_dtype, _cdiv, _check_dtype, _normalize_dims, _row_base, _safe_center, \
     _tile_sizes
 
@@ -46,7 +46,7 @@ def _softmax_fwd_kernel(x_ptr, y_ptr, n_rows, inner, n,
             y = x - m - tl.log(s)
         else:
             y = e / s
-        tl.store(y_ptr + obase + cols * ostride_r, y, mask=mask)
+        tl.store(y_ptr + obase + cols * ostride_r, cast_to(y, y_ptr.dtype.element_ty), mask=mask)
     else:
         m = tl.full([BLOCK_R], -float("inf"), ACC)
         s = tl.zeros([BLOCK_R], ACC)
@@ -68,7 +68,7 @@ def _softmax_fwd_kernel(x_ptr, y_ptr, n_rows, inner, n,
             y = x - m - log_s
             if not LOG:
                 y = tl.exp(y)
-            tl.store(y_ptr + obase + cols * ostride_r, y, mask=mask)
+            tl.store(y_ptr + obase + cols * ostride_r, cast_to(y, y_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -93,7 +93,7 @@ def _softmax_bwd_kernel(y_ptr, gy_ptr, gx_ptr, n_rows, inner, n,
             gx = g - tl.exp(y) * tl.sum(g, 1)[:, None]
         else:
             gx = y * (g - tl.sum(g * y, 1)[:, None])
-        tl.store(gx_ptr + obase + cols * ostride_r, gx, mask=mask)
+        tl.store(gx_ptr + obase + cols * ostride_r, cast_to(gx, gx_ptr.dtype.element_ty), mask=mask)
     else:
         dot = tl.zeros([BLOCK_R], ACC)
         for start in range(0, n, BLOCK_C):
@@ -114,7 +114,7 @@ def _softmax_bwd_kernel(y_ptr, gy_ptr, gx_ptr, n_rows, inner, n,
                 gx = g - tl.exp(y) * dot[:, None]
             else:
                 gx = y * (g - dot[:, None])
-            tl.store(gx_ptr + obase + cols * ostride_r, gx, mask=mask)
+            tl.store(gx_ptr + obase + cols * ostride_r, cast_to(gx, gx_ptr.dtype.element_ty), mask=mask)
 
 
 def _setup(x, dim, what):

@@ -138,6 +138,19 @@ def test_sdpa_backend_methods_and_errors():
         TRI.sdpa_fwd(dev(q), dev(k), dev(v[:, :, :5]), None, False, scale)
 
 
+def test_sdpa_no_keys():
+    # Lk = 0: every row is fully masked, so o = 0 and all gradients are 0, on both devices
+    rng = np.random.default_rng(11)
+    q, k = rand(rng, (1, 2, 3, 16), "float32"), np.zeros((1, 2, 0, 16), np.float32)
+    o_ref, lse_ref = REF.sdpa_fwd(q, k, k, None, False, 0.25)
+    o, lse = TRI.sdpa_fwd(dev(q), dev(k), dev(k), None, False, 0.25)
+    assert_close(to_host(o), o_ref, "float32", "o")
+    assert np.all(o_ref == 0) and np.all(np.isneginf(to_host(lse))) and np.all(np.isneginf(lse_ref))
+    gq, gk, gv = TRI.sdpa_bwd(dev(q), dev(q), dev(k), dev(k), o, lse, None, False, 0.25)
+    assert np.all(to_host(gq) == 0) and gk.shape == gv.shape == k.shape
+    assert np.all(REF.sdpa_bwd(q, q, k, k, o_ref, lse_ref, None, False, 0.25)[0] == 0)
+
+
 # ----------------------------------------------------------------------------------------------- conv2d
 # name: (x shape, Cout, (kh, kw), stride, padding, dilation, groups, bias)
 CONV_CASES = {

@@ -100,3 +100,7 @@ def broadcast_shapes(*shapes):
         return Size(_bs(*[tuple(s) for s in shapes]))
     except ValueError:
         raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {list(shapes)}") from None
+
+
+from . import cuda, optim  # noqa: E402  (tritongrad.cuda: the runtime's public face; tritongrad.optim)
+from .serialization import load, safe_open, save  # noqa: E402

@@ -34,15 +34,11 @@ def cuda_backend():
     global _cuda
     if _cuda is None:
         from .. import runtime
-        if hasattr(runtime, "ensure_cuda"):  # INTEGRATION-TODO
-            runtime.ensure_cuda()
+        if not runtime.interpreting():
+            runtime.device_state()  # opens the GPU and installs tritongrad's Triton driver; raises without one
         from .triton import TritonBackend
         from .triton_nn_a import TritonNNA
-        try:  # INTEGRATION-TODO
-            from .triton_nn_b import TritonNNB
-        except ImportError:
-            class TritonNNB:
-                pass
+        from .triton_nn_b import TritonNNB
         from .triton_optim import TritonOptim
 
         class CUDABackend(TritonNNA, TritonNNB, TritonOptim, TritonBackend):
