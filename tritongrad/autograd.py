@@ -101,6 +101,25 @@ class inference_mode(_GradMode):
         self._mode = not mode
 
 
+class _Output:
+    """A node's record of a non-leaf input: the producing node and output slot *at record time*, so an
+    in-place op that later makes the tensor the output of a new node does not re-route this edge."""
+
+    __slots__ = ("grad_fn", "_out_idx", "shape", "dtype", "_be", "requires_grad")
+
+    def __init__(self, t):
+        self.grad_fn, self._out_idx, self.shape, self.dtype, self._be = t.grad_fn, t._out_idx, t.shape, t.dtype, t._be
+        self.requires_grad = True
+
+
+def _edge(t):
+    """What a node keeps of input ``t``: the leaf itself (gradients accumulate into its ``.grad``), an
+    `_Output` for a non-leaf, None when it needs no gradient."""
+    if t is None or not t.requires_grad:
+        return None
+    return t if t.grad_fn is None else _Output(t)
+
+
 class Function:
     """Base class of every differentiable op; see the module docstring for the contract."""
 
@@ -161,7 +180,7 @@ class Function:
         results = tuple(None if a is None else Tensor._make(a, device) for a in outs)
         if record:
             ctx.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-            ctx.parents = tuple(x if isinstance(x, Tensor) and x.requires_grad else None for x in inputs)
+            ctx.parents = tuple(_edge(x) if isinstance(x, Tensor) else None for x in inputs)
             refs = []
             for i, t in enumerate(results):
                 if t is None or not t.dtype.is_floating_point or id(outs[i]) in ctx._non_diff:
@@ -401,18 +420,24 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
         out = fn(*args)
         return out if isinstance(out, (tuple, list)) else (out,)
 
+    def differentiable(outs):
+        return [o for o in outs if isinstance(o, Tensor) and o.dtype.is_floating_point]
+
     outs = outs_of(inputs)
     rng = np.random.default_rng(0)
-    ups = [rng.standard_normal(o.shape) for o in outs]
+    ups = [rng.standard_normal(o.shape) for o in differentiable(outs)]
 
     def scalar(args):
         with no_grad():
-            vals = outs_of(args)
+            vals = differentiable(outs_of(args))
         return sum(float((v.detach().cpu().numpy().astype(np.float64) * u).sum()) for v, u in zip(vals, ups))
 
     diff_inputs = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
-    analytic = grad([o for o in outs], diff_inputs,
-                    [tensor(u, dtype=o.dtype, device=o.device) for o, u in zip(outs, ups)], allow_unused=True)
+    pairs = [(o, u) for o, u in zip(differentiable(outs), ups) if o.requires_grad]
+    if not pairs:
+        raise ValueError("gradcheck: no output of fn requires grad")
+    analytic = grad([o for o, _ in pairs], diff_inputs, [tensor(u, dtype=o.dtype, device=o.device) for o, u in pairs],
+                    allow_unused=True)
     for k, x in enumerate(diff_inputs):
         base = x.detach().cpu().numpy().astype(np.float64)
         num = np.zeros_like(base)

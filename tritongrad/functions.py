@@ -400,6 +400,36 @@ class IndexPut(Function):
         return gx, None, gv
 
 
+def _replay_views(be, a, ops):
+    """The view of array ``a`` that the chain of view Functions ``ops`` ((class, params) pairs) makes."""
+    for fn, params in ops:
+        ctx = fn()
+        ctx.be = be
+        a = ctx.forward(a, **params)
+    return a
+
+
+class CopySlices(Function):
+    """In place on a view: write ``src`` into the view of ``base`` that ``ops`` describes (the chain of view
+    Functions from the base) and return ``base`` itself. The gradient goes to the base outside the view
+    and to ``src`` inside it (PyTorch's ``CopySlices``)."""
+
+    def forward(self, base, src, *, ops):
+        self.ops = ops
+        self.be.copy_(_replay_views(self.be, base, ops), src)
+        return base
+
+    def backward(self, g):
+        be = self.be
+        gbase = gsrc = None
+        if self.needs_input_grad[1]:
+            gsrc = be.contiguous(_replay_views(be, g, self.ops))
+        if self.needs_input_grad[0]:
+            gbase = be.contiguous(g)
+            be.copy_(_replay_views(be, gbase, self.ops), 0)
+        return gbase, gsrc
+
+
 class SetSlice(Function):
     """``out = x.clone(); out[key] = v`` for a basic-indexing key (``CopySlices`` in PyTorch)."""
 

@@ -119,6 +119,7 @@ class Tensor:
         self._hooks = None
         self._retains_grad = False
         self._base = None
+        self._view_ops = ()
 
     @classmethod
     def _make(cls, data, dev):
@@ -135,6 +136,7 @@ class Tensor:
         t._hooks = None
         t._retains_grad = False
         t._base = None
+        t._view_ops = ()
         return t
 
     # ------------------------------------------------------------------ attributes
@@ -532,7 +534,8 @@ class Tensor:
     def __invert__(self):
         if self.dtype is _dt.bool:
             return self.logical_not()
-        return Tensor._make(self._be.binary("bitwise_xor", self._data, -1), self.device)
+        ones = -1 if self.dtype.is_signed else int(np.iinfo(self.dtype.np).max)   # every bit set
+        return Tensor._make(self._be.binary("bitwise_xor", self._data, ones), self.device)
 
     def pow(self, exponent):
         return _binary("pow", self, exponent)
@@ -645,7 +648,12 @@ class Tensor:
     def remainder(self, other):
         return _binary("remainder", self, other)
 
-    fmod = remainder
+    def fmod(self, other):
+        """``torch.fmod``: the remainder of truncated division, with the sign of the dividend (``remainder``
+        has the divisor's sign; the two differ by ``other`` where they disagree)."""
+        r = _binary("remainder", self, other)
+        fix = (r != 0) & ((r < 0) != (self < 0))
+        return where(fix, r - other, r)
 
     def maximum(self, other):
         return _binary("maximum", self, other)
@@ -726,6 +734,11 @@ class Tensor:
 
     # ------------------------------------------------------------------ in place
     def _check_inplace(self):
+        """Raise where PyTorch refuses an in-place op: leaves that require grad (and their views) under
+        autograd, and tensors whose elements share memory (expanded views)."""
+        if any(st == 0 and n > 1 for st, n in zip(self._data.strides, self._data.shape)):
+            raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to a "
+                               "single memory location. Please clone() the tensor before performing the operation.")
         if autograd.is_grad_enabled() and self.requires_grad:
             if self.grad_fn is None:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -738,11 +751,14 @@ class Tensor:
         return autograd.is_grad_enabled() and (self.requires_grad or
                                                (isinstance(other, Tensor) and other.requires_grad))
 
-    def _rebind(self, result):
-        """Make ``self`` the output of ``result``'s node (in-place op under autograd)."""
-        if result.dtype is not self.dtype:
-            result = result.to(self.dtype)
-        self._data = result._data
+    def _adopt(self, result):
+        """Take over ``result``'s place in the graph (its node now names this tensor as its output); the
+        node that made the old value no longer reports its gradient to this tensor (hooks, retain_grad)."""
+        old = self.grad_fn
+        if old is not None and old is not result.grad_fn:
+            refs = list(old._out_refs)
+            refs[self._out_idx] = None
+            old._out_refs = tuple(refs)
         self.grad_fn = result.grad_fn
         self._out_idx = result._out_idx
         self.requires_grad = result.requires_grad
@@ -751,6 +767,35 @@ class Tensor:
             refs = list(result.grad_fn._out_refs)
             refs[result._out_idx] = weakref.ref(self)
             result.grad_fn._out_refs = tuple(refs)
+
+    def _rebind(self, result):
+        """Finish an in-place op under autograd: ``result`` (computed out of place from ``self``) is written
+        into this tensor's memory, so its views and its base see the new values, and this tensor becomes
+        the output of ``result``'s node. A node that saved this tensor's old values gets a private copy of
+        them (PyTorch's "original self"). On a view, the base gets a `CopySlices` node and the view becomes
+        a view of the updated base, as in PyTorch."""
+        if tuple(result.shape) != tuple(self.shape):
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(result.shape)}")
+        if result.dtype is not self.dtype:
+            if result.dtype.is_floating_point and not self.dtype.is_floating_point:
+                raise RuntimeError(f"result type {_TYPE_NAMES[result.dtype.name]} can't be cast to the desired output "
+                                   f"type {_TYPE_NAMES[self.dtype.name]}")
+            result = result.to(self.dtype)
+        node = result.grad_fn
+        if node is not None and any(a is self._data for a in node.saved_tensors):
+            node.saved_tensors = tuple(self._be.contiguous(a) if a is self._data else a for a in node.saved_tensors)
+            node._saved_checks = tuple(c for c in node._saved_checks if c[0] is not self._version)
+        if self._base is not None:
+            base = self._base
+            base._adopt(F.CopySlices.apply(base, result, ops=self._view_ops))
+            view = base
+            for fn, params in self._view_ops:
+                view = fn.apply(view, **params)
+            self._adopt(view)
+        else:
+            self._be.copy_(self._data, result._data)
+            self._adopt(result)
         self._version[0] += 1
         return self
 
@@ -874,6 +919,13 @@ class Tensor:
                 raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating "
                                    f"point or complex dtype. Got: {_TYPE_NAMES[x.dtype.name]}")
             x = x.to(_dt.get_default_dtype())
+        if op in ("amax", "amin") and x.numel() == 0:
+            if len(dims) == x.ndim:
+                raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   f"Specify the reduction dim with the 'dim' argument.")
+            d = next(d for d in dims if x.shape[d] == 0) if any(x.shape[d] == 0 for d in dims) else None
+            if d is not None:
+                raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
         if op in ("all", "any"):
             return Tensor._make(x._be.reduce(op, x._data, dims, keepdim), x.device)
         if not x.dtype.is_floating_point:
@@ -924,18 +976,22 @@ class Tensor:
     def min(self, dim=None, keepdim=False):
         return self._minmax("min", dim, keepdim)
 
+    def _argreduce(self, op, dim, keepdim):
+        x = self.reshape(-1) if dim is None else self
+        d = 0 if dim is None else _norm_dim(dim, self.ndim)
+        if x.ndim and x.shape[d] == 0:
+            raise IndexError(f"arg{op}(): Expected reduction dim {d} to have non-zero size.")
+        idx = Tensor._make(x._be.argreduce(op, x._data, d, keepdim)[1], self.device)
+        return idx.reshape((1,) * self.ndim) if dim is None and keepdim else idx
+
     def argmax(self, dim=None, keepdim=False):
-        """Index of the largest value (of the flattened tensor when ``dim`` is None) (``Tensor.argmax``)."""
-        if dim is None:
-            return Tensor._make(self._be.argreduce("max", self.reshape(-1)._data, 0, False)[1], self.device) \
-                .reshape(() if not keepdim else (1,) * self.ndim)
-        return Tensor._make(self._be.argreduce("max", self._data, _norm_dim(dim, self.ndim), keepdim)[1], self.device)
+        """Index of the largest value, the first on ties (of the flattened tensor when ``dim`` is None)
+        (``Tensor.argmax``)."""
+        return self._argreduce("max", dim, keepdim)
 
     def argmin(self, dim=None, keepdim=False):
-        if dim is None:
-            return Tensor._make(self._be.argreduce("min", self.reshape(-1)._data, 0, False)[1], self.device) \
-                .reshape(() if not keepdim else (1,) * self.ndim)
-        return Tensor._make(self._be.argreduce("min", self._data, _norm_dim(dim, self.ndim), keepdim)[1], self.device)
+        """Index of the smallest value, the first on ties (``Tensor.argmin``)."""
+        return self._argreduce("min", dim, keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         """Variance with Bessel's ``correction`` (default 1) (``Tensor.var``)."""
@@ -943,6 +999,8 @@ class Tensor:
             unbiased, dim = dim, None
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
+        if not self.dtype.is_floating_point:
+            raise RuntimeError(f"std and var only support floating point and complex dtypes (got {self.dtype})")
         return self._reduce("var", dim, keepdim, correction=correction)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -957,6 +1015,8 @@ class Tensor:
             p = 2
         if p == "nuc":
             raise NotImplementedError("nuclear norm is not supported")
+        if not (isinstance(p, (_pyint, _pyfloat, np.integer, np.floating)) and p > 0):
+            raise ValueError(f"norm: p must be a positive number or inf, got {p!r} (p <= 0 is not supported)")
         return self._reduce("norm", dim, keepdim, p=_pyfloat(p))
 
     def all(self, dim=None, keepdim=False):
@@ -991,9 +1051,12 @@ class Tensor:
 
     # ------------------------------------------------------------------ shape and views
     def _view_fn(self, fn, **params):
+        """``fn`` (a view Function) applied to self; the result shares memory and the version counter with
+        the base tensor and remembers the chain of view functions from it (for in-place ops on views)."""
         out = fn.apply(self, **params)
         out._version = self._version
         out._base = self if self._base is None else self._base
+        out._view_ops = self._view_ops + ((fn, params),)
         return out
 
     def view(self, *shape):
@@ -1011,6 +1074,8 @@ class Tensor:
         shape = _infer_shape(_shape_arg(shape), self.numel())
         if shape == tuple(self._data.shape):
             return self
+        if self._be.reshape_view(self._data, shape) is None:
+            return F.Reshape.apply(self, shape=shape)   # a copy, not a view (as PyTorch)
         return self._view_fn(F.Reshape, shape=shape)
 
     def view_as(self, other):
@@ -1143,6 +1208,8 @@ class Tensor:
         return tuple(out)
 
     def chunk(self, chunks, dim=0):
+        if not isinstance(chunks, (_pyint, np.integer)) or chunks <= 0:
+            raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
         d = _norm_dim(dim, self.ndim)
         n = self.shape[d]
         return self.split(max(-(-n // chunks), 1) if n else 1, d)
@@ -1288,8 +1355,7 @@ class Tensor:
     def __setitem__(self, key, value):
         basic, adv = _parse_index(self, key)
         tracks = self._tracks(value)
-        if tracks:
-            self._check_inplace()
+        self._check_inplace()
         if adv is None:
             if isinstance(value, Tensor):
                 if value.device != self.device:
@@ -1378,7 +1444,12 @@ def _binary(op, a, b):
     if op in _LOGICAL:
         dt = _dt.bool if dt is _dt.bool else dt
     if op in _BITWISE and dt.is_floating_point:
-        raise RuntimeError(f"\"{op}_cpu\" not implemented for '{_TYPE_NAMES[dt.name]}'")
+        raise RuntimeError(f"\"{op}\" not implemented for '{_TYPE_NAMES[dt.name]}'")
+    if op == "sub" and dt is _dt.bool:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                           "`logical_xor()` operator instead.")
+    if op == "pow" and not dt.is_floating_point and not tb and b < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
     if ta and tb:
         try:
             broadcast_shapes(a.shape, b.shape)
@@ -1481,7 +1552,7 @@ def _parse_index(t, key):
                 for j, c in enumerate(coords):
                     basic.append(slice(None))
                     adv_pos.append(out_dim)
-                    adv_idx.append((c, t.shape[in_dim]))
+                    adv_idx.append((c, t.shape[in_dim], in_dim))
                     out_dim += 1
                     in_dim += 1
             else:
@@ -1491,7 +1562,7 @@ def _parse_index(t, key):
                     idx = idx.to(t.device)
                 basic.append(slice(None))
                 adv_pos.append(out_dim)
-                adv_idx.append((idx, t.shape[in_dim]))
+                adv_idx.append((idx, t.shape[in_dim], in_dim))
                 out_dim += 1
                 in_dim += 1
         else:
@@ -1514,15 +1585,15 @@ def _as_index(idx, dev):
 
 def _linear_index(view, positions, indices):
     """Broadcast the advanced indices and fold them into one int64 index over the merged dims."""
-    idx = [_as_index(i, view.device) for i, _ in indices]
+    idx = [_as_index(i, view.device) for i, _, _ in indices]
     shape = broadcast_shapes(*[i.shape for i in idx])
     with autograd.no_grad():
         lin = None
-        for (i, n), it in zip(indices, idx):
+        for (i, n, dim), it in zip(indices, idx):
+            if it.numel() and (_pybool((it >= n).any()) or _pybool((it < -n).any())):
+                bad = it.reshape(-1)[((it >= n) | (it < -n)).reshape(-1).nonzero().reshape(-1)[:1]].item()
+                raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
             it = where(it < 0, it + n, it) if it.numel() and _pybool((it < 0).any()) else it
-            if it.numel() and (_pybool((it >= n).any()) or _pybool((it < 0).any())):
-                bad = it.reshape(-1)[((it >= n) | (it < 0)).reshape(-1).nonzero().reshape(-1)[:1]].item()
-                raise IndexError(f"index {bad} is out of bounds for dimension with size {n}")
             lin = it if lin is None else lin * n + it
         lin = lin.expand(shape).reshape(-1) if len(idx) else lin
     return lin, shape
@@ -1551,11 +1622,6 @@ def _advanced_get(view, positions, indices):
 
 def _advanced_set(t, basic, adv, value, tracks):
     positions, indices = adv
-    if basic is not None and tracks:
-        raise NotImplementedError("assigning through a mix of basic and advanced indices to a tensor that "
-                                  "requires grad is not supported; index the leading dims only")
-    if tracks and positions != list(range(len(positions))):
-        raise NotImplementedError("advanced-index assignment under autograd supports leading dims only")
     be = t._be
     view_data = be.getitem(t._data, basic) if basic is not None else t._data
     vshape = tuple(view_data.shape)
@@ -1585,12 +1651,18 @@ def _advanced_set(t, basic, adv, value, tracks):
         order = list(range(p0, p0 + ns)) + list(range(p0)) + list(range(p0 + ns, len(result_shape)))
         value = value.permute(*order)
     value = value.reshape((lin.shape[0],) + rest_shape)
+    perm = positions + rest
     if tracks:
-        flat_shape = (math.prod(sizes),) + rest_shape
-        res = F.IndexPut.apply(t.reshape(flat_shape), lin, value).reshape(t.shape)
+        # out of place on the basic view with the indexed dims first and merged, then written back
+        view = t._view_fn(F.Index, key=basic) if basic is not None else t
+        moved = view.permute(*perm)
+        res = F.IndexPut.apply(moved.reshape((math.prod(sizes),) + rest_shape), lin, value).reshape(moved.shape)
+        inverse = [perm.index(d) for d in range(len(perm))]
+        res = res.permute(*inverse)
+        if basic is not None:
+            res = F.SetSlice.apply(t, res, key=basic)
         t._rebind(res)
         return
-    perm = positions + rest
     permuted = be.permute(view_data, perm)
     flat = be.reshape_view(permuted, (math.prod(sizes),) + rest_shape)
     if flat is not None:
@@ -1624,7 +1696,7 @@ class _ToDevice:
             node.be = dst_be
             node.src_device = x.device
             node.needs_input_grad = (True,)
-            node.parents = (x,)
+            node.parents = (autograd._edge(x),)
             node._out_refs = (weakref.ref(out),)
             out.requires_grad = True
             out.grad_fn = node
@@ -1645,45 +1717,117 @@ class _DeviceMove(autograd.Function):
 
 
 # ---------------------------------------------------------------------------------------- repr
+_PRINT_PRECISION, _PRINT_THRESHOLD, _PRINT_EDGEITEMS, _PRINT_LINEWIDTH = 4, 1000, 3, 80
+
+
+class _Formatter:
+    """PyTorch's element formatter (``torch/_tensor_str.py``): one width for every element; floats print
+    as integers with a trailing dot, fixed with 4 decimals, or scientific, chosen from the finite non-zero
+    values."""
+
+    def __init__(self, vals, floating):
+        self.floating, self.int_mode, self.sci_mode, self.width = floating, True, False, 1
+        flat = vals.reshape(-1)
+        if not floating:
+            self.width = max((len(self._plain(v)) for v in flat.tolist()), default=1)
+            return
+        nz = flat[np.isfinite(flat) & (flat != 0)].astype(np.float64)
+        if nz.size == 0:
+            return
+        amin, amax = float(np.abs(nz).min()), float(np.abs(nz).max())
+        self.int_mode = bool(np.all(nz == np.ceil(nz)))
+        big_range = amax / amin > 1000.0 or amax > 1.0e8
+        self.sci_mode = big_range if self.int_mode else (big_range or amin < 1.0e-4)
+        if self.sci_mode:
+            self.width = max(len(f"{v:.{_PRINT_PRECISION}e}") for v in nz.tolist())
+        elif self.int_mode:
+            self.width = max(len(f"{v:.0f}") + 1 for v in nz.tolist())
+        else:
+            self.width = max(len(f"{v:.{_PRINT_PRECISION}f}") for v in nz.tolist())
+
+    @staticmethod
+    def _plain(v):
+        return str(v)
+
+    def __call__(self, v):
+        if not self.floating:
+            s = self._plain(v)
+        elif self.sci_mode:
+            s = f"{v:.{_PRINT_PRECISION}e}"
+        elif self.int_mode:
+            s = f"{v:.0f}" + ("" if math.isinf(v) or math.isnan(v) else ".")
+        else:
+            s = f"{v:.{_PRINT_PRECISION}f}"
+        return " " * (self.width - len(s)) + s
+
+
+def _summarized(vals):
+    """The edge items PyTorch shows of a big array (for the formatter's width)."""
+    if vals.ndim == 0:
+        return vals
+    e = _PRINT_EDGEITEMS
+    if vals.shape[0] > 2 * e:
+        vals = np.concatenate([vals[:e], vals[-e:]])
+    return np.stack([_summarized(v) for v in vals]) if vals.ndim > 1 else vals
+
+
+def _body(vals, indent, summarize, fmt):
+    """``_tensor_str_with_formatter``: nested brackets, rows wrapped at the line width, '...' when
+    summarizing."""
+    e = _PRINT_EDGEITEMS
+    if vals.ndim == 0:
+        return fmt(vals.item())
+    n = vals.shape[0]
+    cut = summarize and n > 2 * e
+    if vals.ndim == 1:
+        per_line = max(1, int((_PRINT_LINEWIDTH - indent) // (fmt.width + 2)))
+        items = [fmt(v) for v in vals[:e].tolist()] + [" ..."] + [fmt(v) for v in vals[-e:].tolist()] if cut \
+            else [fmt(v) for v in vals.tolist()]
+        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    rows = list(range(e)) + [None] + list(range(n - e, n)) if cut else list(range(n))
+    parts = ["..." if i is None else _body(vals[i], indent + 1, summarize, fmt) for i in rows]
+    return "[" + ("," + "\n" * (vals.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
+
+
 def _format(t):
-    arr = t.detach()._be.to_numpy(t._data)
+    """``repr(tensor)`` as PyTorch prints it: ``tensor([ 1.0000, -2.5000], device='cuda:0',
+    dtype=tritongrad.float16, requires_grad=True)``."""
+    vals = t.detach()._be.to_numpy(t._data)
     dt = t.dtype
     if dt is _dt.bfloat16 or dt is _dt.float16:
-        vals = arr.astype(np.float32)
-    else:
-        vals = arr
-    if dt.is_floating_point:
-        finite = vals[np.isfinite(vals)] if vals.size else vals
-        ints = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-        amax = float(np.abs(finite).max()) if finite.size else 0.0
-        amin = float(np.abs(finite[finite != 0]).min()) if finite.size and np.any(finite != 0) else 0.0
-        sci = finite.size and (amax >= 1e8 or (amin and amin < 1e-4) or (amin and amax / amin > 1000 and not ints))
-        if sci:
-            fmt = lambda v: f"{v:.4e}"  # noqa: E731
-        elif ints:
-            fmt = lambda v: f"{v:.0f}." if np.isfinite(v) else str(v).replace("inf", "inf")  # noqa: E731
-        else:
-            fmt = lambda v: f"{v:.4f}"  # noqa: E731
-        body = np.array2string(vals, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
-                               formatter={"float_kind": fmt}, max_line_width=80)
-    elif dt is _dt.bool:
-        body = np.array2string(vals, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
-                               formatter={"bool": lambda v: "True" if v else "False"}, max_line_width=80)
-    else:
-        body = np.array2string(vals, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
-                               max_line_width=80)
-    extras = []
-    if t.numel() == 0 and t.ndim != 1:
-        extras.append(f"size={tuple(t.shape)}")
+        vals = vals.astype(np.float32)
+    prefix = "tensor("
+    indent = len(prefix)
+    suffixes = []
     if t.device.type != "cpu":
-        extras.append(f"device='{t.device}'")
-    if dt not in (_dt.float32, _dt.int64, _dt.bool) or (t.numel() == 0 and dt is not _dt.float32):
-        extras.append(f"dtype={dt!r}")
+        suffixes.append(f"device='{t.device.type}:{t._dev_index}'")
+    if t.numel() == 0:
+        if t.ndim != 1:
+            suffixes.append(f"size={tuple(t.shape)}")
+        if dt is not _dt.get_default_dtype():
+            suffixes.append(f"dtype={dt!r}")
+        body = "[]"
+    else:
+        if dt not in (_dt.get_default_dtype(), _dt.int64, _dt.bool):
+            suffixes.append(f"dtype={dt!r}")
+        summarize = t.numel() > _PRINT_THRESHOLD
+        fmt = _Formatter(_summarized(vals) if summarize else vals, dt.is_floating_point)
+        body = _body(vals, indent, summarize, fmt)
     if t.grad_fn is not None:
-        extras.append(f"grad_fn=<{t.grad_fn.name}>")
+        suffixes.append(f"grad_fn=<{t.grad_fn.name}>")
     elif t.requires_grad:
-        extras.append("requires_grad=True")
-    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        suffixes.append("requires_grad=True")
+    out = prefix + body
+    last = len(out) - out.rfind("\n") + 1
+    for sfx in suffixes:
+        if last + len(sfx) + 2 > _PRINT_LINEWIDTH:
+            out += ",\n" + " " * indent + sfx
+            last = indent + len(sfx)
+        else:
+            out += ", " + sfx
+            last += len(sfx) + 2
+    return out + ")"
 
 
 # ---------------------------------------------------------------------------------------- factories
@@ -1768,6 +1912,10 @@ def from_numpy(arr):
 
 
 def _new(shape, value, dtype, device, requires_grad):
+    if any(n < 0 for n in shape):
+        raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
+    if value is not None and not isinstance(value, (numbers.Number, np.generic)):
+        raise TypeError(f"fill value must be a number, got {type(value).__name__} {value!r}")
     dev = as_device(device)
     dt = _dt.as_dtype(dtype) if dtype is not None else (
         _dt.get_default_dtype() if value is None or isinstance(value, _pyfloat) else
@@ -1985,7 +2133,11 @@ def matmul(a, b):
         a2 = a.reshape(1, math.prod(lead), k_a) if a.ndim != 2 else a.unsqueeze(0)
         out = F.Matmul.apply(a2, b.unsqueeze(0), allow_tf32=tf32).reshape(lead + (b.shape[-1],))
     else:
-        batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+        try:
+            batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+        except ValueError:
+            raise RuntimeError(f"matmul: the batch dimensions of shapes {list(a.shape)} and {list(b.shape)} cannot be "
+                               f"broadcast ({list(a.shape[:-2])} vs {list(b.shape[:-2])})") from None
         B = math.prod(batch)
         ae = a.expand(batch + tuple(a.shape[-2:])).reshape((B,) + tuple(a.shape[-2:]))
         be = b.expand(batch + tuple(b.shape[-2:])).reshape((B,) + tuple(b.shape[-2:]))

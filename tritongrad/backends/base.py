@@ -241,7 +241,11 @@ class Backend:
         return a.broadcast_to(tuple(shape))
 
     def getitem(self, a, key):
-        """Basic indexing (ints, slices, None, Ellipsis): a view."""
+        """Basic indexing (ints, slices, None, Ellipsis): a view (0-d when every dim gets an int; NumPy
+        would return a scalar copy there, so an Ellipsis keeps it a view)."""
+        key = key if isinstance(key, tuple) else (key,)
+        if isinstance(a, np.ndarray) and not any(k is Ellipsis for k in key):
+            key = key + (Ellipsis,)
         return a[key]
 
     def flip_view(self, a, dims):

@@ -29,14 +29,37 @@ class TritonBackend(Backend):
         return runtime.empty(tuple(shape), np.dtype(dtype), device)
 
     def from_numpy(self, arr, device=0, non_blocking=False):
+        """A new `DeviceArray` holding a copy of the NumPy array ``arr``.
+
+        Blocking by default. With ``non_blocking`` the copy runs on this device's dedicated copy stream,
+        ordered against the current (compute) stream with events: the copy stream first waits for an event
+        recorded on the compute stream (the destination was allocated there, possibly from memory that
+        stream's earlier work was using), and the compute stream then waits for an event recorded after the
+        copy, so anything queued later on it sees the data, while the host goes on at once. The runtime
+        keeps ``arr`` alive until the copy has finished, and the destination is recorded on the copy stream
+        so its memory is not reused before the copy is done. Truly asynchronous only from pinned memory
+        (``runtime.pinned_empty``, ``DataLoader(pin_memory=True)``); when the current stream is the copy
+        stream itself, the copy is simply queued on it.
+        """
         if not arr.flags.c_contiguous:
             arr = np.ascontiguousarray(arr)
         out = runtime.empty(arr.shape, arr.dtype, device)
-        if arr.nbytes:
-            if non_blocking:
-                runtime.copy_host_to_device(out, arr, non_blocking=True)
-            else:
-                runtime.copy_host_to_device(out, arr)
+        if not arr.nbytes:
+            return out
+        if not non_blocking:
+            runtime.copy_host_to_device(out, arr)
+            return out
+        streams = self.__dict__.setdefault("_copy_streams", {})
+        copy_stream = streams.get(out.device)
+        if copy_stream is None:
+            copy_stream = streams[out.device] = runtime.Stream(out.device)
+        compute = runtime.current_stream(out.device)
+        if compute != copy_stream:
+            copy_stream.wait_event(compute.record_event())
+        runtime.copy_host_to_device(out, arr, non_blocking=True, stream=copy_stream)
+        if compute != copy_stream:
+            compute.wait_event(copy_stream.record_event())
+            runtime.record_stream(out, copy_stream)
         return out
 
     def to_numpy(self, a):

@@ -11,6 +11,7 @@ import os
 import threading
 
 from .errors import call
+from .sync import host_sync
 
 __all__ = ["interpreting", "bindings", "is_available", "device_count", "current_device", "set_device",
            "get_device_name", "get_device_capability", "synchronize", "mem_get_info", "device_index",
@@ -200,8 +201,9 @@ def get_device_capability(device=None):
 
 
 def synchronize(device=None):
-    """``torch.cuda.synchronize``: wait for all work on ``device``. A no-op in interpreter mode (work there
-    is synchronous)."""
+    """``torch.cuda.synchronize``: wait for all work on ``device``. Nothing to wait for in interpreter mode
+    (work there is synchronous), but it counts as a host synchronization in both modes (`sync`)."""
+    host_sync("synchronize (cuCtxSynchronize)")
     if interpreting():
         return
     device_state(device)

@@ -9,19 +9,27 @@
 As in PyTorch, inputs must live in buffers allocated before the capture and be refilled in place between
 replays; outputs are the buffers the captured code created. Memory allocated during the capture comes from
 the graph's private pool (see `tritongrad.runtime.memory`) and lives as long as the graph or any of its
-output buffers. Captures are made in CUDA's "relaxed" mode by default because that private pool allocates on
-a side stream during the capture. Not available in interpreter mode.
+output buffers: every replay writes the same addresses, so tensors made inside the capture (the loss,
+gradients made by backward) are valid outputs. Captures are made in CUDA's "relaxed" mode by default
+because that private pool allocates on a side stream during the capture. Not available in interpreter mode.
+
+Inside a capture, host data copied to the device (``tensor(..., device='cuda')``, the optimizer's and
+gradient clipping's address tables) is snapshotted into graph-owned device memory and replayed as a
+device-to-device copy of those values; a ``non_blocking`` copy from pinned memory reads the host buffer at
+each replay instead. A host synchronization (``.item()``, a blocking device-to-host copy, ``synchronize``)
+raises a RuntimeError naming the line (`sync`), leaving the stream usable after ``graph`` aborts the
+capture. `tritongrad.cuda.make_graphed_step` packages warm-up, capture and replay of a training step.
 """
 from __future__ import annotations
 
 import gc
 import sys
 
-from . import errors, memory, streams
+from . import errors, memory, streams, sync
 from .device import bindings, device_state, interpreting, synchronize
 from .errors import call
 
-__all__ = ["CUDAGraph", "graph"]
+__all__ = ["CUDAGraph", "graph", "is_current_stream_capturing"]
 
 _CAPTURE_MODES = ("global", "thread_local", "relaxed")
 _capture_streams = {}   # device index -> side stream used by `graph` when none is given
@@ -31,6 +39,13 @@ def _require_gpu():
     if interpreting():
         raise RuntimeError("CUDA graphs need a real GPU: in interpreter mode (TRITON_INTERPRET=1) kernels run "
                            "on the host, one at a time, and there is no stream work to capture")
+
+
+def is_current_stream_capturing():
+    """``torch.cuda.is_current_stream_capturing``: True while this thread's current stream is being captured
+    into a CUDA graph (always False in interpreter mode)."""
+    pool = memory.capturing_pool()
+    return pool is not None and sync.capturing() and pool.capture_stream == streams.current_stream()
 
 
 def _capture_mode(name):
@@ -59,7 +74,7 @@ class CUDAGraph:
                                "captures on a side stream, or make another stream current first")
         mode = _capture_mode(capture_error_mode)
         device_state(s.device)
-        self._pool = memory.begin_graph_pool(s.device)
+        self._pool = memory.begin_graph_pool(s.device, s)
         try:
             call(bindings().cuStreamBeginCapture, s.handle, mode)
         except BaseException:
@@ -67,11 +82,13 @@ class CUDAGraph:
             self._pool = None
             raise
         self._stream = s
+        sync.set_capturing(True)
 
     def _end_capture(self):
         s, self._stream = self._stream, None
         if s is None:
             raise RuntimeError("capture_end() without capture_begin()")
+        sync.set_capturing(False)
         try:
             return call(bindings().cuStreamEndCapture, s.handle)
         finally:
@@ -88,6 +105,7 @@ class CUDAGraph:
         s, self._stream = self._stream, None
         if s is None:
             return
+        sync.set_capturing(False)
         try:
             err, g = d.cuStreamEndCapture(s.handle)  # fails when the capture was invalidated: no graph then
             if not err and g is not None and int(g):

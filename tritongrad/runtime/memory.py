@@ -16,6 +16,8 @@ from __future__ import annotations
 import ctypes
 import math
 import sys
+import threading
+import weakref
 from collections import defaultdict
 
 import numpy as np
@@ -25,10 +27,11 @@ from .array import Buffer, DeviceArray, HostBuffer
 from .device import bindings, device_index, device_state, interpreting, is_available, mem_get_info
 from .errors import OutOfMemoryError, call, format_out_of_memory
 from .streams import current_stream
+from .sync import host_sync
 
 __all__ = ["CudaBuffer", "allocate", "empty", "record_stream", "memory_allocated", "max_memory_allocated",
            "memory_reserved", "reset_peak_memory_stats", "empty_cache", "pinned_empty", "is_pinned",
-           "copy_host_to_device", "copy_device_to_host", "copy_device_to_device", "fill_bytes"]
+           "copy_host_to_device", "copy_device_to_host", "copy_device_to_device", "fill_bytes", "host_view"]
 
 _GRAPH_BLOCK = 512            # graph private pool sizes are rounded up to this
 _active_graph_pool = None     # the _GraphPool of the capture in progress, if any
@@ -73,6 +76,7 @@ def _pool_alloc(dev, nbytes, stream_handle):
     err, ptr = d.cuMemAllocFromPoolAsync(nbytes, dev.pool, stream_handle)
     if err and err.name == "CUDA_ERROR_OUT_OF_MEMORY" or err and err.name == "CUDA_ERROR_INVALID_VALUE" \
             and nbytes > dev.total_memory:
+        host_sync("allocator out-of-memory retry (cuCtxSynchronize)")
         call(d.cuCtxSynchronize)
         call(d.cuMemPoolTrimTo, dev.pool, 0)
         err, ptr = d.cuMemAllocFromPoolAsync(nbytes, dev.pool, stream_handle)
@@ -88,22 +92,38 @@ def _pool_alloc(dev, nbytes, stream_handle):
 class _GraphPool:
     """Private memory of one CUDA graph: blocks allocated during its capture, reused only within it."""
 
-    def __init__(self, device):
+    def __init__(self, device, capture_stream=None):
         from .streams import Stream
         self.device = device
+        self.capture_stream = capture_stream   # the stream being captured
         self.blocks = []                       # every block this pool owns (freed when the pool dies)
         self.free = defaultdict(list)          # rounded size -> blocks released during the capture
         self.capturing = True
         self.side_stream = Stream(device)      # allocations are made here, outside the captured stream
         self.release_stream = None             # stream of the last replay: frees are ordered after it
+        self.host_arrays = []                  # pinned host memory that captured copies read or write
 
     def allocate(self, nbytes):
         size = -(-nbytes // _GRAPH_BLOCK) * _GRAPH_BLOCK
         if self.free[size]:
             return self.free[size].pop()
         ptr = _pool_alloc(device_state(self.device), size, self.side_stream.handle)
-        call(bindings().cuStreamSynchronize, self.side_stream.handle)
+        host_sync("CUDA graph private pool block allocation during capture (cuStreamSynchronize)",
+                  capture_safe=True)
+        self.side_stream._wait()
         self.blocks.append(ptr)
+        return ptr
+
+    def constant(self, host):
+        """A device copy of the C-contiguous NumPy array ``host``, owned by the graph and never reused: the
+        source of the device-to-device copy that a host-to-device copy inside the capture becomes."""
+        size = -(-host.nbytes // _GRAPH_BLOCK) * _GRAPH_BLOCK
+        ptr = _pool_alloc(device_state(self.device), size, self.side_stream.handle)
+        self.blocks.append(ptr)
+        call(bindings().cuMemcpyHtoDAsync, ptr, host.ctypes.data, host.nbytes, self.side_stream.handle)
+        host_sync("upload of a host-to-device copy's data during CUDA graph capture (cuStreamSynchronize)",
+                  capture_safe=True)
+        self.side_stream._wait()
         return ptr
 
     def release(self, ptr, nbytes):
@@ -121,12 +141,18 @@ class _GraphPool:
             _free_async(ptr, stream)
 
 
-def begin_graph_pool(device):
-    """Route this process's allocations to a new graph private pool (capture begins); returns it."""
+def begin_graph_pool(device, capture_stream=None):
+    """Route this process's allocations to a new graph private pool (capture of ``capture_stream``
+    begins); returns it."""
     global _active_graph_pool
     if _active_graph_pool is not None:
         raise RuntimeError("another CUDA graph capture is already in progress")
-    _active_graph_pool = _GraphPool(device)
+    _active_graph_pool = _GraphPool(device, capture_stream)
+    return _active_graph_pool
+
+
+def capturing_pool():
+    """The private pool of the CUDA graph capture in progress, or None."""
     return _active_graph_pool
 
 
@@ -202,7 +228,9 @@ def memory_reserved(device=None):
 
 def empty_cache(device=None):
     """``torch.cuda.empty_cache``: return the pool's unused cached memory to the device (synchronizes the
-    device first so that pending frees complete). A no-op in interpreter mode."""
+    device first so that pending frees complete; a host synchronization in both modes). Otherwise a no-op in
+    interpreter mode."""
+    host_sync("empty_cache (cuCtxSynchronize)")
     if interpreting():
         return
     dev = device_state(device)
@@ -229,7 +257,17 @@ class _PinnedBlock:
 
     def __del__(self):
         if not sys.is_finalizing() and errors.sticky_error() is None:
+            _free_pinned_sync()
             call(bindings().cuMemFreeHost, self.ptr)
+
+
+def _free_pinned_sync():
+    host_sync("freeing pinned host memory (cuMemFreeHost waits for the device)")
+
+
+# interpreter mode: id -> the plain NumPy array `pinned_empty` returned, so that copies through it count as
+# they would on a GPU (asynchronous, not a synchronization) and its death counts as cuMemFreeHost would
+_interpreter_pinned = weakref.WeakValueDictionary()
 
 
 def pinned_empty(shape, dtype, device=None):
@@ -238,11 +276,17 @@ def pinned_empty(shape, dtype, device=None):
     freed when the last array viewing it dies.
 
     In interpreter mode, or where CUDA is not available, pinning means nothing and this returns an ordinary
-    NumPy array (a documented no-op).
+    NumPy array (a documented no-op; `is_pinned` says False). In interpreter mode the runtime still treats
+    it as pinned when counting host synchronizations (`sync`), as a GPU would.
     """
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in shape)
-    if interpreting() or not is_available():
+    if interpreting():
+        host = np.empty(shape, dtype)
+        _interpreter_pinned[id(host)] = host
+        weakref.finalize(host, _free_pinned_sync)
+        return host
+    if not is_available():
         return np.empty(shape, dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     raw = np.asarray(_PinnedBlock(nbytes, device_index(device)))
@@ -261,10 +305,104 @@ def is_pinned(array):
 
 # -- copies ----------------------------------------------------------------------------------------------
 
+
+def _pinned_for_copies(array):
+    """`is_pinned`, and in interpreter mode also memory from `pinned_empty` (pinned on a GPU)."""
+    if is_pinned(array):
+        return True
+    base = array
+    while base is not None:
+        if _interpreter_pinned.get(id(base)) is base:
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
+def _report_copy_sync(operation, host, nbytes, non_blocking, staged=False):
+    """A host synchronization unless the copy is asynchronous from/to pinned memory or staged (or empty)."""
+    if nbytes == 0:
+        return
+    if not non_blocking:
+        host_sync(f"blocking {operation}")
+    elif not staged and not _pinned_for_copies(host):
+        host_sync(f"{operation} with non_blocking=True from/to pageable host memory (the driver may stage it "
+                  f"synchronously; use pinned_empty)")
+
+
+STAGING_MAX_BYTES = 1 << 20   # non-blocking uploads from pageable memory up to this size go through staging
+
+
+class _Arena:
+    """One pinned block of the staging ring: filled front to back, reusable once its copies are done."""
+
+    __slots__ = ("host", "used", "events")
+
+    def __init__(self, nbytes, device):
+        self.host = pinned_empty((nbytes,), np.uint8, device)
+        self.used = 0
+        self.events = {}          # stream -> event recorded after the last copy from here on that stream
+
+    def idle(self):
+        return all(e.query() for e in self.events.values())
+
+
+class _StagingRing:
+    """Pinned host memory for small non-blocking uploads from pageable memory (optimizer tables, learning
+    rates, index lists): the bytes are copied into a pinned slot at once (so the source may change right
+    away) and DMA'd asynchronously from there. A block is reused only when `Event.query` says its copies
+    are done; otherwise a new one is added. Blocks are never freed (freeing pinned memory synchronizes),
+    so a steady loop allocates nothing and never waits."""
+
+    def __init__(self, device):
+        self.device = device
+        self.arenas = []
+        self.current = None
+
+    def slot(self, nbytes):
+        size = -(-nbytes // 256) * 256
+        a = self.current
+        if a is None or a.used + size > a.host.nbytes:
+            a = next((b for b in self.arenas if b is not self.current and b.idle()), None)
+            if a is None:
+                a = _Arena(max(STAGING_MAX_BYTES, size), self.device)
+                self.arenas.append(a)
+            a.used, a.events = 0, {}
+            self.current = a
+        start = a.used
+        a.used += size
+        return a, a.host[start:start + nbytes]
+
+
+_staging = {}   # device index -> _StagingRing
+_staging_lock = threading.Lock()
+
+
+def _staged_upload(dst, src, stream):
+    """cuMemcpyHtoDAsync of ``src`` through a pinned staging slot (GPU only)."""
+    with _staging_lock:
+        ring = _staging.get(stream.device)
+        if ring is None:
+            ring = _staging[stream.device] = _StagingRing(stream.device)
+        arena, slot = ring.slot(src.nbytes)
+        np.copyto(slot, src.reshape(-1).view(np.uint8))
+        call(bindings().cuMemcpyHtoDAsync, dst.data_ptr(), slot.ctypes.data, src.nbytes, stream.handle)
+        arena.events[stream] = stream.record_event()
+
+
 _pending_host = []   # (event, host array) of non-blocking copies: the host memory must outlive the copy
 
 
+def _capturing_on(stream):
+    """The private pool of the CUDA graph capture of ``stream`` in progress, or None."""
+    pool = _active_graph_pool
+    return pool if pool is not None and stream == pool.capture_stream else None
+
+
 def _keep_host_alive(stream, host):
+    pool = _capturing_on(stream)
+    if pool is not None:   # a copy recorded in a graph reads/writes ``host`` at every replay
+        pool.host_arrays.append(host)
+        return
     while _pending_host and _pending_host[0][0].query():
         _pending_host.pop(0)
     _pending_host.append((stream.record_event(), host))
@@ -278,9 +416,23 @@ def _check_fits(nbytes, dst_nbytes, what):
 def copy_host_to_device(dst, src, non_blocking=False, stream=None):
     """Copy the NumPy array ``src`` (made C-contiguous) into the contiguous `DeviceArray` ``dst`` on
     ``stream`` (default: current). Blocking unless ``non_blocking`` (truly asynchronous only from pinned
-    memory); the source is kept alive until the copy is done either way."""
+    memory, and from pageable memory up to `STAGING_MAX_BYTES`, which is first copied into runtime-owned
+    pinned staging memory: such a copy never synchronizes and ``src`` may be changed at once); the source
+    is kept alive until the copy is done either way.
+
+    Inside a CUDA graph capture on ``stream`` the copy is recorded, not run: a blocking or pageable copy
+    becomes a device-to-device copy from a snapshot of ``src`` taken now and owned by the graph (every
+    replay writes these same values), a ``non_blocking`` copy from pinned memory a copy that reads ``src``
+    at each replay (as in PyTorch)."""
     src = np.ascontiguousarray(src)
     _check_fits(src.nbytes, dst.nbytes, "copy_host_to_device")
+    pool = _capturing_on(current_stream(dst.device) if stream is None else stream)
+    if pool is not None and src.nbytes and not (non_blocking and _pinned_for_copies(src)):
+        call(bindings().cuMemcpyDtoDAsync, dst.data_ptr(), pool.constant(src), src.nbytes,
+             pool.capture_stream.handle)
+        return
+    staged = non_blocking and src.nbytes <= STAGING_MAX_BYTES and not _pinned_for_copies(src)
+    _report_copy_sync("copy_host_to_device", src, src.nbytes, non_blocking, staged)
     if interpreting():
         ctypes.memmove(dst.data_ptr(), src.ctypes.data, src.nbytes)
         return
@@ -288,20 +440,26 @@ def copy_host_to_device(dst, src, non_blocking=False, stream=None):
         return
     stream = current_stream(dst.device) if stream is None else stream
     device_state(stream.device)
+    if staged:
+        _staged_upload(dst, src, stream)
+        return
     call(bindings().cuMemcpyHtoDAsync, dst.data_ptr(), src.ctypes.data, src.nbytes, stream.handle)
     if non_blocking:
         _keep_host_alive(stream, src)
     else:
-        stream.synchronize()
+        stream._wait()
 
 
 def copy_device_to_host(dst, src, non_blocking=False, stream=None):
     """Copy the contiguous `DeviceArray` ``src`` into the C-contiguous NumPy array ``dst`` on ``stream``
     (default: current). Blocking unless ``non_blocking`` (then ``dst`` is valid only after the stream is
-    synchronized; use a pinned ``dst`` for a truly asynchronous copy)."""
+    synchronized; use a pinned ``dst`` for a truly asynchronous copy). Inside a CUDA graph capture only a
+    ``non_blocking`` copy into pinned memory is possible (it is replayed); anything else synchronizes and
+    raises."""
     _check_fits(dst.nbytes, src.nbytes, "copy_device_to_host")
     if not dst.flags.c_contiguous:
         raise ValueError("copy_device_to_host needs a C-contiguous destination array")
+    _report_copy_sync("copy_device_to_host", dst, dst.nbytes, non_blocking)
     if interpreting():
         ctypes.memmove(dst.ctypes.data, src.data_ptr(), dst.nbytes)
         return
@@ -313,7 +471,7 @@ def copy_device_to_host(dst, src, non_blocking=False, stream=None):
     if non_blocking:
         _keep_host_alive(stream, dst)
     else:
-        stream.synchronize()
+        stream._wait()
 
 
 def copy_device_to_device(dst, src, non_blocking=False, stream=None):
@@ -329,6 +487,19 @@ def copy_device_to_device(dst, src, non_blocking=False, stream=None):
     stream = current_stream(dst.device) if stream is None else stream
     device_state(stream.device)
     call(bindings().cuMemcpyDtoDAsync, dst.data_ptr(), src.data_ptr(), src.nbytes, stream.handle)
+
+
+def host_view(array):
+    """Interpreter mode only: a NumPy view of the host memory behind the `DeviceArray` ``array`` (its shape,
+    strides and dtype), read and written in place. Not a copy and not a host synchronization (nothing runs
+    asynchronously in interpreter mode), so interpreter-only diagnostics -- e.g. a kernel's out-of-range flag
+    -- can be read without the synchronization counter (`sync`) seeing a readback a GPU would never do.
+    Raises RuntimeError on a GPU, where device memory is not addressable from the host."""
+    if not interpreting() or not isinstance(array.buffer, HostBuffer):
+        raise RuntimeError("host_view needs interpreter mode (TRITON_INTERPRET=1): on a GPU, device memory is "
+                           "read with copy_device_to_host, which synchronizes")
+    return np.ndarray(array.shape, array.dtype, buffer=array.buffer.host, offset=array.offset,
+                      strides=array.strides)
 
 
 def fill_bytes(dst, value, stream=None):

@@ -18,6 +18,7 @@ import time
 from . import errors
 from .device import bindings, device_index, device_state, interpreting
 from .errors import call
+from .sync import host_sync
 
 __all__ = ["Stream", "Event", "stream", "current_stream", "default_stream"]
 
@@ -71,7 +72,12 @@ class Stream:
         return _done(bindings().cuStreamQuery, self.handle)
 
     def synchronize(self):
-        """Wait until all work queued on this stream has finished."""
+        """Wait until all work queued on this stream has finished (a host synchronization, `sync`)."""
+        host_sync("Stream.synchronize (cuStreamSynchronize)")
+        self._wait()
+
+    def _wait(self):
+        """``cuStreamSynchronize`` for runtime paths that have already reported their synchronization."""
         if interpreting():
             return
         device_state(self.device)
@@ -214,8 +220,12 @@ class Event:
         return _done(bindings().cuEventQuery, self._handle)
 
     def synchronize(self):
-        """Wait on the host until the work recorded before the event has finished."""
-        if interpreting() or self._handle is None:
+        """Wait on the host until the work recorded before the event has finished (a host synchronization,
+        `sync`, once the event has been recorded)."""
+        if self._handle is None and self._host_time is None:
+            return
+        host_sync("Event.synchronize (cuEventSynchronize)")
+        if interpreting():
             return
         device_state(self._device)
         call(bindings().cuEventSynchronize, self._handle)

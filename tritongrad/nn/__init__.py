@@ -1,0 +1,30 @@
+"""``tritongrad.nn``: PyTorch's ``torch.nn`` -- `Module`, layers, losses, ``functional``, ``init``, ``utils``.
+
+Fused layers (Linear's bias/activation epilogue, LayerNorm, RMSNorm, BatchNorm, Dropout, cross-entropy,
+Embedding, Conv2d, pooling, attention) run the fused backend ops: NumPy on cpu, Triton kernels on cuda.
+"""
+from __future__ import annotations
+
+from . import functional, init, utils
+from .activation import (GELU, LeakyReLU, LogSigmoid, LogSoftmax, MultiheadAttention, ReLU, Sigmoid, SiLU, Softmax,
+                         Softplus, Tanh)
+from .container import ModuleDict, ModuleList, Sequential
+from .conv import Conv2d
+from .dropout import Dropout
+from .flatten import Flatten, Unflatten
+from .linear import Identity, Linear
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
+                   SmoothL1Loss)
+from .module import Module
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
+from .parameter import Buffer, Parameter
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .sparse import Embedding
+
+__all__ = [
+    "Module", "Parameter", "Buffer", "Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten", "Unflatten",
+    "Linear", "Embedding", "LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "Dropout", "Conv2d", "MaxPool2d",
+    "AvgPool2d", "AdaptiveAvgPool2d", "MultiheadAttention", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "LeakyReLU",
+    "Softmax", "LogSoftmax", "LogSigmoid", "Softplus", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+    "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "functional", "init", "utils",
+]
