@@ -77,7 +77,7 @@ def _merge_group(shape, strides):
     """One (size, stride) for a group of dims whose strides merge into a single one, or None."""
     dims = [(n, s) for n, s in zip(shape, strides) if n != 1]
     size = math.prod(shape)
-    if not dims:
+    if not dims or size == 0:          # an empty group is never read: any stride will do
         return size, 0
     _, stride = dims[-1]
     expected = stride

@@ -275,7 +275,7 @@ def test_batch_norm_eval_and_errors(device):
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_dropout(device):
     tg.manual_seed(3)
-    x = tg.tensor(rnd(40, 7, low=0.5, high=2), device=device, requires_grad=True)
+    x = tg.tensor(rnd(40, 7, low=0.5, high=2), dtype=tg.float32, device=device, requires_grad=True)
     y = F.dropout(x, p=0.3)
     xv, yv = x.detach().cpu().numpy(), y.detach().cpu().numpy()
     kept = yv != 0
@@ -284,13 +284,13 @@ def test_dropout(device):
     up = rnd(40, 7, seed=9)
     y.backward(tg.tensor(up, device=device))
     np.testing.assert_allclose(x.grad.cpu().numpy(), np.where(kept, up / 0.7, 0.0), rtol=1e-6, atol=1e-7)
-    # the same generator state gives the same mask on cpu and cuda (Philox)
+    # fresh masks on each call; the same generator state gives the same mask on cpu and cuda (Philox)
+    assert (F.dropout(x, 0.3).detach().cpu().numpy() != 0).tolist() != kept.tolist()
     tg.manual_seed(3)
     other = "cpu" if device == "cuda" else "cuda"
     y2 = F.dropout(tg.tensor(xv, dtype=tg.float32, device=other), p=0.3)
     np.testing.assert_array_equal(y2.cpu().numpy() != 0, kept)
-    # fresh masks on each call, identity when not training or p == 0
-    assert (F.dropout(x, 0.3).detach().cpu().numpy() != 0).tolist() != kept.tolist()
+    # identity when not training or p == 0
     assert F.dropout(x, 0.3, training=False) is x and F.dropout(x, 0.0) is x
     assert (F.dropout(x, 1.0).detach().cpu().numpy() == 0).all()
     with pytest.raises(ValueError, match="dropout probability has to be between 0 and 1, but got 1.5"):
@@ -677,7 +677,8 @@ def test_sdpa(device, dtype, case):
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_sdpa_dropout(device):
-    q, k, v = (tg.tensor(rnd(1, 2, 4, 3, seed=s), device=device, requires_grad=True) for s in range(3))
+    q, k, v = (tg.tensor(rnd(1, 2, 4, 3, seed=s), dtype=tg.float32, device=device, requires_grad=True)
+               for s in range(3))
     tg.manual_seed(1)
     out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5)
     # reproduce: the dropout on the attention weights draws from the same generator position

@@ -110,7 +110,7 @@ def test_binary_ops_promote(device, a, b, expected):
 # tensor (dims) op Python scalar / 0-d tensor -> result dtype (PyTorch: dimensioned tensors win within a
 # category; scalars and 0-d tensors only lift the category)
 SCALAR_PROMOTE = [
-    ("int32", 2, "int32"), ("int32", 2.5, "float32"), ("uint8", 300 - 44, "uint8"), ("uint8", True, "uint8"),
+    ("int32", 2, "int32"), ("int32", 2.5, "float32"), ("uint8", 200, "uint8"), ("uint8", True, "uint8"),
     ("bool", 1, "int64"), ("bool", 1.0, "float32"), ("float16", 2.5, "float16"), ("bfloat16", 3, "bfloat16"),
     ("int64", 0.5, "float32"), ("float64", 1, "float64"),
     ("int32", ("int64", 1), "int32"), ("float16", ("float64", 1.0), "float16"), ("int32", ("float32", 1.0), "float32"),
@@ -127,6 +127,12 @@ def test_scalar_and_zero_dim_promotion(device, a, other, expected):
     r = x + other
     assert r.dtype is getattr(tg, expected)
     assert (other + x).dtype is getattr(tg, expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_out_of_range_python_int_wraps(device):
+    x = tg.tensor([1, 250], dtype=tg.uint8, device=device)
+    assert (x + 256).tolist() == [1, 250] and (x + 10).tolist() == [11, 4]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -151,7 +157,7 @@ def test_repr_matches_pytorch(device):
     assert repr(t([1.5, float("nan"), float("inf")])) == f"tensor([1.5000,    nan,    inf]{sfx})"
     assert repr(t([1.0, 2.0], dtype=tg.float16)) == f"tensor([1., 2.]{sfx}, dtype=tritongrad.float16)"
     assert repr(t([], dtype=tg.int64)) == f"tensor([]{sfx}, dtype=tritongrad.int64)"
-    assert repr(tg.zeros(2, 0, device=device)) == f"tensor([], size=(2, 0){sfx})"
+    assert repr(tg.zeros(2, 0, device=device)) == f"tensor([]{sfx}, size=(2, 0))"   # device first, as PyTorch
     x = t([1.0, 2.0], requires_grad=True)
     assert repr(x) == f"tensor([1., 2.]{sfx}, requires_grad=True)"
     assert repr(x * 2) == f"tensor([2., 4.]{sfx}, grad_fn=<MulBackward0>)"

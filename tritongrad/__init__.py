@@ -102,5 +102,5 @@ def broadcast_shapes(*shapes):
         raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {list(shapes)}") from None
 
 
-from . import cuda, optim  # noqa: E402  (tritongrad.cuda: the runtime's public face; tritongrad.optim)
+X
 from .serialization import load, safe_open, save  # noqa: E402

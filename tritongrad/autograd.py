@@ -101,6 +101,17 @@ class inference_mode(_GradMode):
         self._mode = not mode
 
 
+_TENSOR = []
+
+
+def _tensor_class():
+    """`tritongrad.Tensor` (imported on first use: tensor.py imports this module)."""
+    if not _TENSOR:
+        from .tensor import Tensor
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
+
+
 class _Output:
     """A node's record of a non-leaf input: the producing node and output slot *at record time*, so an
     in-place op that later makes the tensor the output of a new node does not re-route this edge."""
@@ -159,7 +170,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (None and Python scalars pass through) and record it for backward."""
-        from .tensor import Tensor
+        Tensor = _tensor_class()
         first = None
         for x in inputs:
             if isinstance(x, Tensor):

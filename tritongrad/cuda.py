@@ -99,18 +99,19 @@ def make_graphed_step(step_fn, *static_inputs, warmup=3, capture=True):
     * warm-up (``warmup >= 1``): Triton kernels compile and load, and lazily created state (the optimizer's
       ``exp_avg``, ``step`` ...) is allocated and initialised *before* the capture -- state created inside the
       capture would be re-initialised by every replay;
-    * gradients: ``optimizer.zero_grad()`` inside ``step_fn`` or before the capture, either form. Backward
-      writes its gradients into new buffers; captured, those come from the graph's private pool, so every
-      replay writes them at the same addresses, and ``p.grad`` after the capture is that buffer. The
-      optimizer's device tables (parameter and gradient addresses) recorded by the capture are constant in
-      the graph. Between calls, do not drop gradients (``zero_grad(set_to_none=True)`` outside the step) if
-      you read ``p.grad``;
+    * gradients: call ``optimizer.zero_grad()`` (either ``set_to_none``) inside ``step_fn``. Backward writes
+      its gradients into new buffers; captured, those come from the graph's private pool, so every replay
+      writes them at the same addresses, ``p.grad`` after the capture is that buffer, and the optimizer's
+      and clipping's address tables recorded by the capture stay right. Accumulating gradients *across*
+      calls does not work: backward's accumulation writes a new buffer, so each replay adds to the gradient
+      as it was at capture time (accumulate micro-batches inside ``step_fn`` instead);
     * hyperparameters are those of the capture: the optimizer reads its learning rate from a device array
       written by ``optimizer.step()`` on the host, and a replay runs no host code, so a learning-rate
       scheduler stepped between calls is not seen by the graph;
     * random ops (dropout) replay the random numbers drawn at capture;
-    * every tensor the graph touches must stay alive: the `GraphedStep` keeps the static inputs, the
-      outputs and the graph; keep the model and the optimizer.
+    * every tensor the graph touches must stay alive and in place: the `GraphedStep` keeps the static
+      inputs, the outputs and the graph; keep the model and the optimizer, and do not replace their tensors
+      (``optimizer.load_state_dict``, new parameters): capture again instead.
 
     ``capture=False`` runs the same warm-up and then ``step_fn`` eagerly on every call, with the same
     input handling: for debugging, and where CUDA graphs do not exist (interpreter mode, where

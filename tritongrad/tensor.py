@@ -45,9 +45,14 @@ class Size(tuple):
         return Size(r) if isinstance(i, slice) else r
 
 
+_BACKEND_FOR = []
+
+
 def _backend(dev):
-    from .backends import backend_for
-    return backend_for(dev)
+    if not _BACKEND_FOR:
+        from .backends import backend_for
+        _BACKEND_FOR.append(backend_for)
+    return _BACKEND_FOR[0](dev)
 
 
 def _norm_dim(d, ndim, what="dim"):
@@ -60,7 +65,8 @@ def _norm_dim(d, ndim, what="dim"):
 
 
 def _norm_dims(dim, ndim):
-    if dim is None:
+    """Reduced dims as a sorted tuple; None or an empty list means every dim (PyTorch's reductions)."""
+    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
         return tuple(range(ndim))
     if isinstance(dim, (list, tuple)):
         dims = tuple(sorted({_norm_dim(d, ndim) for d in dim}))
@@ -814,12 +820,9 @@ class Tensor:
         if res.shape != self.shape:
             raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
                                f"{list(res.shape)}")
-        if not res.dtype.is_floating_point or self.dtype.is_floating_point or \
-                _dt.promote_types(res.dtype, self.dtype) is self.dtype:
-            pass
         if res.dtype.is_floating_point and not self.dtype.is_floating_point:
-            raise RuntimeError(f"result type {res.dtype.name.capitalize()} can't be cast to the desired output "
-                               f"type {self.dtype.name.capitalize()}")
+            raise RuntimeError(f"result type {_TYPE_NAMES[res.dtype.name]} can't be cast to the desired output "
+                               f"type {_TYPE_NAMES[self.dtype.name]}")
         self._be.copy_(self._data, res._data)
         self._version[0] += 1
         return self

@@ -245,6 +245,14 @@ _BINARY_PARTIALS = {
 }
 
 
+def _scalar_as(v, dtype):
+    """A Python scalar as a 0-d array of ``dtype``; integers out of the dtype's range wrap around, as in
+    PyTorch (and in the kernels' integer casts)."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and dtype.kind in "iu":
+        return np.asarray(v, dtype=np.int64).astype(dtype)
+    return np.asarray(v, dtype=dtype)
+
+
 def _binary_operands(op, a, b):
     """``(a, b, dtype)``: both operands as arrays in their compute dtype, and the operands' dtype.
     A scalar operand is first converted to the array's dtype (PyTorch's rule for Python scalars)."""
@@ -258,7 +266,7 @@ def _binary_operands(op, a, b):
     for v in (a, b):
         if not isinstance(v, np.ndarray) and isinstance(v, (float, np.floating)) and not _is_float(dtype):
             raise TypeError(f"{op}: float scalar {v!r} with a {dtype} array (the caller promotes first)")
-    a, b = (v if isinstance(v, np.ndarray) else np.asarray(v, dtype=dtype) for v in (a, b))
+    a, b = (v if isinstance(v, np.ndarray) else _scalar_as(v, dtype) for v in (a, b))
     return _up(a), _up(b), dtype
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 from ..tensor import empty
 from . import functional as F
@@ -14,9 +13,7 @@ __all__ = ["Conv2d"]
 
 _VALID_PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
 
-
-def _pair(v):
-    return (v, v) if isinstance(v, numbers.Integral) else tuple(v)
+_pair = F._pair
 
 
 class Conv2d(Module):

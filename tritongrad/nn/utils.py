@@ -4,6 +4,8 @@
 per dtype, ``kernels/clip.py``), finishes it with one reduction, and rescales every gradient in one more
 launch by ``clamp(max_norm / (total + 1e-6), max=1)`` read on the device: no host synchronization. On cpu
 it is PyTorch's reference algorithm (per-gradient norms, then the norm of the norms) on the NumPy backend.
+Both accumulate in fp32 for float16/bfloat16 gradients (PyTorch rounds each gradient's norm to the gradient's
+dtype) and return an fp32 total norm (fp64 for fp64 gradients).
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def _group_power_sum(group, p):
         from ..kernels import clip
         partials = Tensor._make(clip.grad_norm_partials([_contiguous_data(g) for g in group], p), g0.device)
         return partials.amax() if math.isinf(p) else partials.sum()
-    norms = stack([g.detach().norm(p) for g in group]).to(_dt.float64 if g0.dtype is _dt.float64 else _dt.float32)
+    acc = _dt.float64 if g0.dtype is _dt.float64 else _dt.float32   # fp32 accumulation, like the cuda kernel
+    norms = stack([g.detach().to(acc).norm(p) for g in group])
     return norms.amax() if math.isinf(p) else (norms ** p).sum()
 
 

@@ -362,7 +362,7 @@ class _StagingRing:
         size = -(-nbytes // 256) * 256
         a = self.current
         if a is None or a.used + size > a.host.nbytes:
-            a = next((b for b in self.arenas if b is not self.current and b.idle()), None)
+            a = next((b for b in self.arenas if b is not self.current and b.host.nbytes >= size and b.idle()), None)
             if a is None:
                 a = _Arena(max(STAGING_MAX_BYTES, size), self.device)
                 self.arenas.append(a)

@@ -96,7 +96,8 @@ class DataLoader:
         if prefetch_factor is None:
             prefetch_factor = 2 if num_workers > 0 else None
         elif isinstance(prefetch_factor, bool) or not isinstance(prefetch_factor, int) or prefetch_factor < 1:
-            raise ValueError(f"prefetch_factor option should be a positive int (got prefetch_factor={prefetch_factor!r})")
+            raise ValueError(f"prefetch_factor option should be a positive int "
+                             f"(got prefetch_factor={prefetch_factor!r})")
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
         if isinstance(dataset, IterableDataset):
