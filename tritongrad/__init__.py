@@ -102,5 +102,5 @@ def broadcast_shapes(*shapes):
         raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {list(shapes)}") from None
 
 
-X
+from . import cuda, nn, optim, utils  # noqa: E402  (tritongrad.cuda is the runtime face of tritongrad)
 from .serialization import load, safe_open, save  # noqa: E402
