@@ -97,10 +97,10 @@ def _tables(grads, block):
     blocks = _block_map(sizes, block)
     dev = grads[0].device
     table_dev = runtime.empty(table.shape, table.dtype, dev)
-    runtime.copy_host_to_device(table_dev, table)
+    runtime.copy_host_to_device(table_dev, table, non_blocking=True)  # asynchronous: no host sync
     blocks_dev = runtime.empty(blocks.shape, blocks.dtype, dev)
     if blocks.size:
-        runtime.copy_host_to_device(blocks_dev, blocks)
+        runtime.copy_host_to_device(blocks_dev, blocks, non_blocking=True)
     return table_dev, blocks_dev, blocks.shape[1]
 
 

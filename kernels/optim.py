@@ -360,7 +360,9 @@ def _upload(cache, key, host):
         return old[1]
     dev = old[1] if old is not None and old[0].shape == host.shape else runtime.empty(host.shape, host.dtype,
                                                                                        device=cache["device"])
-    runtime.copy_host_to_device(dev, host)
+    # stream-ordered and asynchronous (small uploads are staged through the runtime's pinned ring), so a
+    # training step never waits on the host
+    runtime.copy_host_to_device(dev, host, non_blocking=True)
     cache[key] = (host, dev)
     return dev
 

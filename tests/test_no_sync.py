@@ -149,14 +149,6 @@ def test_host_view_reads_interpreter_memory_without_a_synchronization():
 # files; see the report). The zero-sync tests are strict xfails while a source is listed for their case; the
 # "known sources" tests pass and fail on any new one. Remove an entry once its file is fixed.
 KNOWN_SYNCS = {
-    "kernels/optim.py": (
-        "_upload writes the optimizer's device table (gradient addresses change every backward) and "
-        "hyperparameters (the scheduler changes lr every step) with a blocking runtime.copy_host_to_device "
-        "(cuStreamSynchronize). Fix: runtime.copy_host_to_device(dev, host, non_blocking=True) -- small pageable "
-        "uploads are staged through the runtime's pinned ring: asynchronous, stream-ordered"),
-    "kernels/clip.py": (
-        "_tables uploads the gradient table and block map of clip_grad_norm_'s two launches with blocking "
-        "runtime.copy_host_to_device (4 syncs per call). Fix: non_blocking=True on both copies"),
     "kernels/index.py": (
         "_raise_if_bad reads the interpreter-only out-of-range flag with runtime.copy_device_to_host, a "
         "readback the GPU path never does (err is None there): the interpreter counts syncs per Embedding "
@@ -166,9 +158,7 @@ KNOWN_SYNCS = {
 
 def _sources(kind, scope):
     """The `KNOWN_SYNCS` entries expected in a case."""
-    found = {"kernels/clip.py"}
-    if scope == "train":
-        found.add("kernels/optim.py")
+    found = set()
     if kind == "gpt" and tcuda.is_interpreter():
         found.add("kernels/index.py")
     return sorted(found)

@@ -64,9 +64,10 @@ def _norm_dim(d, ndim, what="dim"):
     return d % n if ndim else 0
 
 
-def _norm_dims(dim, ndim):
-    """Reduced dims as a sorted tuple; None or an empty list means every dim (PyTorch's reductions)."""
-    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
+def _norm_dims(dim, ndim, empty_means_all=False):
+    """Dims as a sorted tuple; None means every dim, and so does an empty list for reductions
+    (``empty_means_all``), as in PyTorch."""
+    if dim is None or (empty_means_all and isinstance(dim, (list, tuple)) and len(dim) == 0):
         return tuple(range(ndim))
     if isinstance(dim, (list, tuple)):
         dims = tuple(sorted({_norm_dim(d, ndim) for d in dim}))
@@ -915,7 +916,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ reductions
     def _reduce(self, op, dim, keepdim, **params):
-        dims = _norm_dims(dim, self.ndim)
+        dims = _norm_dims(dim, self.ndim, empty_means_all=True)
         x = self
         if op in ("mean", "var", "logsumexp", "norm") and not x.dtype.is_floating_point:
             if op == "mean":
