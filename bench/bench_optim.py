@@ -6,7 +6,7 @@ adds no overhead beyond the textbook loop.
 
 GPU (``gpu_bench_adamw(out)``, called by the GPU benchmark script): one ``optim.AdamW`` step over a
 GPT-2-124M-shaped parameter list (148 fp32 tensors, 124.4M values), timed with CUDA events through
-``bench/gpu_timer.py`` (imported lazily; assumed interface: ``gpu_timer.time_ms(fn, warmup=..., repeat=...)``
+``bench/gpu_timer.py`` (imported lazily: ``gpu_timer.benchmark(fn, warmup=..., repeats=...).median_ms``
 returns the median milliseconds of one call of ``fn`` on tritongrad's current stream), next to
 ``torch.optim.AdamW(fused=True)`` and ``(foreach=True)`` when torch is installed (timed with torch's own
 CUDA events, on torch's stream) and a device-to-device copy of the same buffers (the bandwidth ceiling).
@@ -83,11 +83,12 @@ def gpu_bench_adamw(out, warmup=5, repeat=20):
     for p in params:
         p.grad = tg.randn(*p.shape, device="cuda") * 1e-3
     opt = optim.AdamW(params, lr=6e-4, weight_decay=0.1)
-    ms = gpu_timer.time_ms(opt.step, warmup=warmup, repeat=repeat)
+    ms = gpu_timer.benchmark(opt.step, warmup=warmup, repeats=repeat).median_ms
 
     src = runtime.empty((numel,), np.float32)
     dst = runtime.empty((numel,), np.float32)
-    copy_ms = gpu_timer.time_ms(lambda: runtime.copy_device_to_device(dst, src), warmup=warmup, repeat=repeat)
+    copy_ms = gpu_timer.benchmark(lambda: runtime.copy_device_to_device(dst, src), warmup=warmup,
+                                  repeats=repeat).median_ms
     copy_gbs = 2 * src.nbytes / copy_ms / 1e6
     out.update(adamw_tensors=len(shapes), adamw_numel=numel, copy_gbs=round(copy_gbs, 1))
     _record(out, "tritongrad_fused", ms, nbytes, copy_gbs)

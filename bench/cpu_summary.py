@@ -1,6 +1,6 @@
 """The CPU benchmarks in a few seconds, without pytest-benchmark: a markdown table of the ratios.
 
-    python -m bench.cpu_summary [--rounds 7] [--json PATH]
+    python -m bench.cpu_summary [--rounds 15] [--json PATH]
 
 * dispatch overhead per op (`bench.bench_ops`): microseconds per call of tritongrad on a 4x4 cpu tensor
   minus the raw NumPy call, without and with ``requires_grad`` (forward only: recording the graph);
@@ -131,14 +131,14 @@ def _machine():
             "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "unset"), "torch": torch_version}
 
 
-def run(rounds=7):
+def run(rounds=15):
     """Check, then measure everything; returns ``{"machine", "dispatch", "mlp"}``."""
     return {"machine": _machine(), "dispatch": measure_dispatch(rounds), "mlp": measure_mlp(rounds)}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7, help="rounds per case; the minimum is reported")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds per case; the minimum is reported")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args(argv)
     result = run(args.rounds)

@@ -403,8 +403,9 @@ class Bench:
         if self.runtime.interpreting():
             meta.update(gpu="none: Triton interpreter (TRITON_INTERPRET=1)", driver=None, cuda=None)
         else:
-            meta.update(gpu=self.runtime.get_device_name(), capability=".".join(map(str, self.runtime.get_device_capability())),
-                        driver=_nvidia_driver(), cuda=_cuda_versions(self.torch))
+            capability = ".".join(map(str, self.runtime.get_device_capability()))
+            meta.update(gpu=self.runtime.get_device_name(), capability=capability, driver=_nvidia_driver(),
+                        cuda=_cuda_versions(self.torch))
         return meta
 
     # -- shared case runner -------------------------------------------------------------------------
@@ -419,15 +420,26 @@ class Bench:
             self.tg.set_float32_matmul_precision("highest")
             self.peer.set_fp32_precision(False)
 
-    def case(self, section, name, fn, make_inputs, grad_args=(), unit="GB/s", amount=None, tol=1e-4,
-             tf32=False, peer_context=None, heavy=False, ceiling=None, ceiling_name=None, compile_ok=True):
-        """Check, then time, one op: ``fn(lib, F, *inputs)`` on tritongrad and on the peer.
+    def case(self, section, name, fn, make_inputs, unit="GB/s", ceiling=None, ceiling_name=None, **kw):
+        """Check, then time, one op: ``fn(lib, F, *inputs)`` on tritongrad and on the peer (see `_case`).
+        An exception loses this case only: its row records the error (and counts as a failed check)."""
+        try:
+            return self._case(section, name, fn, make_inputs, unit=unit, ceiling=ceiling, ceiling_name=ceiling_name,
+                              **kw)
+        except Exception as e:
+            print(traceback.format_exc(), file=sys.stderr, flush=True)
+            with contextlib.suppress(Exception):
+                self.sync()
+            return self.add(make_row(section, name, unit, None, ceiling=ceiling, ceiling_name=ceiling_name,
+                                     check={"ok": False, "error": f"{type(e).__name__}: {e}"},
+                                     traceback=traceback.format_exc()))
 
-        ``make_inputs(peer)`` returns the peer's input tensors; those at ``grad_args`` require grad and the op is
-        timed forward + backward (with a fixed random upstream gradient for a non-scalar output). ``amount``
+    def _case(self, section, name, fn, make_inputs, grad_args=(), unit="GB/s", amount=None, tol=1e-4,
+              tf32=False, peer_context=None, heavy=False, ceiling=None, ceiling_name=None, compile_ok=True):
+        """``make_inputs(peer)`` returns the peer's input tensors; those at ``grad_args`` require grad and the op
+        is timed forward + backward (with a fixed random upstream gradient for a non-scalar output). ``amount``
         is bytes (unit GB/s) or FLOPs (TFLOP/s) per timed call. ``peer_context()``: a context manager around
-        the peer's calls (e.g. choosing torch's SDPA backend). Adds and returns the row.
-        """
+        the peer's calls (e.g. choosing torch's SDPA backend). Adds and returns the row."""
         tg, peer = self.tg, self.peer
         ctx = peer_context or contextlib.nullcontext
         with self.precision(tf32):
@@ -483,7 +495,7 @@ class Bench:
                 out.backward(gy)
             self.sync()
             row["compile_s"] = round(time.perf_counter() - t0, 1)
-            row["torch_compile_vs_eager_rel_err"] = peer.rel_err(out, ref)
+            row["torch_compile_check"] = make_check({"out": peer.rel_err(out, ref)}, tol, "torch eager")
             ms = self.time_ms(_step(lambda lib, F, *a: compiled(*a), torch, peer.F, p_in,
                                     [p_in[i] for i in grad_args], gy), heavy)
         row["torch_compile"] = value(ms)
@@ -576,7 +588,8 @@ class Bench:
                 scale = 1 / math.sqrt(s)
                 self.case("matmul", f"{s}^3 {label}" + (" (fp32 in, tf32 dot)" if tf32 else ""),
                           lambda lib, F, a, b: a @ b,
-                          lambda p, s=s, dtype=dtype, scale=scale: (p.randn((s, s), dtype), p.randn((s, s), dtype, scale)),
+                          lambda p, s=s, dtype=dtype, scale=scale: (p.randn((s, s), dtype),
+                                                                    p.randn((s, s), dtype, scale)),
                           unit="TFLOP/s", amount=2 * s ** 3, tol=TOL[label], tf32=tf32, heavy=s >= 8192,
                           ceiling=spec.get(label), ceiling_name="spec" if spec else None, compile_ok=False)
 
@@ -605,7 +618,8 @@ class Bench:
             self.case("conv2d", f"conv2d fwd+bwd x({n},{cin},{hgt},{wid}) w({cout},{cin},{k},{k}) pad {k // 2} {dtype}",
                       lambda lib, F, x, w, bias, k=k: F.conv2d(x, w, bias, 1, k // 2),
                       lambda p, n=n, cin=cin, hgt=hgt, wid=wid, cout=cout, k=k, dtype=dtype: (
-                          p.randn((n, cin, hgt, wid), dtype), p.randn((cout, cin, k, k), dtype, 1 / math.sqrt(cin * k * k)),
+                          p.randn((n, cin, hgt, wid), dtype),
+                          p.randn((cout, cin, k, k), dtype, 1 / math.sqrt(cin * k * k)),
                           p.randn((cout,), dtype, 0.1)),
                       grad_args=(0, 1, 2), unit="TFLOP/s", amount=flops, tol=TOL[dtype], heavy=True, compile_ok=False)
 
@@ -685,12 +699,14 @@ class Bench:
         tx, ty = peer.to_tg(x), peer.to_tg(y)
         twin = reference_loss = None
         if self.torch is None:  # the reference: the same model on tritongrad's cpu device, before it moves
-            reference_loss = model(x, y)[1]
+            with tg.no_grad():
+                reference_loss = model(x, y)[1]
         model.to("cuda")
         if self.torch is not None:
             try:  # a twin that does not fit the model loses the peer's numbers, not tritongrad's
                 twin = self._gpt_twin(model, cfg, dtype)
-                reference_loss = twin(x, y)[1]
+                with self.torch.no_grad():   # no graph kept alive into the memory measurement
+                    reference_loss = twin(x, y)[1]
             except Exception as e:
                 twin = None
                 extra[f"{dtype}_twin_error"] = f"{type(e).__name__}: {e}"
@@ -701,8 +717,11 @@ class Bench:
         if reference_loss is None:
             check = {"ok": False, "error": "no reference: the torch twin failed (see extra)"}
         else:
-            check = make_check({"initial loss": peer.rel_err(peer.from_tg(model(tx, ty)[1]), reference_loss)},
+            with tg.no_grad():
+                loss = model(tx, ty)[1]
+            check = make_check({"initial loss": peer.rel_err(peer.from_tg(loss), reference_loss)},
                                1e-3 if dtype == "float32" else 3e-2, peer.kind)
+            del loss, reference_loss
 
         self.sync()
         self.runtime.reset_peak_memory_stats()

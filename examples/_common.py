@@ -95,9 +95,9 @@ class Progress:
     def update(self, n=1, **metrics):
         self.n += n
         if self.bar is not None:
-            self.bar.update(n)
             if metrics:
                 self.bar.set_postfix({k: _fmt(v) for k, v in metrics.items()}, refresh=False)
+            self.bar.update(n)
         elif self.n % self.every == 0 or self.n == self.total:
             shown = "  ".join(f"{k} {_fmt(v)}" for k, v in metrics.items())
             print(f"{self.desc} {self.n:>{len(str(self.total))}}/{self.total}  {shown}  "

@@ -91,12 +91,12 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """The position-wise feed-forward block: ``Linear(C, 4C) -> GELU -> Linear(4C, C)``."""
+    """The position-wise feed-forward block: ``Linear(C, 4C) -> GELU (tanh form) -> Linear(4C, C)``."""
 
     def __init__(self, config):
         super().__init__()
         self.fc = nn.Linear(config.n_embd, 4 * config.n_embd)
-        self.gelu = nn.GELU()
+        self.gelu = nn.GELU(approximate="tanh")  # GPT-2's GELU
         self.proj = nn.Linear(4 * config.n_embd, config.n_embd)
         self.dropout = nn.Dropout(config.dropout)
 

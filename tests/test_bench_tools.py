@@ -112,3 +112,19 @@ def test_cpu_summary_markdown():
     assert "| add | 0.50 | 3.00 | 2.50 | 5.00 | 4.50 | meets target |" in lines
     assert "| matmul | 1.00 | 9.00 | 8.00 | 12.00 | 11.00 | misses target |" in lines
     assert "| mnist | (256, 784, 512, 512, 10) | 8.000 | 9.000 | 1.12 | n/a | n/a | meets target |" in lines
+
+
+def test_case_runner_checks_times_and_keeps_errors(tmp_path):
+    """The runner itself on the smallest case: checked against the peer (torch on a GPU, else tritongrad's
+    NumPy reference), timed, and a raising op becomes an error row instead of ending the section."""
+    bench = gpu_bench.Bench(gpu_bench.parse_args(["--out", str(tmp_path), "--smoke"]))
+    row = bench.case("t", "a + b", lambda lib, F, a, b: a + b, lambda p: (p.randn((17,), "float32"),) * 2,
+                     amount=3 * 17 * 4, tol=1e-6, compile_ok=False)
+    assert row["check"]["ok"] and row["check"]["max_rel_err"] == 0.0 and row["tritongrad"] > 0
+
+    def broken(lib, F, x):
+        raise ValueError("no such op")
+
+    row = bench.case("t", "broken", broken, lambda p: (p.randn((3,), "float32"),))
+    assert row["tritongrad"] is None and row["check"] == {"ok": False, "error": "ValueError: no such op"}
+    assert gpu_bench.failures(bench.results) == ["t/broken: check failed"]

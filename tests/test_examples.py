@@ -52,25 +52,31 @@ def _run_gpt(tmp_path, device, *extra):
                                    *extra])
 
 
+def test_plot_writes_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (the `examples` extra)")
+    png = tmp_path / "gpt.png"
+    _run_gpt(tmp_path, "cpu", "--steps", "2", "--eval-interval", "1", "--sample-len", "0", "--plot", str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_train_gpt_micro_resumes(tmp_path, device, capsys):
-    first = _run_gpt(tmp_path, device, "--steps", "3", "--eval-interval", "2", "--stop-after", "2")
-    assert first["step"] == 2
-    assert first["history"]["val_step"] == [0, 2]
+    schedule = ["--steps", "2", "--eval-interval", "1"]
+    first = _run_gpt(tmp_path, device, *schedule, "--stop-after", "1")
+    assert first["step"] == 1
+    assert first["history"]["val_step"] == [0, 1]
     assert all(np.isfinite(first["history"]["val_loss"]))
-    assert first["sample"] is not None and first["sample"].startswith("def ")
+    assert first["sample"] is not None and first["sample"].startswith("def ") and len(first["sample"]) >= 4
     saved = load_checkpoint(first["checkpoint"], restore_rng=False)
-    assert saved["step"] == 2 and saved["config"]["n_embd"] == 32
+    assert saved["step"] == 1 and saved["config"]["n_embd"] == 32
 
-    resumed = _run_gpt(tmp_path, device, "--steps", "3", "--eval-interval", "2",
-                       "--resume", first["checkpoint"], "--sample-len", "0")
+    resumed = _run_gpt(tmp_path, device, *schedule, "--resume", first["checkpoint"], "--sample-len", "0")
     assert "resumed from" in capsys.readouterr().out
-    assert resumed["step"] == 3
-    assert resumed["history"]["step"] == [1, 2, 3]
-    assert resumed["history"]["val_step"] == [0, 2, 3]
-    if device == "cpu":  # batches depend only on (seed, step) and no dropout: a resumed run is the same run
-        straight = _run_gpt(tmp_path / "straight", "cpu", "--steps", "3", "--eval-interval", "2",
-                            "--sample-len", "0")
+    assert resumed["step"] == 2
+    assert resumed["history"]["step"] == [1, 2]
+    assert resumed["history"]["val_step"] == [0, 1, 2]
+    if device == "cpu":  # batches depend only on (seed, step) and there is no dropout: resuming is exact
+        straight = _run_gpt(tmp_path / "straight", "cpu", *schedule, "--sample-len", "0")
         assert straight["history"] == resumed["history"]
         model_a, model_b = (train_gpt.build_model(resumed["config"]) for _ in range(2))
         load_checkpoint(resumed["checkpoint"], model_a, restore_rng=False)
