@@ -28,7 +28,8 @@ import numpy as np
 import tritongrad as torch
 import tritongrad.nn as nn
 import tritongrad.nn.functional as F
-from examples._common import Progress, describe_device, plot_curves, require_matplotlib, resolve_device, synchronize
+from examples._common import (Progress, describe_device, limit_blas_threads, plot_curves, require_matplotlib,
+                             resolve_device, synchronize)
 from tritongrad.utils.data import DataLoader, TensorDataset
 
 NUM_FEATURES = 64  # 8x8 pixels
@@ -97,6 +98,13 @@ def main(argv=None):
     if args.plot:
         require_matplotlib()  # fail before training, not after
     device = resolve_device(args.device)
+    with limit_blas_threads(device):
+        return train(args, device)
+
+
+def train(args, device):
+    """The run behind `main` for parsed ``args`` on ``device``: returns test accuracy (trained and reloaded),
+    training seconds, the checkpoint path and the per-epoch history."""
     torch.manual_seed(args.seed)
 
     x_train, x_test, y_train, y_test = load_digits_split(args.seed)

@@ -43,7 +43,8 @@ import numpy as np
 import tritongrad as torch
 import tritongrad.nn as nn
 import tritongrad.nn.functional as F
-from examples._common import Progress, describe_device, plot_curves, require_matplotlib, resolve_device, synchronize
+from examples._common import (Progress, describe_device, limit_blas_threads, plot_curves, require_matplotlib,
+                             resolve_device, synchronize)
 from tritongrad.utils.checkpoint import load_checkpoint, save_checkpoint
 
 VAL_EVERY_NTH_FILE = 20
@@ -165,7 +166,9 @@ def build_model(config):
 
 @torch.no_grad()
 def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None):
-    """Extend ``idx`` (B, T) by ``max_new_tokens`` sampled tokens (greedy when ``temperature == 0``)."""
+    """Extend ``idx`` (B, T) by ``max_new_tokens`` sampled tokens (greedy when ``temperature == 0``), with
+    ``model`` in eval mode; its mode is restored afterwards."""
+    was_training = model.training
     model.eval()
     for _ in range(max_new_tokens):
         context = idx[:, -model.config.block_size:]
@@ -181,6 +184,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, generator=
             probs = F.softmax(logits, dim=-1)
             next_token = torch.multinomial(probs, num_samples=1, generator=generator).to(idx.device)
         idx = torch.cat([idx, next_token.to(idx.dtype)], dim=1)
+    model.train(was_training)
     return idx
 
 
@@ -257,7 +261,7 @@ def configure_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
 
 
 _TRAIN_DEFAULTS = {"gpu": dict(batch_size=64, steps=2000, eval_interval=250, lr=1e-3, warmup=100),
-                   "tiny": dict(batch_size=16, steps=600, eval_interval=100, lr=3e-3, warmup=30)}
+                   "tiny": dict(batch_size=16, steps=500, eval_interval=100, lr=3e-3, warmup=30)}
 
 
 def parse_args(argv=None):
@@ -282,7 +286,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-iters", type=int, default=10, help="validation batches per evaluation")
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm (0: no clipping)")
-    p.add_argument("--log-interval", type=int, default=10, help="steps between training-loss readings")
+    p.add_argument("--log-interval", type=int, default=10,
+                   help="steps between training-loss readings (the mean over those steps)")
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--out", default=os.path.join("runs", "gpt.safetensors"), help="checkpoint path")
     p.add_argument("--resume", metavar="CHECKPOINT",
@@ -320,6 +325,13 @@ def main(argv=None):
     if args.plot:
         require_matplotlib()  # fail before training, not after
     device = resolve_device(args.device)
+    with limit_blas_threads(device):
+        return train(args, device)
+
+
+def train(args, device):
+    """The run behind `main` for parsed ``args`` on ``device``: returns the final step, the loss history,
+    this run's seconds, the sample, the checkpoint path and the `GPTConfig`."""
     dtype = getattr(torch, args.dtype)
 
     config = _config_from_args(args)
@@ -364,7 +376,7 @@ def main(argv=None):
             estimate_loss(model, val_data, args.batch_size, config.block_size, device, args.eval_iters, args.seed)]
         print(f"step 0: val loss {history['val_loss'][0]:.4f}")
     start = time.perf_counter()
-    interval_start, interval_steps = start, 0
+    interval_start, interval_steps, interval_loss = start, 0, None
     with Progress(stop, "step", every=args.log_interval, initial=step,
                   use_tqdm=not args.no_progress_bar) as progress:
         while step < stop:
@@ -378,25 +390,27 @@ def main(argv=None):
             scheduler.step()
             step += 1
             interval_steps += 1
+            # summed on the device; read (a synchronisation) only every log_interval steps
+            interval_loss = loss.detach().float() if interval_loss is None else interval_loss + loss.detach().float()
             metrics = {}
             if step % args.log_interval == 0 or step == stop:
-                train_loss = loss.item()  # synchronises: only every log_interval steps
+                train_loss = interval_loss.item() / interval_steps
                 now = time.perf_counter()
                 history["step"].append(step)
                 history["train_loss"].append(train_loss)
-                metrics = {"loss": train_loss, "tok/s": f"{tokens_per_step * interval_steps / (now - interval_start):,.0f}",
-                           "lr": f"{scheduler.get_last_lr()[0]:.2e}"}
-                interval_start, interval_steps = now, 0
+                tokens_per_s = tokens_per_step * interval_steps / (now - interval_start)
+                metrics = {"loss": train_loss, "tok/s": f"{tokens_per_s:,.0f}", "lr": f"{scheduler.get_last_lr()[0]:.2e}"}
+                interval_start, interval_steps, interval_loss = now, 0, None
             progress.update(1, **metrics)
             if step % args.eval_interval == 0 or step == stop:
+                eval_start = time.perf_counter()
                 val_loss = evaluate_and_save(step)
                 progress.write(f"step {step}: val loss {val_loss:.4f} (checkpoint {args.out})")
-                interval_start = time.perf_counter()
+                interval_start += time.perf_counter() - eval_start  # tok/s counts training time only
     synchronize(device)
     seconds = time.perf_counter() - start
-    if history["val_loss"]:
-        print(f"{stop} steps done ({seconds:.1f} s this run); val loss {history['val_loss'][0]:.4f} at step "
-              f"{history['val_step'][0]} -> {history['val_loss'][-1]:.4f} at step {history['val_step'][-1]}")
+    print(f"{step} steps done ({seconds:.1f} s this run); val loss {history['val_loss'][0]:.4f} at step "
+          f"{history['val_step'][0]} -> {history['val_loss'][-1]:.4f} at step {history['val_step'][-1]}")
 
     sample = None
     if args.sample_len > 0:
