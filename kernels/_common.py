@@ -1,4 +1,5 @@
-"""Helpers shared by the elementwise, copy, random and indexing kernels.
+"""Helpers shared by the kernel families (elementwise, copy, random, indexing, and the dots of matmul,
+attention and conv).
 
 * Launch heuristics (`launch_config`): block size and warps for one-element-per-lane kernels.
 * Strided operands: `collapse_dims` merges the dims that are contiguous in every operand, so most launches
@@ -10,6 +11,8 @@
 * Scalars: Triton types every Python float argument as fp32, so a float scalar travels as the int64 bit
   pattern of its float64 value (`scalar_arg`) and the kernel bitcasts it back (`scalar_value`): exact for
   fp64, one correct rounding for narrower types.
+* Dots (`mma`, `dot_config`): ``acc + a @ b`` with fp32 accumulation, widening bf16 operands to fp32 only
+  under Triton's interpreter, whose ``tl.dot`` multiplies raw bf16 bit patterns.
 * `aot_spec` builds the ``aot_specs()`` tuples from a kernel's parameter list.
 """
 from __future__ import annotations
@@ -26,7 +29,7 @@ from tritongrad import runtime
 
 __all__ = ["MAX_RANK", "launch_config", "collapse_dims", "launch_strided", "scalar_arg", "is_floating",
            "triton_type", "check_array", "aot_spec", "strided_offset", "upcast", "scalar_block", "scalar_value", "load_strided",
-           "load_operand", "flat_index", "cast_to"]
+           "load_operand", "flat_index", "cast_to", "mma", "dot_config"]
 
 MAX_RANK = 4
 """Dims a strided kernel indexes after collapsing; `launch_strided` loops over any leading extra dims."""
@@ -237,3 +240,19 @@ def cast_to(v, ty: tl.constexpr):
     else:
         v = v.to(ty)
     return v
+
+
+@triton.jit
+def mma(a, b, acc, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr):
+    """``acc + a @ b`` with fp32 accumulation. ``DOT_FP32`` upcasts the operands first: set only in Triton's
+    interpreter for bf16, whose ``tl.dot`` multiplies raw bf16 bit patterns (see `dot_config`)."""
+    if DOT_FP32:
+        a = a.to(tl.float32)
+        b = b.to(tl.float32)
+    return tl.dot(a, b, acc, input_precision=PRECISION)
+
+
+def dot_config(dtype):
+    """``(DOT_FP32, PRECISION)`` constexprs of `mma` for operands of NumPy ``dtype``: the bf16 upcast only when
+    interpreting (the compiled kernel keeps bf16 tensor-core dots), ``ieee`` so fp32 never drops to tf32."""
+    return runtime.interpreting() and np.dtype(dtype).name == "bfloat16", "ieee"

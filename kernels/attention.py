@@ -28,28 +28,12 @@ import triton.language as tl
 from tritongrad import runtime
 
 from . import copy as _copy
-from ._common import aot_spec, cast_to
+from ._common import aot_spec, cast_to, dot_config, mma
 
-__all__ = ["sdpa_fwd", "sdpa_bwd", "mma", "dot_config", "aot_specs"]
+__all__ = ["sdpa_fwd", "sdpa_bwd", "aot_specs"]
 
 _SUPPORTED = ("float32", "float16", "bfloat16")
 MAX_HEAD_DIM = 256
-
-
-@triton.jit
-def mma(a, b, acc, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr):
-    """``acc + a @ b`` with fp32 accumulation. ``DOT_FP32`` upcasts the operands first: set only in Triton's
-    interpreter for bf16, whose ``tl.dot`` multiplies raw bf16 bit patterns (see `dot_config`)."""
-    if DOT_FP32:
-        a = a.to(tl.float32)
-        b = b.to(tl.float32)
-    return tl.dot(a, b, acc, input_precision=PRECISION)
-
-
-def dot_config(dtype):
-    """``(DOT_FP32, PRECISION)`` constexprs of `mma` for operands of NumPy ``dtype``: the bf16 upcast only when
-    interpreting (the compiled kernel keeps bf16 tensor-core dots), ``ieee`` so fp32 never drops to tf32."""
-    return runtime.interpreting() and np.dtype(dtype).name == "bfloat16", "ieee"
 
 
 # ----------------------------------------------------------------------------------------------- forward

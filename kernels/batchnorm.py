@@ -21,7 +21,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import aot_spec
+from ._common import aot_spec, cast_to
 from .norm import STATS_DTYPES, check_operand
 
 __all__ = ["batch_norm_fwd", "batch_norm_bwd", "aot_specs"]
@@ -72,9 +72,9 @@ def _batch_norm_fwd_kernel(
             rv = tl.load(rvar_ptr + c * stride_rv).to(tl.float32)
             unbiased = var * count / (count - 1)
             tl.store(rmean_ptr + c * stride_rm,
-                     ((1.0 - momentum) * rm + momentum * mean).to(rmean_ptr.dtype.element_ty))
+                     cast_to((1.0 - momentum) * rm + momentum * mean, rmean_ptr.dtype.element_ty))
             tl.store(rvar_ptr + c * stride_rv,
-                     ((1.0 - momentum) * rv + momentum * unbiased).to(rvar_ptr.dtype.element_ty))
+                     cast_to((1.0 - momentum) * rv + momentum * unbiased, rvar_ptr.dtype.element_ty))
     else:
         mean = tl.load(rmean_ptr + c * stride_rm).to(tl.float32)
         var = tl.load(rvar_ptr + c * stride_rv).to(tl.float32)
@@ -93,7 +93,7 @@ def _batch_norm_fwd_kernel(
             offs, mask = _bn_tile_offsets(n0, l0, N, L, stride_xn, stride_xl, BLOCK_N, BLOCK_L)
             x = tl.load(x_c + offs, mask=mask, other=0.0).to(tl.float32)
             y_offs, _ = _bn_tile_offsets(n0, l0, N, L, C * L, 1, BLOCK_N, BLOCK_L)
-            tl.store(y_c + y_offs, (x * scale + shift).to(y_ptr.dtype.element_ty), mask=mask)
+            tl.store(y_c + y_offs, cast_to(x * scale + shift, y_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -123,10 +123,10 @@ def _batch_norm_bwd_kernel(
             acc_gx += gy * xhat
     sum_g = tl.sum(tl.sum(acc_g, axis=1), axis=0)
     sum_gx = tl.sum(tl.sum(acc_gx, axis=1), axis=0)
-    tl.store(gb_ptr + c, sum_g.to(gb_ptr.dtype.element_ty))
+    tl.store(gb_ptr + c, cast_to(sum_g, gb_ptr.dtype.element_ty))
     scale = rstd
     if HAS_W:
-        tl.store(gw_ptr + c, sum_gx.to(gw_ptr.dtype.element_ty))
+        tl.store(gw_ptr + c, cast_to(sum_gx, gw_ptr.dtype.element_ty))
         scale = scale * tl.load(w_ptr + c * stride_w).to(tl.float32)
     gx_c = gx_ptr + c * L
     for n0 in range(0, N, BLOCK_N):
@@ -140,7 +140,7 @@ def _batch_norm_bwd_kernel(
             else:
                 gx = scale * gy
             out_offs, _ = _bn_tile_offsets(n0, l0, N, L, C * L, 1, BLOCK_N, BLOCK_L)
-            tl.store(gx_c + out_offs, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+            tl.store(gx_c + out_offs, cast_to(gx, gx_ptr.dtype.element_ty), mask=mask)
 
 
 def _blocks(N, L):

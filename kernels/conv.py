@@ -24,8 +24,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import aot_spec, cast_to
-from .attention import dot_config, mma
+from ._common import aot_spec, cast_to, dot_config, mma
 
 __all__ = ["conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_weight", "conv2d_bwd_bias", "aot_specs"]
 

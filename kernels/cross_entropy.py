@@ -26,7 +26,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import aot_spec
+from ._common import aot_spec, cast_to
 from .norm import check_operand
 
 __all__ = ["cross_entropy_fwd", "cross_entropy_bwd", "cross_entropy_prob_fwd", "cross_entropy_prob_bwd",
@@ -97,7 +97,7 @@ def _cross_entropy_fwd_kernel(
             wsum = C * 1.0
         loss += label_smoothing / C * (wsum * lse - wx)
     loss = tl.where(valid, loss, 0.0)
-    tl.store(loss_ptr + row, loss.to(loss_ptr.dtype.element_ty))
+    tl.store(loss_ptr + row, cast_to(loss, loss_ptr.dtype.element_ty))
     tl.store(lse_ptr + row, lse)
 
 
@@ -145,7 +145,7 @@ def _cross_entropy_reduce_kernel(
         loss = tl.sum(total, axis=0)
         if MEAN:
             loss = loss / denom
-        tl.store(out_ptr, loss.to(out_ptr.dtype.element_ty))
+        tl.store(out_ptr, cast_to(loss, out_ptr.dtype.element_ty))
 
 
 @triton.jit
@@ -188,7 +188,7 @@ def _cross_entropy_bwd_kernel(
                 grad -= soft * tl.load(weight_ptr + c * stride_w, mask=c_mask, other=0.0).to(tl.float32)
             else:
                 grad -= soft
-        tl.store(out_ptr + c, grad.to(glogits_ptr.dtype.element_ty), mask=c_mask)
+        tl.store(out_ptr + c, cast_to(grad, glogits_ptr.dtype.element_ty), mask=c_mask)
 
 
 @triton.jit
@@ -227,7 +227,7 @@ def _cross_entropy_prob_fwd_kernel(
         wt_sum += tl.sum(wt, axis=0)
         wtx_sum += tl.sum(wt * tl.where(c_mask, x, 0.0), axis=0)
     lse = m + tl.log(s)
-    tl.store(loss_ptr + row, (wt_sum * lse - wtx_sum).to(loss_ptr.dtype.element_ty))
+    tl.store(loss_ptr + row, cast_to(wt_sum * lse - wtx_sum, loss_ptr.dtype.element_ty))
     tl.store(lse_ptr + row, lse)
 
 
@@ -258,7 +258,7 @@ def _cross_entropy_prob_bwd_kernel(
         wt = _soft_targets(target_ptr, weight_ptr, row, c, c_mask, C, stride_tm, stride_tc, stride_w,
                            label_smoothing, HAS_WEIGHT)
         grad = g * (wt_sum * tl.exp(x - lse) - wt)
-        tl.store(glogits_ptr + row * C + c, grad.to(glogits_ptr.dtype.element_ty), mask=c_mask)
+        tl.store(glogits_ptr + row * C + c, cast_to(grad, glogits_ptr.dtype.element_ty), mask=c_mask)
 
 
 # ----------------------------------------------------------------------------------------- wrappers

@@ -13,7 +13,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import MAX_RANK, aot_spec, collapse_dims, flat_index, launch_config, strided_offset
+from ._common import MAX_RANK, aot_spec, cast_to, collapse_dims, flat_index, launch_config, strided_offset
 from .norm import check_operand
 
 __all__ = ["dropout_fwd", "dropout_bwd", "aot_specs"]
@@ -31,7 +31,7 @@ def _dropout_kernel(
     mask = idx < n
     x = tl.load(x_ptr + strided_offset(idx, D1, D2, D3, s0, s1, s2, s3, RANK), mask=mask, other=0.0)
     keep = tl.rand(seed, offset + idx) >= p
-    tl.store(y_ptr + idx, tl.where(keep, x.to(tl.float32) * scale, 0.0).to(y_ptr.dtype.element_ty), mask=mask)
+    tl.store(y_ptr + idx, cast_to(tl.where(keep, x.to(tl.float32) * scale, 0.0), y_ptr.dtype.element_ty), mask=mask)
 
 
 def _dropout(x, p, seed, offset, name):

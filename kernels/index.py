@@ -152,8 +152,7 @@ def _error_buffer(device):
 def _raise_if_bad(what, err, dim_size):
     if err is None:
         return
-    flags = np.empty(2, np.int64)
-    runtime.copy_device_to_host(flags, err)
+    flags = runtime.host_view(err)   # interpreter only (err is None compiled): no copy, no host sync
     if flags[0]:
         raise IndexError(f"{what}: index {flags[1]} is out of bounds for dimension with size {dim_size}")
 

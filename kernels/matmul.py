@@ -24,7 +24,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import aot_spec, cast_to
+from ._common import aot_spec, cast_to, dot_config, mma
 
 __all__ = ["matmul", "aot_specs", "ACTIVATIONS"]
 
@@ -101,10 +101,7 @@ def _matmul_fwd_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, pre_ptr,
         k_left = K - k * BLOCK_K
         a = tl.load(a_ptrs, mask=mask_m[:, None] & (offs_k[None, :] < k_left), other=0.0)
         b = tl.load(b_ptrs, mask=(offs_k[:, None] < k_left) & mask_n[None, :], other=0.0)
-        if UPCAST_BF16_DOT:
-            a = a.to(tl.float32)
-            b = b.to(tl.float32)
-        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
+        acc = mma(a, b, acc, UPCAST_BF16_DOT, INPUT_PRECISION)
         a_ptrs += BLOCK_K * stride_ak
         b_ptrs += BLOCK_K * stride_bk
 
@@ -159,7 +156,7 @@ def matmul(a, b, allow_tf32=False, bias=None, activation=None, out_preact=False)
             *cs, bias.element_strides[0] if bias is not None else 0,
             HAS_BIAS=bias is not None, ACTIVATION=activation or "none", STORE_PREACT=bool(out_preact),
             INPUT_PRECISION="tf32" if allow_tf32 and dt.name == "float32" else "ieee",
-            UPCAST_BF16_DOT=runtime.interpreting() and dt.name == "bfloat16",
+            UPCAST_BF16_DOT=dot_config(dt)[0],
             ACC=tl.float64 if dt.name == "float64" else tl.float32)
     return (c, pre) if out_preact else c
 

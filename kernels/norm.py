@@ -24,7 +24,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import aot_spec
+from ._common import aot_spec, cast_to
 
 __all__ = ["layer_norm_fwd", "layer_norm_bwd", "rms_norm_fwd", "rms_norm_bwd", "check_operand", "aot_specs"]
 
@@ -102,7 +102,7 @@ def _norm_affine_store(y_rows, xc, rstd, w_ptr, b_ptr, cols, mask, stride_w, str
         y = y * tl.load(w_ptr + cols * stride_w, mask=col_mask, other=0.0).to(tl.float32)[None, :]
     if HAS_B:
         y = y + tl.load(b_ptr + cols * stride_b, mask=col_mask, other=0.0).to(tl.float32)[None, :]
-    tl.store(y_rows + cols[None, :], y.to(y_rows.dtype.element_ty), mask=mask)
+    tl.store(y_rows + cols[None, :], cast_to(y, y_rows.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -194,7 +194,7 @@ def _norm_bwd_kernel(
                 c2 = tl.load(rowdot_ptr + M + rows, mask=row_mask, other=0.0)
             gx = gx - c2[:, None]
         gx = gx * rstd[:, None]
-        tl.store(gx_ptr + rows[:, None] * N + cols[None, :], gx.to(gx_ptr.dtype.element_ty),
+        tl.store(gx_ptr + rows[:, None] * N + cols[None, :], cast_to(gx, gx_ptr.dtype.element_ty),
                  mask=row_mask[:, None] & col_mask[None, :])
         if NEED_W:
             acc_w += gy * xhat
@@ -226,9 +226,9 @@ def _norm_bwd_wgrad_kernel(
         acc += tl.load(base + groups[:, None] * N + cols[None, :], mask=mask, other=0.0)
     total = tl.sum(acc, axis=0)
     if k == 0:
-        tl.store(out0_ptr + cols, total.to(out0_ptr.dtype.element_ty), mask=col_mask)
+        tl.store(out0_ptr + cols, cast_to(total, out0_ptr.dtype.element_ty), mask=col_mask)
     else:
-        tl.store(out1_ptr + cols, total.to(out1_ptr.dtype.element_ty), mask=col_mask)
+        tl.store(out1_ptr + cols, cast_to(total, out1_ptr.dtype.element_ty), mask=col_mask)
 
 
 # ----------------------------------------------------------------------------------------- wrappers

@@ -43,6 +43,8 @@ import triton.language as tl
 
 from tritongrad import runtime
 
+from ._common import cast_to
+
 __all__ = ["sgd_fwd", "adam_fwd", "rmsprop_fwd", "adagrad_fwd", "aot_specs", "default_block"]
 
 NUM_WARPS = 8
@@ -93,19 +95,6 @@ def _one_minus_pow(log_base, step):
 
 
 @triton.jit
-def _param_value(x, p_ptr):
-    """fp32 ``x`` in the parameter's element type, rounded to nearest even. Done by hand for bf16: Triton's
-    interpreter truncates fp32->bf16 casts, the GPU rounds; the integer rounding is the same on both."""
-    if p_ptr.dtype.element_ty == tl.bfloat16:
-        bits = x.to(tl.uint32, bitcast=True)
-        bits = bits + 0x7FFF + ((bits >> 16) & 1)
-        out = (bits >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
-    else:
-        out = x.to(p_ptr.dtype.element_ty)
-    return out
-
-
-@triton.jit
 def _grad_in(g_ptr, p_ptr, offs, mask, wd, MAXIMIZE: tl.constexpr, HAS_WD: tl.constexpr):
     """(grad, param) in fp32: grad negated if MAXIMIZE and with L2 weight decay ``grad + wd * param``."""
     g = tl.load(g_ptr + offs, mask=mask).to(tl.float32)
@@ -146,12 +135,12 @@ def _sgd_update(table_ptr, n_tensors, t, offs, mask, param_like_ptr, state_like_
         b_ptr = _operand(table_ptr, 3, n_tensors, t, state_like_ptr, ALIGNED)
         first = tl.load(table_ptr + 4 * n_tensors + t) != 0
         buf = tl.where(first, g, tl.load(b_ptr + offs, mask=mask).to(tl.float32) * momentum + damp_c * g)
-        tl.store(b_ptr + offs, (buf).to(b_ptr.dtype.element_ty), mask=mask)
+        tl.store(b_ptr + offs, cast_to(buf, b_ptr.dtype.element_ty), mask=mask)
         if NESTEROV:
             g = g + momentum * buf
         else:
             g = buf
-    tl.store(p_ptr + offs, _param_value(p + (-lr) * g, p_ptr), mask=mask)
+    tl.store(p_ptr + offs, cast_to(p + (-lr) * g, p_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -205,14 +194,14 @@ def _adam_update(table_ptr, n_tensors, t, offs, mask, param_like_ptr, state_like
     m = tl.load(m_ptr + offs, mask=mask).to(tl.float32)
     m = m + omb1 * (g - m)
     v = tl.load(v_ptr + offs, mask=mask).to(tl.float32) * beta2 + omb2 * (g * g)
-    tl.store(m_ptr + offs, (m).to(m_ptr.dtype.element_ty), mask=mask)
-    tl.store(v_ptr + offs, (v).to(v_ptr.dtype.element_ty), mask=mask)
+    tl.store(m_ptr + offs, cast_to(m, m_ptr.dtype.element_ty), mask=mask)
+    tl.store(v_ptr + offs, cast_to(v, v_ptr.dtype.element_ty), mask=mask)
     if AMSGRAD:
         vmax_ptr = _operand(table_ptr, 5, n_tensors, t, state_like_ptr, ALIGNED)
         v = tl.maximum(tl.load(vmax_ptr + offs, mask=mask).to(tl.float32), v)
-        tl.store(vmax_ptr + offs, (v).to(vmax_ptr.dtype.element_ty), mask=mask)
+        tl.store(vmax_ptr + offs, cast_to(v, vmax_ptr.dtype.element_ty), mask=mask)
     denom = tl.sqrt(v) / bc2_sqrt + eps
-    tl.store(p_ptr + offs, _param_value(p + (-step_size) * (m / denom), p_ptr), mask=mask)
+    tl.store(p_ptr + offs, cast_to(p + (-step_size) * (m / denom), p_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -249,23 +238,23 @@ def _rmsprop_update(table_ptr, n_tensors, t, offs, mask, param_like_ptr, state_l
     sq_ptr = _operand(table_ptr, 3, n_tensors, t, state_like_ptr, ALIGNED)
     g, p = _grad_in(g_ptr, p_ptr, offs, mask, wd, MAXIMIZE, HAS_WD)
     sq = tl.load(sq_ptr + offs, mask=mask).to(tl.float32) * alpha + oma * (g * g)
-    tl.store(sq_ptr + offs, (sq).to(sq_ptr.dtype.element_ty), mask=mask)
+    tl.store(sq_ptr + offs, cast_to(sq, sq_ptr.dtype.element_ty), mask=mask)
     if CENTERED:
         ga_ptr = _operand(table_ptr, 4, n_tensors, t, state_like_ptr, ALIGNED)
         ga = tl.load(ga_ptr + offs, mask=mask).to(tl.float32)
         ga = ga + oma * (g - ga)
-        tl.store(ga_ptr + offs, (ga).to(ga_ptr.dtype.element_ty), mask=mask)
+        tl.store(ga_ptr + offs, cast_to(ga, ga_ptr.dtype.element_ty), mask=mask)
         avg = tl.sqrt(sq - ga * ga) + eps
     else:
         avg = tl.sqrt(sq) + eps
     if HAS_MOMENTUM:
         b_ptr = _operand(table_ptr, 5, n_tensors, t, state_like_ptr, ALIGNED)
         buf = tl.load(b_ptr + offs, mask=mask).to(tl.float32) * tl.load(hyper_ptr + 5) + g / avg
-        tl.store(b_ptr + offs, (buf).to(b_ptr.dtype.element_ty), mask=mask)
+        tl.store(b_ptr + offs, cast_to(buf, b_ptr.dtype.element_ty), mask=mask)
         p = p + (-lr) * buf
     else:
         p = p + (-lr) * (g / avg)
-    tl.store(p_ptr + offs, _param_value(p, p_ptr), mask=mask)
+    tl.store(p_ptr + offs, cast_to(p, p_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -299,8 +288,8 @@ def _adagrad_update(table_ptr, n_tensors, t, offs, mask, param_like_ptr, state_l
     s_ptr = _operand(table_ptr, 3, n_tensors, t, state_like_ptr, ALIGNED)
     g, p = _grad_in(g_ptr, p_ptr, offs, mask, tl.load(hyper_ptr + 3), MAXIMIZE, HAS_WD)
     s = tl.load(s_ptr + offs, mask=mask).to(tl.float32) + g * g
-    tl.store(s_ptr + offs, (s).to(s_ptr.dtype.element_ty), mask=mask)
-    tl.store(p_ptr + offs, _param_value(p + (-clr) * (g / (tl.sqrt(s) + eps)), p_ptr), mask=mask)
+    tl.store(s_ptr + offs, cast_to(s, s_ptr.dtype.element_ty), mask=mask)
+    tl.store(p_ptr + offs, cast_to(p + (-clr) * (g / (tl.sqrt(s) + eps)), p_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit

@@ -70,9 +70,9 @@ def test_cpu_backend_implements_everything():
         assert owner is not base.Backend or name in SHARED_VIEW_HELPERS, f"cpu backend leaves {name} abstract"
 
 
-SHAPE_HELPERS_FROM_NUMPY_MODULES = {"adaptive_bounds", "adaptive_output_hw", "check_conv2d", "check_pool2d"}
-"""Argument checks and output-shape arithmetic (plain Python on shapes) that the Triton nn backend shares with
-the NumPy one; nothing else may come from a NumPy backend module."""
+SHAPE_HELPERS_FROM_NUMPY_MODULES = frozenset()
+"""Names a Triton backend module may import from a NumPy backend module: none (the argument checks and
+output-shape arithmetic both nn backends share live in ``backends/_nn_shapes.py``)."""
 
 
 def test_triton_backend_modules_never_import_the_numpy_backend():

@@ -8,11 +8,10 @@ NumPy Philox (``tritongrad.backends._philox``) bit for bit.
 """
 import math
 
-import ml_dtypes
 import numpy as np
 import pytest
 
-from tritongrad import runtime
+from _kernel_helpers import BF16, BOOL, F16, F32, F64, FLOATS, I32, I64, U8, dev, host
 from tritongrad.backends import _philox
 from tritongrad.kernels import copy as kc
 from tritongrad.kernels import elementwise as ke
@@ -22,30 +21,10 @@ from tritongrad.kernels._common import collapse_dims
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the interpreter evaluates masked lanes
 
-BF16 = np.dtype(ml_dtypes.bfloat16)
-F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
-I32, I64, U8, BOOL = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint8), np.dtype(np.bool_)
-FLOATS = [F32, F16, BF16, F64]
 TOL = {F64: (1e-12, 1e-10), F32: (1e-6, 2e-5), F16: (2e-3, 2e-3), BF16: (2e-2, 1.6e-2)}  # (atol, rtol)
 RNG = np.random.default_rng(0)
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def dev(a):
-    """A contiguous DeviceArray holding the NumPy array ``a``."""
-    a = np.array(a, order="C", copy=True)
-    d = runtime.empty(a.shape, a.dtype)
-    runtime.copy_host_to_device(d, a)
-    return d
-
-
-def host(d):
-    """The values of the contiguous DeviceArray ``d`` as a NumPy array."""
-    assert d.is_contiguous(), d
-    a = np.empty(d.shape, d.dtype)
-    runtime.copy_device_to_host(a, d)
-    return a
 
 
 def bcast(a, shape):

@@ -8,10 +8,10 @@ independent NumPy float64 formula evaluated on the same dtype-rounded inputs, wi
 """
 import math
 
-import ml_dtypes
 import numpy as np
 import pytest
 
+from _kernel_helpers import BF16, BOOL, F16, F32, F64, FLOATS, I32, I64, U8, dev, host
 from tritongrad import runtime
 from tritongrad.kernels import matmul as km
 from tritongrad.kernels import reduce as kr
@@ -19,32 +19,12 @@ from tritongrad.kernels import softmax as ks
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the interpreter evaluates masked lanes
 
-BF16 = np.dtype(ml_dtypes.bfloat16)
-F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
-I32, I64, U8, BOOL = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.uint8), np.dtype(np.bool_)
-FLOATS = [F32, F16, BF16, F64]
 # (atol, rtol). bf16 allows a full ulp: the interpreter rounds fp32 -> bf16 by truncation.
 TOL = {F64: (1e-12, 1e-10), F32: (1e-5, 2e-5), F16: (2e-3, 2e-3), BF16: (2e-2, 1.6e-2)}
 RNG = np.random.default_rng(0)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def dev(a):
-    """A contiguous DeviceArray holding the NumPy array ``a``."""
-    a = np.array(a, order="C", copy=True)
-    d = runtime.empty(a.shape, a.dtype)
-    runtime.copy_host_to_device(d, a)
-    return d
-
-
-def host(d):
-    """The values of the contiguous DeviceArray ``d`` as a NumPy array."""
-    assert d.is_contiguous() or d.numel() == 0, d
-    a = np.empty(d.shape, d.dtype)
-    runtime.copy_device_to_host(a, d)
-    return a
-
-
 def randn(shape, dtype, low=-2.0, high=2.0, ints=False):
     """Uniform values in [low, high) (``ints``: integers, so that reductions see many ties)."""
     if ints:

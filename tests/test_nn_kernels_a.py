@@ -4,14 +4,13 @@
 random upstream gradient. (b) The Triton wrappers (`TritonNNA`, Triton's interpreter here) against the
 float64 reference evaluated on the same (rounded) inputs, fp32/fp16/bf16, awkward shapes, non-contiguous
 views, the looped (long-row / many-class) code paths; dropout masks equal bit for bit on cpu and cuda;
-batch-norm running statistics. Arrays on cuda: `DeviceArray`s from ``runtime.empty`` + a host copy.
+batch-norm running statistics. Arrays on cuda: `DeviceArray`s from ``runtime.empty`` + a host copy; bf16
+results held to round-to-nearest-even accuracy (`_kernel_helpers.BF16_ROUNDED_TOL`).
 """
-import ml_dtypes
 import numpy as np
 import pytest
 
-from optable import assert_close
-from tritongrad import runtime
+from _kernel_helpers import DTYPES, NP_DTYPES, assert_close, check_fd, dev, f64, host_f64, rand
 from tritongrad.backends.numpy_nn_a import NumpyNNA
 from tritongrad.backends.triton_nn_a import TritonNNA
 from tritongrad.kernels import cross_entropy as ce_kernels
@@ -22,61 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:(divide by zero|invalid value) e
 
 REF = NumpyNNA()
 TRI = TritonNNA()
-NP_DTYPES = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16),
-             "bfloat16": np.dtype(ml_dtypes.bfloat16)}
-DTYPES = list(NP_DTYPES)
 STATS = "float32"   # saved statistics are fp32 whatever the input dtype
-
-
-# ------------------------------------------------------------------------------------------- helpers
-def to_dev(a, transposed=False):
-    """A `DeviceArray` holding ``a``; ``transposed`` gives a non-contiguous view (reversed strides)."""
-    if transposed:
-        return to_dev(np.ascontiguousarray(a.T)).transpose()
-    d = runtime.empty(a.shape, a.dtype)
-    runtime.copy_host_to_device(d, np.ascontiguousarray(a))
-    return d
-
-
-def to_host(d):
-    """The values of the contiguous `DeviceArray` ``d`` as float64 (ints and bools unchanged)."""
-    assert d.is_contiguous(), d
-    a = np.empty(d.shape, d.dtype)
-    runtime.copy_device_to_host(a, d)
-    return a if a.dtype.kind in "iub" else a.astype(np.float64)
-
-
-def rand(rng, shape, dtype, scale=1.0):
-    """Random normals rounded to ``dtype`` (name); returns the array in that dtype."""
-    return (rng.standard_normal(shape) * scale).astype(NP_DTYPES[dtype])
-
-
-def f64(a):
-    return None if a is None else np.asarray(a, dtype=np.float64)
-
-
-def numeric_grad(f, arrays, i, upstream, h=1e-6):
-    """Central finite differences of ``sum(f(*arrays) * upstream)`` w.r.t. ``arrays[i]`` (float64)."""
-    a = arrays[i]
-    grad = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + h
-        plus = np.sum(f(*arrays) * upstream)
-        a[idx] = old - h
-        minus = np.sum(f(*arrays) * upstream)
-        a[idx] = old
-        grad[idx] = (plus - minus) / (2 * h)
-    return grad
-
-
-def check_fd(f, arrays, upstream, analytic, names):
-    """Each non-None analytic gradient against finite differences of ``f``."""
-    for i, (g, name) in enumerate(zip(analytic, names)):
-        if g is None:
-            continue
-        num = numeric_grad(f, arrays, i, upstream)
-        np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-7, err_msg=f"d/d{name}")
 
 
 # ------------------------------------------------------------------------------- (a) reference vs FD
@@ -196,19 +141,19 @@ def test_layer_norm_matches_reference(M, N, transposed, max_block_n, dtype):
     rng = np.random.default_rng(M * 1000 + N)
     x, w, b, gy = rand(rng, (M, N), dtype, 2.0) + 1, rand(rng, (N,), dtype), rand(rng, (N,), dtype), \
         rand(rng, (M, N), dtype)
-    y_d, mean_d, rstd_d = norm_kernels.layer_norm_fwd(to_dev(x, transposed), to_dev(w), to_dev(b), 1e-5,
+    y_d, mean_d, rstd_d = norm_kernels.layer_norm_fwd(dev(x, transposed), dev(w), dev(b), 1e-5,
                                                       **block_kw(max_block_n))
     y, mean, rstd = REF.layer_norm_fwd(f64(x), f64(w), f64(b), 1e-5)
     assert y_d.dtype == x.dtype and mean_d.dtype == rstd_d.dtype == np.float32
-    assert_close(to_host(y_d), y, dtype, "y")
-    assert_close(to_host(mean_d), mean, STATS, "mean")
-    assert_close(to_host(rstd_d), rstd, STATS, "rstd")
-    gx_d, gw_d, gb_d = norm_kernels.layer_norm_bwd(to_dev(gy, transposed), to_dev(x, transposed), to_dev(w),
+    assert_close(host_f64(y_d), y, dtype, "y")
+    assert_close(host_f64(mean_d), mean, STATS, "mean")
+    assert_close(host_f64(rstd_d), rstd, STATS, "rstd")
+    gx_d, gw_d, gb_d = norm_kernels.layer_norm_bwd(dev(gy, transposed), dev(x, transposed), dev(w),
                                                    mean_d, rstd_d, **block_kw(max_block_n))
     gx, gw, gb = REF.layer_norm_bwd(f64(gy), f64(x), f64(w), mean, rstd)
-    assert_close(to_host(gx_d), gx, dtype, "gx")
-    assert_close(to_host(gw_d), gw, dtype, "gw", scale=max(1.0, np.sqrt(M)))
-    assert_close(to_host(gb_d), gb, dtype, "gb", scale=max(1.0, np.sqrt(M)))
+    assert_close(host_f64(gx_d), gx, dtype, "gx")
+    assert_close(host_f64(gw_d), gw, dtype, "gw", scale=max(1.0, np.sqrt(M)))
+    assert_close(host_f64(gb_d), gb, dtype, "gb", scale=max(1.0, np.sqrt(M)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -216,30 +161,30 @@ def test_layer_norm_matches_reference(M, N, transposed, max_block_n, dtype):
 def test_rms_norm_matches_reference(M, N, transposed, max_block_n, dtype):
     rng = np.random.default_rng(M * 1000 + N + 1)
     x, w, gy = rand(rng, (M, N), dtype, 2.0), rand(rng, (N,), dtype), rand(rng, (M, N), dtype)
-    y_d, rstd_d = norm_kernels.rms_norm_fwd(to_dev(x, transposed), to_dev(w), 1e-6, **block_kw(max_block_n))
+    y_d, rstd_d = norm_kernels.rms_norm_fwd(dev(x, transposed), dev(w), 1e-6, **block_kw(max_block_n))
     y, rstd = REF.rms_norm_fwd(f64(x), f64(w), 1e-6)
-    assert_close(to_host(y_d), y, dtype, "y")
-    assert_close(to_host(rstd_d), rstd, STATS, "rstd")
-    gx_d, gw_d = norm_kernels.rms_norm_bwd(to_dev(gy), to_dev(x, transposed), to_dev(w), rstd_d,
+    assert_close(host_f64(y_d), y, dtype, "y")
+    assert_close(host_f64(rstd_d), rstd, STATS, "rstd")
+    gx_d, gw_d = norm_kernels.rms_norm_bwd(dev(gy), dev(x, transposed), dev(w), rstd_d,
                                            **block_kw(max_block_n))
     gx, gw = REF.rms_norm_bwd(f64(gy), f64(x), f64(w), rstd)
-    assert_close(to_host(gx_d), gx, dtype, "gx")
-    assert_close(to_host(gw_d), gw, dtype, "gw", scale=max(1.0, np.sqrt(M)))
+    assert_close(host_f64(gx_d), gx, dtype, "gx")
+    assert_close(host_f64(gw_d), gw, dtype, "gw", scale=max(1.0, np.sqrt(M)))
 
 
 @pytest.mark.parametrize("need_w,need_b", [(True, False), (False, True), (False, False)])
 def test_norm_backward_without_affine_or_unneeded_grads(need_w, need_b):
     rng = np.random.default_rng(6)
     x, gy, b = rand(rng, (3, 9), "float32"), rand(rng, (3, 9), "float32"), rand(rng, (9,), "float32")
-    _, mean_d, rstd_d = TRI.layer_norm_fwd(to_dev(x), None, to_dev(b), 1e-5)
-    gx_d, gw_d, gb_d = TRI.layer_norm_bwd(to_dev(gy), to_dev(x), None, mean_d, rstd_d, need_w, need_b)
+    _, mean_d, rstd_d = TRI.layer_norm_fwd(dev(x), None, dev(b), 1e-5)
+    gx_d, gw_d, gb_d = TRI.layer_norm_bwd(dev(gy), dev(x), None, mean_d, rstd_d, need_w, need_b)
     _, mean, rstd = REF.layer_norm_fwd(f64(x), None, f64(b), 1e-5)
     gx, gw, gb = REF.layer_norm_bwd(f64(gy), f64(x), None, mean, rstd, need_w, need_b)
     assert gw_d is None and gw is None        # no weight: no weight gradient
     assert (gb_d is None) == (not need_b) == (gb is None)
-    assert_close(to_host(gx_d), gx, "float32", "gx")
+    assert_close(host_f64(gx_d), gx, "float32", "gx")
     if need_b:
-        assert_close(to_host(gb_d), gb, "float32", "gb")
+        assert_close(host_f64(gb_d), gb, "float32", "gb")
 
 
 CE_FP32_CASES = (  # (M, C, variant, reduction): every combination at C=5, each variant once at C=1000
@@ -251,19 +196,19 @@ def run_cross_entropy(M, C, dtype, weighted, ignore_index, smoothing, reduction,
                       max_block_c=ce_kernels.MAX_BLOCK_C, seed=0):
     rng = np.random.default_rng(seed + M * 7 + C)
     logits, target, weight = ce_case(rng, M, C, weighted, ignore_index, dtype)
-    d_weight = None if weight is None else to_dev(weight)
-    loss_d, lse_d = ce_kernels.cross_entropy_fwd(to_dev(logits, transposed), to_dev(target), d_weight,
+    d_weight = None if weight is None else dev(weight)
+    loss_d, lse_d = ce_kernels.cross_entropy_fwd(dev(logits, transposed), dev(target), d_weight,
                                                  ignore_index, smoothing, reduction, max_block_c=max_block_c)
     loss, lse = REF.cross_entropy_fwd(f64(logits), target, f64(weight), ignore_index, smoothing, reduction)
     assert loss_d.dtype == logits.dtype and loss_d.shape == loss.shape
-    assert_close(to_host(loss_d), loss, dtype, "loss", scale=2.0)
-    assert_close(to_host(lse_d), lse, STATS, "lse")
+    assert_close(host_f64(loss_d), loss, dtype, "loss", scale=2.0)
+    assert_close(host_f64(lse_d), lse, STATS, "lse")
     g = rand(rng, loss.shape, dtype)
-    grad_d = ce_kernels.cross_entropy_bwd(to_dev(g), to_dev(logits, transposed), to_dev(target), d_weight,
+    grad_d = ce_kernels.cross_entropy_bwd(dev(g), dev(logits, transposed), dev(target), d_weight,
                                           lse_d, ignore_index, smoothing, reduction, max_block_c=max_block_c)
     grad = REF.cross_entropy_bwd(f64(g), f64(logits), target, f64(weight), lse, ignore_index, smoothing,
                                  reduction)
-    assert_close(to_host(grad_d), grad, dtype, "grad_logits")
+    assert_close(host_f64(grad_d), grad, dtype, "grad_logits")
 
 
 @pytest.mark.parametrize("M,C,variant,reduction", CE_FP32_CASES, ids=str)
@@ -288,13 +233,13 @@ def test_cross_entropy_streaming_paths(M, C, dtype, transposed, max_block_c, red
 
 def test_cross_entropy_all_ignored_mean_is_nan_and_gradient_zero():
     logits, target = np.ones((3, 4), np.float32), np.full(3, -100, np.int64)
-    loss_d, lse_d = TRI.cross_entropy_fwd(to_dev(logits), to_dev(target), None, -100, 0.0, "mean")
+    loss_d, lse_d = TRI.cross_entropy_fwd(dev(logits), dev(target), None, -100, 0.0, "mean")
     loss, lse = REF.cross_entropy_fwd(logits, target, None, -100, 0.0, "mean")
-    assert np.isnan(to_host(loss_d)) and np.isnan(loss)
-    for be, wrap, lse in ((TRI, to_dev, lse_d), (REF, np.asarray, lse)):   # PyTorch: zeros, not nan
+    assert np.isnan(host_f64(loss_d)) and np.isnan(loss)
+    for be, wrap, lse in ((TRI, dev, lse_d), (REF, np.asarray, lse)):   # PyTorch: zeros, not nan
         grad = be.cross_entropy_bwd(wrap(np.array(1.0, np.float32)), wrap(logits), wrap(target), None, lse,
                                     -100, 0.1, "mean")
-        np.testing.assert_array_equal(to_host(grad) if be is TRI else grad, np.zeros((3, 4)))
+        np.testing.assert_array_equal(host_f64(grad) if be is TRI else grad, np.zeros((3, 4)))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -306,16 +251,16 @@ def test_cross_entropy_prob_matches_reference(dtype, reduction):
     target = rng.random((M, C))
     target = (target / target.sum(axis=1, keepdims=True)).astype(NP_DTYPES[dtype])
     weight = (rng.random(C) + 0.5).astype(NP_DTYPES[dtype])
-    loss_d, lse_d = TRI.cross_entropy_prob_fwd(to_dev(logits), to_dev(target, True), to_dev(weight), 0.1,
+    loss_d, lse_d = TRI.cross_entropy_prob_fwd(dev(logits), dev(target, True), dev(weight), 0.1,
                                                reduction)
     loss, lse = REF.cross_entropy_prob_fwd(f64(logits), f64(target), f64(weight), 0.1, reduction)
-    assert_close(to_host(loss_d), loss, dtype, "loss", scale=2.0)
-    assert_close(to_host(lse_d), lse, STATS, "lse")
+    assert_close(host_f64(loss_d), loss, dtype, "loss", scale=2.0)
+    assert_close(host_f64(lse_d), lse, STATS, "lse")
     g = rand(rng, loss.shape, dtype)
-    grad_d = TRI.cross_entropy_prob_bwd(to_dev(g), to_dev(logits), to_dev(target, True), to_dev(weight), lse_d,
+    grad_d = TRI.cross_entropy_prob_bwd(dev(g), dev(logits), dev(target, True), dev(weight), lse_d,
                                         0.1, reduction)
     grad = REF.cross_entropy_prob_bwd(f64(g), f64(logits), f64(target), f64(weight), lse, 0.1, reduction)
-    assert_close(to_host(grad_d), grad, dtype, "grad_logits")
+    assert_close(host_f64(grad_d), grad, dtype, "grad_logits")
 
 
 DROPOUT_CASES = [  # (shape, transposed, p, seed, offset)
@@ -335,11 +280,11 @@ def test_dropout_mask_equal_on_cpu_and_cuda(shape, transposed, p, seed, offset, 
     x = rand(rng, shape, dtype)
     x[x == 0] = 1                                   # a zero output then always means "dropped"
     x_logical = x.T if transposed else x            # the values the device view holds
-    y_d = to_host(TRI.dropout_fwd(to_dev(x.T if transposed else x, transposed), p, seed, offset))
+    y_d = host_f64(TRI.dropout_fwd(dev(x.T if transposed else x, transposed), p, seed, offset))
     y = REF.dropout_fwd(x_logical, p, seed, offset)
     np.testing.assert_array_equal(y_d != 0, y != 0)
     assert_close(y_d, y, dtype, "y")
-    gx_d = to_host(TRI.dropout_bwd(to_dev(x_logical), p, seed, offset))
+    gx_d = host_f64(TRI.dropout_bwd(dev(x_logical), p, seed, offset))
     np.testing.assert_array_equal(gx_d != 0, y != 0)   # the mask regenerated in backward
     assert_close(gx_d, REF.dropout_bwd(x_logical, p, seed, offset), dtype, "gx")
     kept = (y != 0).mean()
@@ -347,10 +292,10 @@ def test_dropout_mask_equal_on_cpu_and_cuda(shape, transposed, p, seed, offset, 
 
 
 def test_dropout_masks_depend_on_seed_and_offset():
-    x = to_dev(np.ones(4096, np.float32))
-    base = to_host(TRI.dropout_fwd(x, 0.5, 7, 0)) != 0
-    assert (base != (to_host(TRI.dropout_fwd(x, 0.5, 8, 0)) != 0)).mean() > 0.4
-    shifted = to_host(TRI.dropout_fwd(x, 0.5, 7, 1024)) != 0
+    x = dev(np.ones(4096, np.float32))
+    base = host_f64(TRI.dropout_fwd(x, 0.5, 7, 0)) != 0
+    assert (base != (host_f64(TRI.dropout_fwd(x, 0.5, 8, 0)) != 0)).mean() > 0.4
+    shifted = host_f64(TRI.dropout_fwd(x, 0.5, 7, 1024)) != 0
     np.testing.assert_array_equal(shifted[:-1024], base[1024:])   # element i uses counter offset + i
 
 
@@ -370,42 +315,42 @@ def test_batch_norm_matches_reference(N, C, L, transposed, dtype, param_dtype, t
     x = rand(rng, (N, C, L), dtype, 2.0) + 0.5
     w, b, gy = rand(rng, (C,), pdt), rand(rng, (C,), pdt), rand(rng, (N, C, L), dtype)
     rm, rv = rng.standard_normal(C).astype(np.float32), (rng.random(C) + 0.5).astype(np.float32)
-    x_d = to_dev(np.ascontiguousarray(x.transpose(0, 2, 1))).transpose(0, 2, 1) if transposed else to_dev(x)
-    rm_d, rv_d = to_dev(rm), to_dev(rv)
-    y_d, sm_d, sr_d = TRI.batch_norm_fwd(x_d, to_dev(w), to_dev(b), rm_d, rv_d, training, 0.1, 1e-5)
+    x_d = dev(np.ascontiguousarray(x.transpose(0, 2, 1))).transpose(0, 2, 1) if transposed else dev(x)
+    rm_d, rv_d = dev(rm), dev(rv)
+    y_d, sm_d, sr_d = TRI.batch_norm_fwd(x_d, dev(w), dev(b), rm_d, rv_d, training, 0.1, 1e-5)
     rm_ref, rv_ref = rm.astype(np.float64), rv.astype(np.float64)
     y, sm, sr = REF.batch_norm_fwd(f64(x), f64(w), f64(b), rm_ref, rv_ref, training, 0.1, 1e-5)
-    assert_close(to_host(y_d), y, dtype, "y")
-    assert_close(to_host(sm_d), sm, STATS, "save_mean")
-    assert_close(to_host(sr_d), sr, STATS, "save_rstd")
-    assert_close(to_host(rm_d), rm_ref, STATS, "running_mean")
-    assert_close(to_host(rv_d), rv_ref, STATS, "running_var")
+    assert_close(host_f64(y_d), y, dtype, "y")
+    assert_close(host_f64(sm_d), sm, STATS, "save_mean")
+    assert_close(host_f64(sr_d), sr, STATS, "save_rstd")
+    assert_close(host_f64(rm_d), rm_ref, STATS, "running_mean")
+    assert_close(host_f64(rv_d), rv_ref, STATS, "running_var")
     if not training:
-        np.testing.assert_array_equal(to_host(rm_d), rm)     # eval leaves the running stats alone
-    gx_d, gw_d, gb_d = TRI.batch_norm_bwd(to_dev(gy), x_d, to_dev(w), sm_d, sr_d, training)
+        np.testing.assert_array_equal(host_f64(rm_d), rm)     # eval leaves the running stats alone
+    gx_d, gw_d, gb_d = TRI.batch_norm_bwd(dev(gy), x_d, dev(w), sm_d, sr_d, training)
     gx, gw, gb = REF.batch_norm_bwd(f64(gy), f64(x), f64(w), sm, sr, training)
     assert gw_d.dtype == w.dtype
-    assert_close(to_host(gx_d), gx, dtype, "gx")
-    assert_close(to_host(gw_d), gw, pdt, "gw", scale=np.sqrt(N * L))
-    assert_close(to_host(gb_d), gb, pdt, "gb", scale=np.sqrt(N * L))
+    assert_close(host_f64(gx_d), gx, dtype, "gx")
+    assert_close(host_f64(gw_d), gw, pdt, "gw", scale=np.sqrt(N * L))
+    assert_close(host_f64(gb_d), gb, pdt, "gb", scale=np.sqrt(N * L))
 
 
 def test_batch_norm_running_stats_follow_pytorch_rule():
     """Two training steps: ``r <- 0.9 r + 0.1 s`` with the unbiased batch variance, no affine parameters."""
     rng = np.random.default_rng(10)
     rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
-    rm_d, rv_d = to_dev(rm), to_dev(rv)
+    rm_d, rv_d = dev(rm), dev(rv)
     for _ in range(2):
         x = rng.standard_normal((5, 3, 4)).astype(np.float32)
-        TRI.batch_norm_fwd(to_dev(x), None, None, rm_d, rv_d, True, 0.1, 1e-5)
+        TRI.batch_norm_fwd(dev(x), None, None, rm_d, rv_d, True, 0.1, 1e-5)
         rm = 0.9 * rm + 0.1 * x.mean(axis=(0, 2))
         rv = 0.9 * rv + 0.1 * x.var(axis=(0, 2), ddof=1)
-    assert_close(to_host(rm_d), rm, STATS, "running_mean")
-    assert_close(to_host(rv_d), rv, STATS, "running_var")
+    assert_close(host_f64(rm_d), rm, STATS, "running_mean")
+    assert_close(host_f64(rv_d), rv, STATS, "running_var")
 
 
 # ------------------------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("be,wrap", [(REF, np.asarray), (TRI, to_dev)], ids=["cpu", "cuda"])
+@pytest.mark.parametrize("be,wrap", [(REF, np.asarray), (TRI, dev)], ids=["cpu", "cuda"])
 def test_errors_name_the_problem(be, wrap):
     logits, target = wrap(np.zeros((2, 3), np.float32)), wrap(np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="reduction"):
@@ -420,13 +365,13 @@ def test_errors_name_the_problem(be, wrap):
 
 
 def test_kernel_wrappers_check_shapes_and_dtypes():
-    x = to_dev(np.zeros((2, 3), np.float32))
+    x = dev(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="weight has shape"):
-        TRI.layer_norm_fwd(x, to_dev(np.zeros(4, np.float32)), None, 1e-5)
+        TRI.layer_norm_fwd(x, dev(np.zeros(4, np.float32)), None, 1e-5)
     with pytest.raises(TypeError, match="int64"):
-        TRI.cross_entropy_fwd(x, to_dev(np.zeros(2, np.int32)), None, -100, 0.0, "mean")
+        TRI.cross_entropy_fwd(x, dev(np.zeros(2, np.int32)), None, -100, 0.0, "mean")
     with pytest.raises(TypeError, match="dtype"):
-        TRI.rms_norm_fwd(to_dev(np.zeros((2, 3), np.float64)), None, 1e-6)
+        TRI.rms_norm_fwd(dev(np.zeros((2, 3), np.float64)), None, 1e-6)
 
 
 def test_reference_rejects_out_of_range_target():

@@ -13,19 +13,16 @@ import inspect
 import numpy as np
 import pytest
 
+from _kernel_helpers import DTYPES, NP_DTYPES, check_fd, dev, f64, host_f64, rand
 from optable import assert_close
-from test_nn_kernels_a import DTYPES, NP_DTYPES, check_fd, f64, rand, to_dev, to_host
-from tritongrad.backends.numpy_nn_b import NumpyNNB, check_conv2d
+from tritongrad.backends._nn_shapes import check_conv2d
+from tritongrad.backends.numpy_nn_b import NumpyNNB
 from tritongrad.backends.triton_nn_b import TritonNNB
 from tritongrad.kernels import attention as attn_kernels
 from tritongrad.kernels import conv as conv_kernels
 
 REF = NumpyNNB()
 TRI = TritonNNB()
-
-
-def dev(a, transposed=False):
-    return None if a is None else to_dev(a, transposed)
 
 
 def test_mixins_share_names_and_signatures():
@@ -107,13 +104,13 @@ def test_sdpa_triton_matches_reference(name, dtype):
     md = dev(mask)
     o, lse = attn_kernels.sdpa_fwd(qd, kd, vd, md, causal, scale, blocks=tiles)
     assert o.dtype == NP_DTYPES[dtype] and lse.dtype == np.float32
-    assert_close(to_host(o), o_ref, dtype, "o", scale=2)
-    assert_lse_close(to_host(lse), lse_ref)
+    assert_close(host_f64(o), o_ref, dtype, "o", scale=2)
+    assert_lse_close(host_f64(lse), lse_ref)
     grads = attn_kernels.sdpa_bwd(dev(go, transposed=True), qd, kd, vd, o, lse, md, causal, scale, need_mask_grad,
                                   blocks=tiles)
     assert len(grads) == len(ref_grads)
     for got, ref, what in zip(grads, ref_grads, ("gq", "gk", "gv", "gmask")):
-        assert_close(to_host(got), ref, dtype, what, scale=4)
+        assert_close(host_f64(got), ref, dtype, what, scale=4)
 
 
 def test_sdpa_backend_methods_and_errors():
@@ -121,10 +118,10 @@ def test_sdpa_backend_methods_and_errors():
     q, k, v, mask, causal, scale = attn_inputs(rng, ATTN_CASES["lq7_lk33_d16"], "float32")
     o, lse = TRI.sdpa_fwd(dev(q), dev(k), dev(v), None, causal, scale)
     o_ref, lse_ref = REF.sdpa_fwd(q, k, v, None, causal, scale)
-    assert_close(to_host(o), o_ref, "float32", "o")
+    assert_close(host_f64(o), o_ref, "float32", "o")
     gq, gk, gv = TRI.sdpa_bwd(dev(o_ref), dev(q), dev(k), dev(v), o, lse, None, causal, scale)
     for got, ref in zip((gq, gk, gv), REF.sdpa_bwd(o_ref, q, k, v, o_ref, lse_ref, None, causal, scale)):
-        assert_close(to_host(got), ref, "float32", "grad")
+        assert_close(host_f64(got), ref, "float32", "grad")
     with pytest.raises(TypeError, match="float64"):
         TRI.sdpa_fwd(dev(f64(q)), dev(f64(k)), dev(f64(v)), None, False, scale)
     with pytest.raises(ValueError, match="does not broadcast"):
@@ -144,10 +141,10 @@ def test_sdpa_no_keys():
     q, k = rand(rng, (1, 2, 3, 16), "float32"), np.zeros((1, 2, 0, 16), np.float32)
     o_ref, lse_ref = REF.sdpa_fwd(q, k, k, None, False, 0.25)
     o, lse = TRI.sdpa_fwd(dev(q), dev(k), dev(k), None, False, 0.25)
-    assert_close(to_host(o), o_ref, "float32", "o")
-    assert np.all(o_ref == 0) and np.all(np.isneginf(to_host(lse))) and np.all(np.isneginf(lse_ref))
+    assert_close(host_f64(o), o_ref, "float32", "o")
+    assert np.all(o_ref == 0) and np.all(np.isneginf(host_f64(lse))) and np.all(np.isneginf(lse_ref))
     gq, gk, gv = TRI.sdpa_bwd(dev(q), dev(q), dev(k), dev(k), o, lse, None, False, 0.25)
-    assert np.all(to_host(gq) == 0) and gk.shape == gv.shape == k.shape
+    assert np.all(host_f64(gq) == 0) and gk.shape == gv.shape == k.shape
     assert np.all(REF.sdpa_bwd(q, q, k, k, o_ref, lse_ref, None, False, 0.25)[0] == 0)
 
 
@@ -201,12 +198,12 @@ def test_conv2d_triton_matches_reference(name, dtype):
     xd, wd = dev(x, transposed=True), dev(w, transposed=True)
     y = TRI.conv2d_fwd(xd, wd, dev(b), *geo)
     assert y.dtype == NP_DTYPES[dtype]
-    assert_close(to_host(y), y_ref, dtype, "y", scale=2)
+    assert_close(host_f64(y), y_ref, dtype, "y", scale=2)
     grads = TRI.conv2d_bwd(dev(gy, transposed=True), xd, wd, *geo, need_b=b is not None)
     for got, ref, what in zip(grads, ref_grads, ("gx", "gw", "gb")):
         assert (got is None) == (ref is None), what
         if ref is not None:
-            assert_close(to_host(got), ref, dtype, what, scale=4)
+            assert_close(host_f64(got), ref, dtype, what, scale=4)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
@@ -217,7 +214,7 @@ def test_conv2d_weight_grad_split_k(dtype):
     gy = rand(rng, REF.conv2d_fwd(x, w, None, *geo).shape, dtype)
     gw_ref = REF.conv2d_bwd(f64(gy), f64(x), f64(w), *geo, need_x=False, need_b=False)[1]
     gw = conv_kernels.conv2d_bwd_weight(dev(gy), dev(x), w.shape, stride, padding, dilation, geo[-1], split_k=3)
-    assert_close(to_host(gw), gw_ref, dtype, "gw split-k", scale=4)
+    assert_close(host_f64(gw), gw_ref, dtype, "gw split-k", scale=4)
 
 
 def test_conv2d_errors():
@@ -300,11 +297,11 @@ def test_max_pool2d_triton_matches_reference(name, dtype):
     y_ref, idx_ref = REF.max_pool2d_fwd(f64(x), *args)
     y, idx = TRI.max_pool2d_fwd(dev(x, transposed=True), *args)
     assert idx.dtype == np.int64
-    np.testing.assert_array_equal(to_host(idx), idx_ref)
-    assert_close(to_host(y), y_ref, dtype, "y")
+    np.testing.assert_array_equal(host_f64(idx), idx_ref)
+    assert_close(host_f64(y), y_ref, dtype, "y")
     gy = rand(rng, y_ref.shape, dtype)
     gx = TRI.max_pool2d_bwd(dev(gy, transposed=True), idx, shape)
-    assert_close(to_host(gx), REF.max_pool2d_bwd(f64(gy), idx_ref, shape), dtype, "gx")
+    assert_close(host_f64(gx), REF.max_pool2d_bwd(f64(gy), idx_ref, shape), dtype, "gx")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -314,10 +311,10 @@ def test_avg_pool2d_triton_matches_reference(name, dtype):
     shape, *args = AVG_CASES[name]
     x = rand(rng, shape, dtype)
     y = TRI.avg_pool2d_fwd(dev(x, transposed=True), *args)
-    assert_close(to_host(y), REF.avg_pool2d_fwd(f64(x), *args), dtype, "y")
+    assert_close(host_f64(y), REF.avg_pool2d_fwd(f64(x), *args), dtype, "y")
     gy = rand(rng, y.shape, dtype)
     gx = TRI.avg_pool2d_bwd(dev(gy, transposed=True), shape, *args)
-    assert_close(to_host(gx), REF.avg_pool2d_bwd(f64(gy), shape, *args), dtype, "gx")
+    assert_close(host_f64(gx), REF.avg_pool2d_bwd(f64(gy), shape, *args), dtype, "gx")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -327,7 +324,7 @@ def test_adaptive_avg_pool2d_triton_matches_reference(name, dtype):
     shape, size = ADAPTIVE_CASES[name]
     x = rand(rng, shape, dtype)
     y = TRI.adaptive_avg_pool2d_fwd(dev(x, transposed=True), size)
-    assert_close(to_host(y), REF.adaptive_avg_pool2d_fwd(f64(x), size), dtype, "y")
+    assert_close(host_f64(y), REF.adaptive_avg_pool2d_fwd(f64(x), size), dtype, "y")
     gy = rand(rng, y.shape, dtype)
     gx = TRI.adaptive_avg_pool2d_bwd(dev(gy, transposed=True), shape, size)
-    assert_close(to_host(gx), REF.adaptive_avg_pool2d_bwd(f64(gy), shape, size), dtype, "gx")
+    assert_close(host_f64(gx), REF.adaptive_avg_pool2d_bwd(f64(gy), shape, size), dtype, "gx")

@@ -145,25 +145,6 @@ def test_host_view_reads_interpreter_memory_without_a_synchronization():
 
 # -- whole training steps --------------------------------------------------------------------------------------
 
-# Host synchronizations in library code that the tests below found, by the file that makes them (owners'
-# files; see the report). The zero-sync tests are strict xfails while a source is listed for their case; the
-# "known sources" tests pass and fail on any new one. Remove an entry once its file is fixed.
-KNOWN_SYNCS = {
-    "kernels/index.py": (
-        "_raise_if_bad reads the interpreter-only out-of-range flag with runtime.copy_device_to_host, a "
-        "readback the GPU path never does (err is None there): the interpreter counts syncs per Embedding "
-        "forward/backward that a GPU does not make. Fix: flags = runtime.host_view(err)"),
-}
-
-
-def _sources(kind, scope):
-    """The `KNOWN_SYNCS` entries expected in a case."""
-    found = set()
-    if kind == "gpt" and tcuda.is_interpreter():
-        found.add("kernels/index.py")
-    return sorted(found)
-
-
 class _MLP(nn.Module):
     def __init__(self, d_in, d_hidden, n_classes):
         super().__init__()
@@ -211,47 +192,26 @@ def _step_fn(kind, scope, schedule=True, set_to_none=True):
     return model, step
 
 
-_measured = {}
-
-
 def _measure(kind, scope):
     """The host synchronizations of two steps after one warm-up step (which may allocate optimizer state);
     checks that the steps computed (finite losses; with "train", every parameter updated)."""
-    key = (kind, scope)
-    if key not in _measured:
-        model, step = _step_fn(kind, scope)
-        batches = _batches(kind, 3, np.random.default_rng(1))
-        step(*batches[0])
-        before = [p.detach().cpu().numpy().copy() for p in model.parameters()]
-        with tcuda.count_host_syncs() as syncs:
-            losses = [step(*b) for b in batches[1:]]
-        assert all(np.isfinite(loss.item()) for loss in losses)
-        after = [p.detach().cpu().numpy() for p in model.parameters()]
-        changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
-        assert all(changed) if scope == "train" else not any(changed)
-        _measured[key] = syncs.where
-    return _measured[key]
-
-
-def _file_of(where):
-    """The file of the innermost frame of a `HostSyncCounter.where` entry."""
-    return where.split(" at ", 1)[1].split(":", 1)[0]
+    model, step = _step_fn(kind, scope)
+    batches = _batches(kind, 3, np.random.default_rng(1))
+    step(*batches[0])
+    before = [p.detach().cpu().numpy().copy() for p in model.parameters()]
+    with tcuda.count_host_syncs() as syncs:
+        losses = [step(*b) for b in batches[1:]]
+    assert all(np.isfinite(loss.item()) for loss in losses)
+    after = [p.detach().cpu().numpy() for p in model.parameters()]
+    changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
+    assert all(changed) if scope == "train" else not any(changed)
+    return syncs.where
 
 
 CASES = [(kind, scope) for kind in ("mlp", "gpt") for scope in ("forward_backward", "train")]
 
 
 @pytest.mark.parametrize("kind,scope", CASES)
-def test_training_step_synchronizes_only_at_known_places(kind, scope):
-    where = _measure(kind, scope)
-    unknown = [w for w in where if _file_of(w) not in _sources(kind, scope)]
-    assert not unknown, "new host synchronizations in a training step:\n" + "\n".join(unknown)
-
-
-@pytest.mark.parametrize("kind,scope", [
-    pytest.param(kind, scope, marks=pytest.mark.xfail(strict=True, reason="; ".join(
-        f"{src}: {KNOWN_SYNCS[src]}" for src in _sources(kind, scope)))) if _sources(kind, scope) else (kind, scope)
-    for kind, scope in CASES])
 def test_training_step_does_not_synchronize(kind, scope):
     where = _measure(kind, scope)
     assert not where, f"{len(where)} host synchronization(s) in two steps:\n" + "\n".join(where)

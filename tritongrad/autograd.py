@@ -13,12 +13,18 @@ from __future__ import annotations
 import functools
 import weakref
 
+import numpy as np
+
+from . import dtypes as _dt
+
 __all__ = [
     "Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
     "is_grad_enabled", "gradcheck",
 ]
 
 _grad_enabled = True
+_FLOAT_NP = frozenset(d.np for d in _dt.ALL if d.is_floating_point)
+"""NumPy dtypes of the floating tritongrad dtypes (outputs of other dtypes never require grad)."""
 
 
 def is_grad_enabled():
@@ -134,15 +140,15 @@ def _edge(t):
 class Function:
     """Base class of every differentiable op; see the module docstring for the contract."""
 
-    def __init__(self):
-        self.be = None
-        self.needs_input_grad = ()
-        self.parents = ()
-        self.saved_tensors = ()
-        self._saved_checks = ()
-        self._non_diff = ()
-        self._out_refs = ()
-        self._freed = False
+    # per-node state: class-level defaults, set on the instance only when an op is recorded
+    be = None
+    needs_input_grad = ()
+    parents = ()
+    saved_tensors = ()
+    _saved_checks = ()
+    _non_diff = ()
+    _out_refs = ()
+    _freed = False
 
     # -- used inside forward -----------------------------------------------------------------------
     def save_for_backward(self, *arrays):
@@ -170,47 +176,64 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (None and Python scalars pass through) and record it for backward."""
-        Tensor = _tensor_class()
+        Tensor = _TENSOR[0] if _TENSOR else _tensor_class()
         first = None
+        requires = False
+        arrays = []
         for x in inputs:
             if isinstance(x, Tensor):
                 if first is None:
                     first = x
-                elif x.device != first.device:
+                elif x.device is not first.device and x.device != first.device:
                     raise RuntimeError(
                         f"Expected all tensors to be on the same device, but found at least two devices, "
                         f"{first.device} and {x.device}! (in {cls.__name__.lower()})")
+                if x.requires_grad:
+                    requires = True
+                arrays.append(x._data)
+            else:
+                arrays.append(x)
         ctx = cls()
-        ctx.be = first._be
-        arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
-        record = _grad_enabled and any(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        be = ctx.be = first._be
         out = ctx.forward(*arrays, **params)
-        single = not isinstance(out, tuple)
-        outs = (out,) if single else out
         device = first.device
-        results = tuple(None if a is None else Tensor._make(a, device) for a in outs)
-        if record:
-            ctx.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-            ctx.parents = tuple(_edge(x) if isinstance(x, Tensor) else None for x in inputs)
-            refs = []
-            for i, t in enumerate(results):
-                if t is None or not t.dtype.is_floating_point or id(outs[i]) in ctx._non_diff:
-                    refs.append(None)
-                    continue
-                t.requires_grad = True
-                t.grad_fn = ctx
-                t._out_idx = i
-                refs.append(weakref.ref(t))
-            ctx._out_refs = tuple(refs)
-            if ctx.saved_tensors:
-                ids = {id(a) for a in ctx.saved_tensors if a is not None}
-                checks = [(t._version, t._version[0], t) for t in inputs
-                          if isinstance(t, Tensor) and id(t._data) in ids]
-                checks += [(t._version, t._version[0], None) for t in results
-                           if t is not None and id(t._data) in ids]
-                ctx._saved_checks = tuple(checks)
-        else:
-            ctx.saved_tensors = ()
+        make = Tensor._make
+        if not (requires and _grad_enabled):
+            if type(out) is not tuple:
+                return make(out, device, be)
+            return tuple(None if a is None else make(a, device, be) for a in out)
+        single = type(out) is not tuple
+        outs = (out,) if single else out
+        results = tuple(None if a is None else make(a, device, be) for a in outs)
+        needs, parents = [], []
+        for x in inputs:
+            if isinstance(x, Tensor) and x.requires_grad:
+                needs.append(True)
+                parents.append(x if x.grad_fn is None else _Output(x))
+            else:
+                needs.append(False)
+                parents.append(None)
+        ctx.needs_input_grad = tuple(needs)
+        ctx.parents = tuple(parents)
+        non_diff = ctx._non_diff
+        refs = []
+        for i, t in enumerate(results):
+            if t is None or t._data.dtype not in _FLOAT_NP or (non_diff and id(outs[i]) in non_diff):
+                refs.append(None)
+                continue
+            t.requires_grad = True
+            t.grad_fn = ctx
+            t._out_idx = i
+            refs.append(weakref.ref(t))
+        ctx._out_refs = tuple(refs)
+        saved = ctx.saved_tensors
+        if saved:
+            ids = {id(a) for a in saved if a is not None}
+            checks = [(t._version, t._version[0], t) for t in inputs
+                      if isinstance(t, Tensor) and id(t._data) in ids]
+            checks += [(t._version, t._version[0], None) for t in results
+                       if t is not None and id(t._data) in ids]
+            ctx._saved_checks = tuple(checks)
         return results[0] if single else results
 
     def _check_saved(self):
@@ -253,28 +276,76 @@ def _topo_order(roots):
     return order
 
 
-def _accumulate(be, prev, g):
-    return g if prev is None else be.binary("add", prev, g)
+def _storage(a):
+    """The object that owns array ``a``'s memory (the base of a NumPy view chain, a `DeviceArray`'s
+    buffer), or None when that cannot be told (NumPy memory owned by something else)."""
+    if isinstance(a, np.ndarray):
+        while isinstance(a.base, np.ndarray):
+            a = a.base
+        return a if a.flags.owndata else None
+    return getattr(a, "buffer", None)
+
+
+_SHARED = 2
+"""A use count meaning "seen outside the engine's gradient slots" (root gradients, hooks, saved arrays)."""
+
+
+class _Uses:
+    """How many gradient slots hold an array over each storage, so a leaf can adopt its gradient without
+    a copy when nothing else can see that memory (PyTorch's AccumulateGrad steals a gradient likewise)."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self):
+        self.counts = {}
+
+    def add(self, a, n=1):
+        s = _storage(a)
+        if s is not None:
+            self.counts[id(s)] = self.counts.get(id(s), 0) + n
+
+    def owned(self, a):
+        """True when ``a`` is a C-contiguous writeable array over storage that only one slot holds."""
+        s = _storage(a)
+        if s is None or self.counts.get(id(s), 0) != 1:
+            return False
+        return _plain(a)
+
+
+def _plain(a):
+    """C-contiguous and writeable (so it can be a ``.grad`` accumulated into in place)."""
+    if isinstance(a, np.ndarray):
+        return a.flags.c_contiguous and a.flags.writeable
+    return a.is_contiguous()
+
+
+def _accumulate(be, prev, g, uses):
+    """The sum of a slot's gradient so far (``prev``) and ``g``; counts the array the slot now holds."""
+    out = g if prev is None else be.binary("add", prev, g)
+    uses.add(out)
+    return out
 
 
 def _run_backward(roots, root_grads, retain_graph, capture=None):
     """The engine. ``capture`` maps id(tensor) -> slot for `grad`; then leaves' .grad is left alone."""
-    from .tensor import Tensor
+    Tensor = _TENSOR[0] if _TENSOR else _tensor_class()
     pending = {}        # id(node) -> list of grads per output
     leaf_grads = {}     # id(leaf) -> [leaf, grad]
     captured = {}
     nodes = []
+    uses = _Uses()
     for t, g in zip(roots, root_grads):
+        uses.add(g, _SHARED)       # the caller may hold a root gradient
         if t.grad_fn is None:
             if capture is not None and id(t) in capture:
-                captured[id(t)] = _accumulate(t._be, captured.get(id(t)), g)
+                captured[id(t)] = _accumulate(t._be, captured.get(id(t)), g, uses)
             elif capture is None:
                 slot = leaf_grads.setdefault(id(t), [t, None])
-                slot[1] = _accumulate(t._be, slot[1], g)
+                slot[1] = _accumulate(t._be, slot[1], g, uses)
             continue
         node = t.grad_fn
         lst = pending.setdefault(id(node), [None] * len(node._out_refs))
-        lst[t._out_idx] = _accumulate(t._be, lst[t._out_idx], g)
+        lst[t._out_idx] = _accumulate(t._be, lst[t._out_idx], g, uses)
         nodes.append(node)
     for node in _topo_order(nodes):
         grads = pending.pop(id(node), None)
@@ -286,15 +357,23 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
             if t is None or grads[i] is None:
                 continue
             if t._hooks:
+                uses.add(grads[i], _SHARED)
                 grads[i] = _apply_hooks(t, grads[i])
+                uses.add(grads[i], _SHARED)
             if capture is not None and id(t) in capture:
-                captured[id(t)] = _accumulate(t._be, captured.get(id(t)), grads[i])
+                captured[id(t)] = _accumulate(t._be, captured.get(id(t)), grads[i], uses)
             if capture is None and t._retains_grad:
                 gt = Tensor._make(t._be.contiguous(grads[i]), t.device)
                 t.grad = gt if t.grad is None else t.grad + gt
         in_grads = node.backward(*grads)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
+        for g in grads:             # the node's gradient slots are consumed
+            if g is not None:
+                uses.add(g, -1)
+        for a in node.saved_tensors:    # a backward may hand back (a view of) a saved array
+            if a is not None:
+                uses.add(a, _SHARED)
         if not retain_graph:
             node.saved_tensors = ()
             node._freed = True
@@ -309,26 +388,41 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
             if p.grad_fn is None:
                 if capture is not None:
                     if id(p) in capture:
-                        captured[id(p)] = _accumulate(p._be, captured.get(id(p)), g)
+                        captured[id(p)] = _accumulate(p._be, captured.get(id(p)), g, uses)
                 else:
                     slot = leaf_grads.setdefault(id(p), [p, None])
-                    slot[1] = _accumulate(p._be, slot[1], g)
+                    slot[1] = _accumulate(p._be, slot[1], g, uses)
             else:
                 lst = pending.setdefault(id(p.grad_fn), [None] * len(p.grad_fn._out_refs))
-                lst[p._out_idx] = _accumulate(p._be, lst[p._out_idx], g)
+                lst[p._out_idx] = _accumulate(p._be, lst[p._out_idx], g, uses)
     if capture is not None:
         return captured
     for leaf, g in leaf_grads.values():
         if leaf._hooks:
+            uses.add(g, _SHARED)
             g = _apply_hooks(leaf, g)
+            uses.add(g, _SHARED)
         if not leaf.requires_grad:
             continue
-        be = leaf._be
-        if leaf.grad is None:
-            leaf.grad = Tensor._make(be.contiguous(g), leaf.device)
-        else:
-            leaf.grad._data = be.binary("add", leaf.grad._data, g)
+        _accumulate_leaf(leaf, g, uses, Tensor)
     return None
+
+
+def _accumulate_leaf(leaf, g, uses, Tensor):
+    """Add ``g`` into ``leaf.grad`` as PyTorch's AccumulateGrad: a first gradient is adopted without a copy
+    when it is contiguous and nothing else holds its memory (else copied); a later one is added in place,
+    so ``.grad`` keeps its address (CUDA-graph replay, the optimizers' cached pointer tables)."""
+    be = leaf._be
+    if leaf.grad is None:
+        leaf.grad = Tensor._make(g if uses.owned(g) else be.contiguous(g), leaf.device, be)
+        return
+    gt = leaf.grad
+    dst = gt._data
+    if type(dst) is type(g) and dst.shape == g.shape and dst.dtype == g.dtype and _plain(dst):
+        be._accumulate_(dst, g)
+        gt._version[0] += 1
+    else:
+        gt._data = be.binary("add", dst, g)
 
 
 def _apply_hooks(t, g):

@@ -5,8 +5,11 @@ operands are summed back to the operand's shape with `unbroadcast`.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ._strides import broadcast_shapes
 from .autograd import Function
 
 
@@ -144,7 +147,7 @@ class Reduce(Function):
         self.op, self.dims, self.keepdim, self.params = op, dims, keepdim, params
         y = self.be.reduce(op, x, dims, keepdim, **params)
         if op in ("sum", "mean"):
-            self.x_meta = _ShapeOnly(x.shape, x.dtype, self.be.device_of(x))
+            self.x_meta = _ShapeOnly(x.shape, x.dtype, 0 if type(x) is np.ndarray else self.be.device_of(x))
         else:
             self.save_for_backward(x, y)
         return y
@@ -167,7 +170,9 @@ class _ShapeOnly:
     __slots__ = ("shape", "dtype", "device")
 
     def __init__(self, shape, dtype, device=0):
-        self.shape, self.dtype, self.device = tuple(shape), np.dtype(dtype), device
+        self.shape = shape if type(shape) is tuple else tuple(shape)
+        self.dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
+        self.device = device
 
     @property
     def ndim(self):
@@ -220,25 +225,66 @@ class Softmax(Function):
 
 
 # ---------------------------------------------------------------------------------------------- matmul
+def _lead1(be, a):
+    """``a`` viewed with a leading dim of 1 (NumPy's ``a[None]`` is the cheapest way to say it)."""
+    return a[None] if type(a) is np.ndarray else be.reshape_view(a, (1,) + tuple(a.shape))
+
+
+def _matmul_operands(be, a, b):
+    """``(a3, b3, batch)``: ``a`` (..., M, K) and ``b`` (K, N) or (..., K, N) as the backend's (B, M, K) and
+    (B, K, N) operands. With a 2-D ``b``, ``a``'s leading dims fold into M (``batch`` is None); otherwise
+    both broadcast to the common ``batch`` dims (views where possible, copies where the layout needs one)."""
+    k, n = b.shape[-2], b.shape[-1]
+    if len(b.shape) == 2:
+        a3 = _lead1(be, a) if len(a.shape) == 2 else _reshape(be, a, (1, math.prod(a.shape[:-1]), k))
+        return a3, _lead1(be, b), None
+    batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    nb = math.prod(batch)
+
+    def as3(x):
+        full = batch + tuple(x.shape[-2:])
+        if tuple(x.shape) != full:
+            x = be.broadcast_to(x, full)
+        return _reshape(be, x, (nb,) + full[-2:])
+    return as3(a), as3(b), batch
+
+
 class Matmul(Function):
-    """(B, M, K) @ (B, K, N); the Tensor layer reshapes and broadcasts (through `Expand`) around it."""
+    """``a @ b`` for ``a`` (..., M, K) and ``b`` (K, N) or (..., K, N) with broadcast batch dims (both at
+    least 2-D; the Tensor layer handles 1-D operands). The backend multiplies (B, M, K) @ (B, K, N): the
+    operands are reshaped to 3-D here, at array level, so one node records the whole product."""
 
     def forward(self, a, b, *, allow_tf32):
         self.allow_tf32 = allow_tf32
+        self.is_mm = len(a.shape) == 2 and len(b.shape) == 2
         self.save_for_backward(a, b)
-        return self.be.matmul(a, b, allow_tf32)
+        a3, b3, batch = _matmul_operands(self.be, a, b)
+        c3 = self.be.matmul(a3, b3, allow_tf32)
+        if self.is_mm and type(c3) is np.ndarray:
+            return c3[0]
+        out_shape = tuple(a.shape[:-1]) + (b.shape[-1],) if batch is None else batch + (a.shape[-2], b.shape[-1])
+        return _reshape(self.be, c3, out_shape)
 
     def backward(self, g):
         a, b = self.saved_tensors
         be = self.be
         na, nb = self.needs_input_grad
-        ga = be.matmul(g, be.permute(b, (0, 2, 1)), self.allow_tf32) if na else None
-        gb = be.matmul(be.permute(a, (0, 2, 1)), g, self.allow_tf32) if nb else None
+        a3, b3, batch = _matmul_operands(be, a, b)
+        g3 = _reshape(be, g, (a3.shape[0], a3.shape[1], b3.shape[2]))
+        ga = gb = None
+        if na:
+            ga = be.matmul(g3, be.permute(b3, (0, 2, 1)), self.allow_tf32)
+            ga = _reshape(be, ga, a.shape) if batch is None else \
+                unbroadcast(be, _reshape(be, ga, batch + tuple(a.shape[-2:])), a.shape)
+        if nb:
+            gb = be.matmul(be.permute(a3, (0, 2, 1)), g3, self.allow_tf32)
+            gb = _reshape(be, gb, b.shape) if batch is None else \
+                unbroadcast(be, _reshape(be, gb, batch + tuple(b.shape[-2:])), b.shape)
         return ga, gb
 
     @property
     def name(self):
-        return "BmmBackward0"
+        return "MmBackward0" if self.is_mm else "BmmBackward0"
 
 
 # ---------------------------------------------------------------------------------------------- views

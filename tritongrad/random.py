@@ -144,8 +144,18 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     return t.requires_grad_(True) if requires_grad else t
 
 
+_ONE_DRAW_SPAN = 2 ** 31
+"""`randint` spans up to this take one 32-bit draw per element; wider spans combine two draws into a 63-bit
+value (a single 32-bit draw could never reach past 2**32, and modulo a span just above 2**31 it would make
+the low half of the range twice as likely)."""
+_TWO_DRAW_BITS_MAX = 2 ** 63 - 1
+
+
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None):
-    """Integers uniform in [low, high) (``torch.randint(low=0, high, size)``); int64 by default."""
+    """Integers uniform in [low, high) (``torch.randint(low=0, high, size)``); int64 by default. Spans up to
+    2**31 take one 32-bit Philox draw per element (``low + draw % span``); wider spans (up to 2**63 - 1) take
+    two draws from disjoint counter ranges, combined into a 63-bit value, so every value of the range can
+    occur. ``low``/``high - 1`` must fit ``dtype`` (RuntimeError otherwise, as PyTorch)."""
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
             raise TypeError("randint() missing required argument 'size'")
@@ -154,8 +164,24 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    low, high = int(low), int(high)
     dt = _dt.as_dtype(dtype) if dtype is not None else _dt.int64
-    return _draw("randint", _shape((tuple(size),)), dt, device, generator, int(low), int(high))
+    if np.dtype(dt.np).kind in "iu":
+        info = np.iinfo(dt.np)
+        if low < info.min or high - 1 > info.max:
+            raise RuntimeError(f"random_ expects 'from' and 'to' - 1 within the range of {dt.name} "
+                               f"[{info.min}, {info.max}], but got from={low} to={high}")
+    shape, span = _shape((tuple(size),)), high - low
+    if span <= _ONE_DRAW_SPAN:
+        return _draw("randint", shape, dt, device, generator, low, high)
+    if span > _TWO_DRAW_BITS_MAX:
+        raise RuntimeError(f"randint: a range of {span} values is wider than 2**63 - 1, the largest supported")
+    # One 32-bit Philox draw modulo a span above 2**31 would be visibly biased (and never pass 2**32): combine
+    # a 32-bit and a 31-bit draw from two disjoint counter ranges into a 63-bit value with int64 ops on the
+    # device (exact on every backend, so cpu and cuda agree), then reduce it modulo the span.
+    hi = _draw("randint", shape, _dt.int64, device, generator, 0, 2 ** 32)
+    lo = _draw("randint", shape, _dt.int64, device, generator, 0, 2 ** 31)
+    return ((hi * 2 ** 31 + lo) % span + low).to(dt)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None):

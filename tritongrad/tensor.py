@@ -45,14 +45,16 @@ class Size(tuple):
         return Size(r) if isinstance(i, slice) else r
 
 
-_BACKEND_FOR = []
+_BACKENDS = {}   # device type -> backend instance (`backends.backend_for` depends on the type only)
 
 
 def _backend(dev):
-    if not _BACKEND_FOR:
+    """The backend of ``dev``, cached per device type (no import or call on the hot path)."""
+    be = _BACKENDS.get(dev.type)
+    if be is None:
         from .backends import backend_for
-        _BACKEND_FOR.append(backend_for)
-    return _BACKEND_FOR[0](dev)
+        be = _BACKENDS[dev.type] = backend_for(dev)
+    return be
 
 
 def _norm_dim(d, ndim, what="dim"):
@@ -106,6 +108,16 @@ class Tensor:
 
     __array_priority__ = 1000
 
+    # autograd state: class-level defaults, so `_make` sets only what differs per tensor
+    requires_grad = False
+    grad = None
+    grad_fn = None
+    _out_idx = 0
+    _hooks = None
+    _retains_grad = False
+    _base = None
+    _view_ops = ()
+
     def __init__(self, *args, device=None, dtype=None):
         if len(args) == 1 and not isinstance(args[0], (_pyint, np.integer)):
             t = tensor(args[0], dtype=dtype or _dt.get_default_dtype(), device=device)
@@ -129,21 +141,14 @@ class Tensor:
         self._view_ops = ()
 
     @classmethod
-    def _make(cls, data, dev):
+    def _make(cls, data, dev, be=None):
+        """Wrap the backend array ``data`` on ``dev`` without copying (``be``: its backend, when known)."""
         t = object.__new__(cls)
         t._data = data
-        t._be = _backend(dev)
+        t._be = be if be is not None else _backend(dev)
         t.device = dev
         t._dev_index = 0 if dev.index is None else dev.index
-        t.requires_grad = False
-        t.grad = None
-        t.grad_fn = None
-        t._out_idx = 0
         t._version = [0]
-        t._hooks = None
-        t._retains_grad = False
-        t._base = None
-        t._view_ops = ()
         return t
 
     # ------------------------------------------------------------------ attributes
@@ -434,6 +439,26 @@ class Tensor:
         key = object()
         self._hooks[key] = hook
         return _HookHandle(self._hooks, key)
+
+    def pin_memory(self, device=None):
+        """This cpu tensor copied into page-locked host memory (``Tensor.pin_memory``): host-to-device
+        copies from it are true DMA and can be asynchronous (``to('cuda', non_blocking=True)``). Returns
+        self when already pinned; records the copy for autograd (its gradient passes through). Without a
+        GPU, or under Triton's interpreter, page-locking means nothing: this is then a plain copy
+        (`runtime.pinned_empty` gives ordinary memory; `is_pinned` stays False) -- a documented no-op."""
+        if self.device.type != "cpu":
+            raise RuntimeError(f"cannot pin '{self.type_name()}': only dense CPU tensors can be pinned")
+        if self.is_pinned():
+            return self
+        return _PinCopy.apply(self)
+
+    def is_pinned(self, device=None):
+        """True when this is a cpu tensor in page-locked memory from `pin_memory` / `runtime.pinned_empty`
+        (``Tensor.is_pinned``); always False for cuda tensors and without a GPU."""
+        if self.device.type != "cpu":
+            return False
+        from . import runtime
+        return runtime.is_pinned(self._data)
 
     def clone(self, *, memory_format=None):
         """A contiguous copy, differentiable (``Tensor.clone``)."""
@@ -938,6 +963,10 @@ class Tensor:
 
     def sum(self, dim=None, keepdim=False, *, dtype=None):
         """Sum over ``dim`` (int, tuple or None for all) (``Tensor.sum``)."""
+        if dim is None and dtype is None and self._data.dtype in _FLOAT_NP:
+            # fast path: a floating tensor summed whole
+            return F.Reduce.apply(self, op="sum", dims=tuple(range(len(self._data.shape))), keepdim=keepdim,
+                                  params=_NO_PARAMS)
         x = self if dtype is None else self.to(dtype)
         return x._reduce("sum", dim, keepdim)
 
@@ -1423,8 +1452,30 @@ _LOGICAL = {"logical_and", "logical_or", "logical_xor"}
 _BITWISE = {"bitwise_and", "bitwise_or", "bitwise_xor"}
 
 
+_NO_PARAMS = {}
+"""Shared empty ``params`` of a reduction (never mutated)."""
+_FLOAT_NP = frozenset(d.np for d in _dt.ALL if d.is_floating_point)
+_FLOAT_BINARY = frozenset(("add", "sub", "mul", "div", "pow", "maximum", "minimum", "floor_divide", "remainder",
+                           "atan2"))
+"""Binary ops that keep a floating dtype and go through the `Binary` Function."""
+
+
 def _binary(op, a, b):
     """Type promotion, device checks and broadcasting checks, then the `Binary` Function."""
+    if op in _FLOAT_BINARY and isinstance(a, Tensor):
+        # fast paths (nothing to promote or check): two floating tensors of one dtype, shape and device,
+        # or a floating tensor and a Python float/int (the tensor's dtype wins, as in `dtypes.result_type`)
+        da = a._data
+        if isinstance(b, Tensor):
+            db = b._data
+            if da.dtype == db.dtype and da.dtype in _FLOAT_NP and da.shape == db.shape and (
+                    a.device is b.device or a.device == b.device):
+                return F.Binary.apply(a, b, op=op)
+        elif (type(b) is _pyfloat or type(b) is _pyint) and da.dtype in _FLOAT_NP:
+            return F.Binary.apply(a, _pyfloat(b), op=op)
+    elif op in _FLOAT_BINARY and (type(a) is _pyfloat or type(a) is _pyint) and isinstance(b, Tensor) \
+            and b._data.dtype in _FLOAT_NP:
+        return F.Binary.apply(_pyfloat(a), b, op=op)
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if not ta and not tb:
         raise TypeError(f"{op} needs at least one tensor")
@@ -1587,18 +1638,44 @@ def _as_index(idx, dev):
     return idx
 
 
+def _host_values(it):
+    """The values of the index tensor ``it`` as a NumPy array without a host synchronization: the array
+    itself on cpu, a view of the host memory under Triton's interpreter; None on a GPU."""
+    if it.device.type == "cpu":
+        return it._data
+    from . import runtime
+    return runtime.host_view(it._data) if runtime.interpreting() else None
+
+
 def _linear_index(view, positions, indices):
-    """Broadcast the advanced indices and fold them into one int64 index over the merged dims."""
+    """Broadcast the advanced indices and fold them into one int64 index over the merged dims.
+
+    Where the index values are readable without a host synchronization (cpu, Triton's interpreter) an
+    out-of-range index raises IndexError naming it and its dim. On a GPU nothing is read back: negative
+    indices wrap on the device, and an out-of-range one makes the linear index out of range, which the
+    index kernels mask (and assert in debug builds)."""
     idx = [_as_index(i, view.device) for i, _, _ in indices]
     shape = broadcast_shapes(*[i.shape for i in idx])
     with autograd.no_grad():
-        lin = None
+        lin, bad, total = None, None, 1
         for (i, n, dim), it in zip(indices, idx):
-            if it.numel() and (_pybool((it >= n).any()) or _pybool((it < -n).any())):
-                bad = it.reshape(-1)[((it >= n) | (it < -n)).reshape(-1).nonzero().reshape(-1)[:1]].item()
-                raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
-            it = where(it < 0, it + n, it) if it.numel() and _pybool((it < 0).any()) else it
+            total *= n
+            vals = _host_values(it)
+            if vals is None:
+                if len(idx) > 1:
+                    oob = (it >= n) | (it < -n)
+                    bad = oob if bad is None else bad | oob
+                it = where(it < 0, it + n, it)
+            elif vals.size:
+                oob = (vals >= n) | (vals < -n)
+                if oob.any():
+                    raise IndexError(f"index {vals.reshape(-1)[np.flatnonzero(oob)[0]]} is out of bounds for "
+                                     f"dimension {dim} with size {n}")
+                if (vals < 0).any():
+                    it = where(it < 0, it + n, it)
             lin = it if lin is None else lin * n + it
+        if bad is not None:
+            lin = where(bad, total, lin)
         lin = lin.expand(shape).reshape(-1) if len(idx) else lin
     return lin, shape
 
@@ -1642,7 +1719,9 @@ def _advanced_set(t, basic, adv, value, tracks):
         result_shape = rest_shape[:p0] + tuple(ishape) + rest_shape[p0:]
     else:
         result_shape = tuple(ishape) + rest_shape
-    if not isinstance(value, Tensor):
+    if isinstance(value, (_pyint, _pyfloat, np.integer, np.floating, np.bool_)):   # bool is an int
+        value = full((), _scalar(value), dtype=t.dtype, device=t.device)    # made on the device: no host copy
+    elif not isinstance(value, Tensor):
         value = tensor(value, dtype=t.dtype, device=t.device)
     value = value.to(t.device).to(t.dtype)
     try:
@@ -1705,6 +1784,23 @@ class _ToDevice:
             out.requires_grad = True
             out.grad_fn = node
         return out
+
+
+class _PinCopy(autograd.Function):
+    """`Tensor.pin_memory`: a copy into `runtime.pinned_empty` memory; the gradient passes through."""
+
+    def forward(self, x):
+        from . import runtime
+        host = runtime.pinned_empty(x.shape, x.dtype)
+        np.copyto(host, x)
+        return host
+
+    def backward(self, g):
+        return g
+
+    @property
+    def name(self):
+        return "PinMemoryBackward0"
 
 
 class _DeviceMove(autograd.Function):
@@ -1889,6 +1985,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     if dev.type == "cpu":
         arr = np.array(arr, copy=True, order="C")
     t = Tensor._make(be.from_numpy(arr if arr.flags.c_contiguous else np.ascontiguousarray(arr), dev.index or 0), dev)
+    if pin_memory:
+        t = t.pin_memory()
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -1933,8 +2031,13 @@ def _new(shape, value, dtype, device, requires_grad):
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, pin_memory=False, memory_format=None):
-    """An uninitialised tensor (``torch.empty``)."""
-    return _new(_shape_arg(size), None, dtype or _dt.get_default_dtype(), device, requires_grad)
+    """An uninitialised tensor (``torch.empty``); ``pin_memory=True`` puts a cpu one in page-locked memory."""
+    t = _new(_shape_arg(size), None, dtype or _dt.get_default_dtype(), device, False)
+    if pin_memory:
+        t = t.pin_memory()
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
@@ -2100,22 +2203,29 @@ def where(condition, input=None, other=None):
     return F.Where.apply(condition, a, b)
 
 
+_PRECISION = []   # tritongrad._matmul_precision (the package imports this module first)
+
+
 def matmul(a, b):
     """Matrix product with PyTorch's rules for 1-D, 2-D, batched and broadcast operands (``torch.matmul``)."""
-    from . import _matmul_precision
+    if not _PRECISION:
+        from . import _matmul_precision
+        _PRECISION.append(_matmul_precision)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul expects two tensors")
-    if a.ndim == 0 or b.ndim == 0:
-        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D")
-    if a.device != b.device:
+    sa, sb = a._data.shape, b._data.shape
+    if not sa or not sb:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {len(sa)}D and "
+                           f"{len(sb)}D")
+    if a.device is not b.device and a.device != b.device:
         raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
                            f"{a.device} and {b.device}!")
-    if a.dtype is not b.dtype:
+    if a._data.dtype != b._data.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype} != {b.dtype}")
-    if not a.dtype.is_floating_point:
+    if a._data.dtype not in _FLOAT_NP:
         raise RuntimeError(f"\"matmul\" not implemented for '{_TYPE_NAMES[a.dtype.name]}'")
-    k_a = a.shape[-1]
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    k_a = sa[-1]
+    k_b = sb[-2] if len(sb) > 1 else sb[0]
     if k_a != k_b:
         if a.ndim == 1 and b.ndim == 1:
             raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] to "
@@ -2125,27 +2235,20 @@ def matmul(a, b):
         mb = "x".join(map(str, (k_b, b.shape[-1] if b.ndim > 1 else 1)))
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({ma} and {mb}) (shapes {list(a.shape)} and "
                            f"{list(b.shape)})")
-    tf32 = _matmul_precision[0] != "highest"
-    squeeze_front = a.ndim == 1
-    squeeze_back = b.ndim == 1
+    tf32 = _PRECISION[0][0] != "highest"
+    squeeze_front = len(sa) == 1
+    squeeze_back = len(sb) == 1
     if squeeze_front:
         a = a.unsqueeze(0)
     if squeeze_back:
         b = b.unsqueeze(1)
-    if b.ndim == 2:
-        lead = tuple(a.shape[:-1])
-        a2 = a.reshape(1, math.prod(lead), k_a) if a.ndim != 2 else a.unsqueeze(0)
-        out = F.Matmul.apply(a2, b.unsqueeze(0), allow_tf32=tf32).reshape(lead + (b.shape[-1],))
-    else:
+    if len(sb) > 2:
         try:
-            batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+            broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
         except ValueError:
             raise RuntimeError(f"matmul: the batch dimensions of shapes {list(a.shape)} and {list(b.shape)} cannot be "
                                f"broadcast ({list(a.shape[:-2])} vs {list(b.shape[:-2])})") from None
-        B = math.prod(batch)
-        ae = a.expand(batch + tuple(a.shape[-2:])).reshape((B,) + tuple(a.shape[-2:]))
-        be = b.expand(batch + tuple(b.shape[-2:])).reshape((B,) + tuple(b.shape[-2:]))
-        out = F.Matmul.apply(ae, be, allow_tf32=tf32).reshape(batch + (a.shape[-2], b.shape[-1]))
+    out = F.Matmul.apply(a, b, allow_tf32=tf32)   # one node: Matmul folds/broadcasts to 3-D at array level
     if squeeze_front:
         out = out.squeeze(-2)
     if squeeze_back:

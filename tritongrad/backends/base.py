@@ -85,6 +85,13 @@ class Backend:
         ``dst``, casting to ``dst``'s dtype. Returns ``dst``."""
         raise NotImplementedError
 
+    def _accumulate_(self, dst, src):
+        """``dst += src`` in place, keeping ``dst``'s memory (autograd's gradient accumulation into an existing
+        ``.grad``, as PyTorch's AccumulateGrad). ``dst``: a C-contiguous writeable array; ``src``: same
+        shape and dtype. Returns ``dst``. The default is ``binary('add')`` written back with `copy_`; a
+        backend may override it with a single in-place kernel (private: not part of the op interface)."""
+        return self.copy_(dst, self.binary("add", dst, src))
+
     def cast(self, a, dtype):
         """A new contiguous array of ``a``'s values converted to ``dtype`` (float->int truncates)."""
         raise NotImplementedError

@@ -14,7 +14,9 @@ Each op is written as its textbook formula on ``np.ndarray``s. The rules of `bas
 """
 from __future__ import annotations
 
+import contextvars
 import math
+import threading
 
 import ml_dtypes
 import numpy as np
@@ -26,8 +28,24 @@ from .base import Backend
 __all__ = ["NumpyBackend"]
 
 _HALF_FLOATS = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+_FAST_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_BOOL = np.dtype(np.bool_)
 _quiet = np.errstate(all="ignore")
 """Decorator: inf/nan without warnings, as in PyTorch."""
+
+_QUIET_CONTEXTS = threading.local()
+
+
+def _quiet_run(fn, *args):
+    """``fn(*args)`` with NumPy's floating-point errors ignored, like `_quiet` but cheaper (the hot binary
+    path): NumPy keeps its error state in a context variable, so each thread keeps one `contextvars.Context`
+    captured inside ``np.errstate(all="ignore")`` and runs ``fn`` in it. ``fn`` must be plain NumPy (a
+    context cannot be entered twice at once, so ``fn`` must not call `_quiet_run` again)."""
+    ctx = getattr(_QUIET_CONTEXTS, "ctx", None)
+    if ctx is None:
+        with np.errstate(all="ignore"):
+            ctx = _QUIET_CONTEXTS.ctx = contextvars.copy_context()
+    return ctx.run(fn, *args)
 
 
 # --------------------------------------------------------------------------------------- dtype helpers
@@ -405,6 +423,13 @@ _REDUCE_DERIVATIVE = {
 }
 
 
+_FAST_REDUCE = {
+    "sum": lambda x, dims, keepdim: np.add.reduce(x, axis=dims, keepdims=keepdim),
+    "mean": lambda x, dims, keepdim: np.add.reduce(x, axis=dims, keepdims=keepdim) / _reduced_count(x, dims),
+}
+"""`NumpyBackend.reduce`'s fast path for float32/float64 arrays with at least one dim: (x, dims, keepdim)."""
+
+
 def _unkeep(r, dims, keepdim):
     return r if keepdim else np.squeeze(r, axis=dims)
 
@@ -486,6 +511,12 @@ class NumpyBackend(Backend):
     def contiguous(self, a):
         return a.copy(order="C")
 
+    def _accumulate_(self, dst, src):
+        if dst.dtype in _FAST_FLOATS:
+            _quiet_run(np.add, dst, src, dst)       # in place: np.add(dst, src, out=dst)
+            return dst
+        return super()._accumulate_(dst, src)      # half floats: computed in float32, rounded once
+
     def arange(self, start, step, n, dtype, device=0):
         exact_integers = all(isinstance(v, (int, np.integer)) for v in (start, step))
         i = np.arange(n, dtype=np.int64 if exact_integers else np.float64)
@@ -529,12 +560,26 @@ class NumpyBackend(Backend):
         _require_float(f"unary_bwd({op})", x)
         return _out(_up(gy) * _UNARY_DERIVATIVE[op](_up(x), _up(y), **params), x.dtype)
 
-    @_quiet
     def binary(self, op, a, b):
-        if op not in _BINARY:
+        fn = _BINARY.get(op)
+        if fn is None:
             raise ValueError(f"unknown binary op {op!r}")
-        a, b, dtype = _binary_operands(op, a, b)
-        return _out(_BINARY[op](a, b), np.bool_ if op in _BINARY_BOOL_RESULT else dtype)
+        if type(a) is np.ndarray and a.dtype in _FAST_FLOATS and (
+                (type(b) is np.ndarray and b.dtype == a.dtype) or type(b) is float):
+            dtype = a.dtype
+            # fast path: float32/float64 arrays of one dtype (or with a Python float): no conversions
+            if type(b) is float:
+                b = np.asarray(b, dtype=dtype)
+        elif type(a) is float and type(b) is np.ndarray and b.dtype in _FAST_FLOATS:
+            dtype = b.dtype
+            a = np.asarray(a, dtype=dtype)
+        else:
+            a, b, dtype = _binary_operands(op, a, b)
+        out_dtype = _BOOL if op in _BINARY_BOOL_RESULT else dtype
+        c = _quiet_run(fn, a, b)
+        if type(c) is np.ndarray and c.dtype == out_dtype and c.flags.c_contiguous:
+            return c
+        return _out(c, out_dtype)
 
     @_quiet
     def binary_bwd(self, op, a, b, gc, need_a=True, need_b=True):
@@ -580,8 +625,18 @@ class NumpyBackend(Backend):
         return _out(np.triu(x, k) if upper else np.tril(x, k), x.dtype)
 
     # ------------------------------------------------------------ reductions
-    @_quiet
     def reduce(self, op, x, dims, keepdim, **params):
+        fast = _FAST_REDUCE.get(op)
+        if fast is not None and type(x) is np.ndarray and x.dtype in _FAST_FLOATS and x.ndim and not params:
+            # fast path: float32/float64 sum/mean, one ufunc reduction without conversions
+            r = _quiet_run(fast, x, tuple(dims), keepdim)
+            if type(r) is np.ndarray and r.dtype == x.dtype and r.flags.c_contiguous:
+                return r
+            return _out(r, x.dtype)
+        return self._reduce_general(op, x, dims, keepdim, **params)
+
+    @_quiet
+    def _reduce_general(self, op, x, dims, keepdim, **params):
         if op not in _REDUCE:
             raise ValueError(f"unknown reduction {op!r}")
         dims = _reduce_dims(x, dims)

@@ -11,7 +11,7 @@ import math
 
 from tritongrad.kernels import attention, conv, pool
 
-from .numpy_nn_b import adaptive_bounds, adaptive_output_hw, check_conv2d, check_pool2d
+from ._nn_shapes import adaptive_bounds, adaptive_output_hw, check_conv2d, check_pool2d
 
 __all__ = ["TritonNNB"]
 
