@@ -76,11 +76,11 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", default="cpu", help="cpu, or cuda (a GPU, or Triton's interpreter with "
                                                    "TRITON_INTERPRET=1)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=20, help="passes over the training set")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step")
     p.add_argument("--lr", type=float, default=1e-2, help="OneCycleLR's peak learning rate for Adam")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="Adam's L2 penalty")
+    p.add_argument("--dropout", type=float, default=0.1, help="dropout after each hidden layer")
     p.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and the shuffling")
     p.add_argument("--out", default=os.path.join("runs", "digits_mlp.safetensors"),
                    help="where the trained weights are saved (a safetensors file)")

@@ -703,6 +703,10 @@ class NumpyBackend(Backend):
 
     # ------------------------------------------------------------ matmul
     def matmul(self, a, b, allow_tf32=False):
+        if a.dtype in _FAST_FLOATS and b.dtype == a.dtype and a.ndim == 3 and b.ndim == 3 \
+                and a.shape[0] == b.shape[0] and a.shape[2] == b.shape[1]:
+            c = np.matmul(a, b)           # fast path: float32/float64, no conversions
+            return c if c.flags.c_contiguous else _out(c, a.dtype)
         if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
             raise ValueError(f"matmul expects (B, M, K) @ (B, K, N), got {a.shape} @ {b.shape}")
         if a.dtype != b.dtype:
