@@ -498,6 +498,9 @@ def host_view(array):
     if not interpreting() or not isinstance(array.buffer, HostBuffer):
         raise RuntimeError("host_view needs interpreter mode (TRITON_INTERPRET=1): on a GPU, device memory is "
                            "read with copy_device_to_host, which synchronizes")
+    if array.numel() == 0:
+        # an empty view may start at the end of its buffer, which NumPy refuses as an offset
+        return np.empty(array.shape, array.dtype)
     return np.ndarray(array.shape, array.dtype, buffer=array.buffer.host, offset=array.offset,
                       strides=array.strides)
 
