@@ -1643,6 +1643,8 @@ def _host_values(it):
     itself on cpu, a view of the host memory under Triton's interpreter; None on a GPU."""
     if it.device.type == "cpu":
         return it._data
+    if not it.numel():
+        return np.empty(it._data.shape, it._data.dtype)     # nothing to read (host_view rejects some empties)
     from . import runtime
     return runtime.host_view(it._data) if runtime.interpreting() else None
 
