@@ -137,6 +137,11 @@ def _edge(t):
     return t if t.grad_fn is None else _Output(t)
 
 
+def _device_mismatch(cls, a, b):
+    return RuntimeError(f"Expected all tensors to be on the same device, but found at least two devices, "
+                        f"{a.device} and {b.device}! (in {cls.__name__.lower()})")
+
+
 class Function:
     """Base class of every differentiable op; see the module docstring for the contract."""
 
@@ -177,27 +182,39 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (None and Python scalars pass through) and record it for backward."""
         Tensor = _TENSOR[0] if _TENSOR else _tensor_class()
-        first = None
-        requires = False
-        arrays = []
-        for x in inputs:
-            if isinstance(x, Tensor):
-                if first is None:
-                    first = x
-                elif x.device is not first.device and x.device != first.device:
-                    raise RuntimeError(
-                        f"Expected all tensors to be on the same device, but found at least two devices, "
-                        f"{first.device} and {x.device}! (in {cls.__name__.lower()})")
-                if x.requires_grad:
-                    requires = True
-                arrays.append(x._data)
-            else:
-                arrays.append(x)
-        ctx = cls()
-        be = ctx.be = first._be
-        out = ctx.forward(*arrays, **params)
-        device = first.device
         make = Tensor._make
+        ctx = cls()
+        n = len(inputs)
+        if n == 1 and isinstance(inputs[0], Tensor):      # the common unary and binary cases, without a loop
+            first = inputs[0]
+            requires = first.requires_grad
+            be = ctx.be = first._be
+            out = ctx.forward(first._data, **params)
+        elif n == 2 and isinstance(inputs[0], Tensor) and isinstance(inputs[1], Tensor):
+            first, second = inputs
+            if second.device is not first.device and second.device != first.device:
+                raise _device_mismatch(cls, first, second)
+            requires = first.requires_grad or second.requires_grad
+            be = ctx.be = first._be
+            out = ctx.forward(first._data, second._data, **params)
+        else:
+            first = None
+            requires = False
+            arrays = []
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    if first is None:
+                        first = x
+                    elif x.device is not first.device and x.device != first.device:
+                        raise _device_mismatch(cls, first, x)
+                    if x.requires_grad:
+                        requires = True
+                    arrays.append(x._data)
+                else:
+                    arrays.append(x)
+            be = ctx.be = first._be
+            out = ctx.forward(*arrays, **params)
+        device = first.device
         if not (requires and _grad_enabled):
             if type(out) is not tuple:
                 return make(out, device, be)
@@ -209,7 +226,7 @@ class Function:
         for x in inputs:
             if isinstance(x, Tensor) and x.requires_grad:
                 needs.append(True)
-                parents.append(x if x.grad_fn is None else _Output(x))
+                parents.append(_edge(x))
             else:
                 needs.append(False)
                 parents.append(None)

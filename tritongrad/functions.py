@@ -145,9 +145,10 @@ class Clone(Function):
 class Reduce(Function):
     def forward(self, x, *, op, dims, keepdim, params):
         self.op, self.dims, self.keepdim, self.params = op, dims, keepdim, params
-        y = self.be.reduce(op, x, dims, keepdim, **params)
-        if op in ("sum", "mean"):
-            self.x_meta = _ShapeOnly(x.shape, x.dtype, 0 if type(x) is np.ndarray else self.be.device_of(x))
+        y = self.be.reduce(op, x, dims, keepdim, **params) if params else self.be.reduce(op, x, dims, keepdim)
+        if op == "sum" or op == "mean":
+            # what backward needs of x: (shape, dtype, device index), made a `_ShapeOnly` there
+            self.x_meta = (x.shape, x.dtype, 0 if type(x) is np.ndarray else self.be.device_of(x))
         else:
             self.save_for_backward(x, y)
         return y
@@ -155,7 +156,7 @@ class Reduce(Function):
     def backward(self, gy):
         be = self.be
         if self.op in ("sum", "mean"):
-            return be.reduce_bwd(self.op, self.x_meta, None, gy, self.dims, self.keepdim, **self.params)
+            return be.reduce_bwd(self.op, _ShapeOnly(*self.x_meta), None, gy, self.dims, self.keepdim, **self.params)
         x, y = self.saved_tensors
         return be.reduce_bwd(self.op, x, y, gy, self.dims, self.keepdim, **self.params)
 
@@ -258,10 +259,10 @@ class Matmul(Function):
         self.allow_tf32 = allow_tf32
         self.is_mm = len(a.shape) == 2 and len(b.shape) == 2
         self.save_for_backward(a, b)
+        if self.is_mm and type(a) is np.ndarray:
+            return self.be.matmul(a[None], b[None], allow_tf32)[0]      # the common case, without detours
         a3, b3, batch = _matmul_operands(self.be, a, b)
         c3 = self.be.matmul(a3, b3, allow_tf32)
-        if self.is_mm and type(c3) is np.ndarray:
-            return c3[0]
         out_shape = tuple(a.shape[:-1]) + (b.shape[-1],) if batch is None else batch + (a.shape[-2], b.shape[-1])
         return _reshape(self.be, c3, out_shape)
 

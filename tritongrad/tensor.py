@@ -108,7 +108,8 @@ class Tensor:
 
     __array_priority__ = 1000
 
-    # autograd state: class-level defaults, so `_make` sets only what differs per tensor
+    # autograd state and the device index: class-level defaults, so `_make` sets only what differs
+    _dev_index = 0
     requires_grad = False
     grad = None
     grad_fn = None
@@ -147,7 +148,8 @@ class Tensor:
         t._data = data
         t._be = be if be is not None else _backend(dev)
         t.device = dev
-        t._dev_index = 0 if dev.index is None else dev.index
+        if dev.index:
+            t._dev_index = dev.index
         t._version = [0]
         return t
 
@@ -965,8 +967,9 @@ class Tensor:
         """Sum over ``dim`` (int, tuple or None for all) (``Tensor.sum``)."""
         if dim is None and dtype is None and self._data.dtype in _FLOAT_NP:
             # fast path: a floating tensor summed whole
-            return F.Reduce.apply(self, op="sum", dims=tuple(range(len(self._data.shape))), keepdim=keepdim,
-                                  params=_NO_PARAMS)
+            nd = len(self._data.shape)
+            return F.Reduce.apply(self, op="sum", dims=_ALL_DIMS[nd] if nd < len(_ALL_DIMS) else tuple(range(nd)),
+                                  keepdim=keepdim, params=_NO_PARAMS)
         x = self if dtype is None else self.to(dtype)
         return x._reduce("sum", dim, keepdim)
 
@@ -1452,6 +1455,8 @@ _LOGICAL = {"logical_and", "logical_or", "logical_xor"}
 _BITWISE = {"bitwise_and", "bitwise_or", "bitwise_xor"}
 
 
+_ALL_DIMS = tuple(tuple(range(n)) for n in range(17))
+"""``dims`` of a whole-tensor reduction per ndim."""
 _NO_PARAMS = {}
 """Shared empty ``params`` of a reduction (never mutated)."""
 _FLOAT_NP = frozenset(d.np for d in _dt.ALL if d.is_floating_point)
@@ -2216,6 +2221,10 @@ def matmul(a, b):
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul expects two tensors")
     sa, sb = a._data.shape, b._data.shape
+    if len(sa) == 2 and len(sb) == 2 and sa[1] == sb[0] and a.device is b.device and \
+            a._data.dtype == b._data.dtype and a._data.dtype in _FLOAT_NP:
+        # fast path: 2-D @ 2-D, nothing to check further
+        return F.Matmul.apply(a, b, allow_tf32=_PRECISION[0][0] != "highest")
     if not sa or not sb:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {len(sa)}D and "
                            f"{len(sb)}D")

@@ -423,13 +423,6 @@ _REDUCE_DERIVATIVE = {
 }
 
 
-_FAST_REDUCE = {
-    "sum": lambda x, dims, keepdim: np.add.reduce(x, axis=dims, keepdims=keepdim),
-    "mean": lambda x, dims, keepdim: np.add.reduce(x, axis=dims, keepdims=keepdim) / _reduced_count(x, dims),
-}
-"""`NumpyBackend.reduce`'s fast path for float32/float64 arrays with at least one dim: (x, dims, keepdim)."""
-
-
 def _unkeep(r, dims, keepdim):
     return r if keepdim else np.squeeze(r, axis=dims)
 
@@ -626,10 +619,17 @@ class NumpyBackend(Backend):
 
     # ------------------------------------------------------------ reductions
     def reduce(self, op, x, dims, keepdim, **params):
-        fast = _FAST_REDUCE.get(op)
-        if fast is not None and type(x) is np.ndarray and x.dtype in _FAST_FLOATS and x.ndim and not params:
-            # fast path: float32/float64 sum/mean, one ufunc reduction without conversions
-            r = _quiet_run(fast, x, tuple(dims), keepdim)
+        if (op == "sum" or op == "mean") and type(x) is np.ndarray and x.dtype in _FAST_FLOATS and x.ndim \
+                and not params:
+            # fast path: float32/float64 sum/mean, one ufunc reduction without conversions (a whole reduction
+            # writes into a new 0-d array: NumPy would return a scalar)
+            dims = dims if type(dims) is tuple else tuple(dims)
+            out = np.empty((), x.dtype) if not keepdim and len(dims) == x.ndim else None
+            r = _quiet_run(np.add.reduce, x, dims, None, out, keepdim)
+            if op == "mean":
+                r = _quiet_run(np.true_divide, r, _reduced_count(x, dims), r)
+            if out is not None:
+                return out
             if type(r) is np.ndarray and r.dtype == x.dtype and r.flags.c_contiguous:
                 return r
             return _out(r, x.dtype)
@@ -703,8 +703,9 @@ class NumpyBackend(Backend):
 
     # ------------------------------------------------------------ matmul
     def matmul(self, a, b, allow_tf32=False):
-        if a.dtype in _FAST_FLOATS and b.dtype == a.dtype and a.ndim == 3 and b.ndim == 3 \
-                and a.shape[0] == b.shape[0] and a.shape[2] == b.shape[1]:
+        sa, sb = a.shape, b.shape
+        if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0] and sa[2] == sb[1] and a.dtype in _FAST_FLOATS \
+                and b.dtype == a.dtype:
             c = np.matmul(a, b)           # fast path: float32/float64, no conversions
             return c if c.flags.c_contiguous else _out(c, a.dtype)
         if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
