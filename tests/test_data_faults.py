@@ -199,6 +199,9 @@ def test_killed_main_process_leaves_no_workers_or_shared_memory(tmp_path):
         loader = DataLoader(Faulty(), batch_size=4, num_workers=2, prefetch_factor=4)
         it = iter(loader)
         next(it)
+        deadline = time.monotonic() + 10   # let the workers put prefetched batches in shared memory
+        while not segments() and time.monotonic() < deadline:
+            time.sleep(0.02)
         report(pids=[w.pid for w in it._pool.workers], main=os.getpid(), shm_before=len(segments()))
         os.kill(os.getpid(), signal.SIGKILL)
     ''', tracker_cleans_up=True)
