@@ -737,6 +737,22 @@ def binary(op, a, b):
     return out
 
 
+def add_(dst, src):
+    """``dst += src`` in place (``Tensor.add_``) with one launch of the binary kernel: ``dst`` a C-contiguous
+    array, ``src`` an array of the same dtype broadcastable to it. Each element is read and written by the
+    same program, so reading and writing ``dst`` in one launch is safe. Used for gradient accumulation."""
+    check_array("dst", dst)
+    if not dst.is_contiguous():
+        raise ValueError(f"add_: dst must be C-contiguous, got strides {dst.strides} for shape {dst.shape}")
+    shape, dtype, av, bv, scalars, a_sc, b_sc = _binary_operands("add_", dst, src)
+    if tuple(shape) != tuple(dst.shape):
+        raise ValueError(f"add_: src {src.shape} does not broadcast to dst {dst.shape}")
+    _check_kind("add_", "add", dtype, float_only=False, int_only=False, bool_ok=False)
+    launch_strided(_binary_fwd_kernel, shape, [dst], [av, bv], scalars, OP=BINARY_CODES["add"],
+                   A_SCALAR=a_sc, B_SCALAR=b_sc)
+    return dst
+
+
 def binary_bwd(op, a, b, gc, need_a=True, need_b=True):
     """``(ga, gb)`` for ``c = binary(op, a, b)`` at the broadcast shape (None where not needed or where that
     operand is a scalar). ``maximum``/``minimum`` split ``gc`` equally on ties (PyTorch's rule); ``pow``

@@ -615,3 +615,25 @@ def test_nonzero(case):
     got = host(ki.nonzero(xd))
     ref = np.argwhere(xn)
     assert got.dtype == I64 and got.shape == ref.shape and np.array_equal(got, ref)
+
+
+@pytest.mark.parametrize("dtype", [F32, BF16, F64])
+@pytest.mark.parametrize("src_shape", [(13, 5), (5,), (1, 5)])
+def test_add_inplace_keeps_memory_and_matches_numpy(dtype, src_shape):
+    """``add_`` (gradient accumulation) writes dst + src into dst's own memory in one launch."""
+    d0 = RNG.standard_normal((13, 5)).astype(dtype)
+    s0 = RNG.standard_normal(src_shape).astype(dtype)
+    dst, src = dev(d0), dev(s0)
+    ptr = dst.data_ptr()
+    out = ke.add_(dst, src)
+    assert out is dst and dst.data_ptr() == ptr
+    ref = d0.astype(np.float64) + s0.astype(np.float64)
+    atol, rtol = TOL[dtype]
+    np.testing.assert_allclose(host(dst).astype(np.float64), ref, atol=atol, rtol=rtol)
+
+
+def test_add_inplace_rejects_bad_operands():
+    with pytest.raises(ValueError, match="does not broadcast"):
+        ke.add_(dev(np.zeros((3,), F32)), dev(np.zeros((2, 3), F32)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ke.add_(dev(np.zeros((3, 4), F32)).transpose(), dev(np.zeros((4, 3), F32)))

@@ -69,6 +69,10 @@ class TritonBackend(Backend):
             runtime.copy_device_to_host(out, src)
         return out
 
+    def _accumulate_(self, dst, src):
+        """``dst += src`` in place with a single kernel launch (gradient accumulation into ``.grad``)."""
+        return _ew.add_(dst, src)
+
     full = staticmethod(_copy.full)
     copy_ = staticmethod(_copy.copy_)
     cast = staticmethod(_copy.cast)
