@@ -62,7 +62,7 @@ def _conv2d_fwd_kernel(
     for k0 in range(0, C_IN_G * taps, BLOCK_K):
         kk = k0 + tl.arange(0, BLOCK_K)                       # (ci, kh, kw) flattened
         k_ok = kk < C_IN_G * taps
-        ci = kk // taps
+        ci = (kk // taps).to(tl.int64)                        # ci * sxc may pass 2**31 for strided views
         kh = (kk % taps) // KW
         kw = kk % KW
         ih = ih0[:, None] + kh[None, :] * dil_h
@@ -106,7 +106,7 @@ def _conv2d_bwd_input_kernel(
     for k0 in range(0, C_OUT_G * taps, BLOCK_K):
         kk = k0 + tl.arange(0, BLOCK_K)                       # (co, kh, kw) flattened
         k_ok = kk < C_OUT_G * taps
-        co = kk // taps
+        co = (kk // taps).to(tl.int64)                        # co * sgc may pass 2**31 for strided views
         kh = (kk % taps) // KW
         kw = kk % KW
         th = th0[:, None] - kh[None, :] * dil_h                # oh * stride_h when the tap lands on an output

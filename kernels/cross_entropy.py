@@ -71,7 +71,7 @@ def _cross_entropy_fwd_kernel(
 ):
     row = tl.program_id(0).to(tl.int64)
     row_ptr = logits_ptr + row * stride_lm
-    cols = tl.arange(0, BLOCK_C)
+    cols = tl.arange(0, BLOCK_C).to(tl.int64)       # c * stride_lc spans the logits: 64-bit
     m = tl.full([], float("-inf"), tl.float32)      # running max
     s = tl.zeros([], dtype=tl.float32)              # running sum of exp(x - m)
     wx = tl.zeros([], dtype=tl.float32)             # sum_c w[c] * x[c] (label smoothing)
@@ -177,7 +177,7 @@ def _cross_entropy_bwd_kernel(
         p_coef += soft * wsum
     row_ptr = logits_ptr + row * stride_lm
     out_ptr = glogits_ptr + row * C
-    cols = tl.arange(0, BLOCK_C)
+    cols = tl.arange(0, BLOCK_C).to(tl.int64)       # c * stride_lc spans the logits: 64-bit
     for start in range(0, C, BLOCK_C):
         c = start + cols
         c_mask = c < C
@@ -212,7 +212,7 @@ def _cross_entropy_prob_fwd_kernel(
 ):
     row = tl.program_id(0).to(tl.int64)
     row_ptr = logits_ptr + row * stride_lm
-    cols = tl.arange(0, BLOCK_C)
+    cols = tl.arange(0, BLOCK_C).to(tl.int64)       # c * stride_lc spans the logits: 64-bit
     m = tl.full([], float("-inf"), tl.float32)
     s = tl.zeros([], dtype=tl.float32)
     wt_sum = tl.zeros([], dtype=tl.float32)         # sum_c w[c] t'[c]
@@ -241,7 +241,7 @@ def _cross_entropy_prob_bwd_kernel(
 ):
     """``dloss/dx_c = g * (sum(w t') * p_c - w_c t'_c)``: one pass for ``sum(w t')``, one to write."""
     row = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK_C)
+    cols = tl.arange(0, BLOCK_C).to(tl.int64)       # c * stride_lc spans the logits: 64-bit
     acc = tl.zeros([BLOCK_C], dtype=tl.float32)
     for start in range(0, C, BLOCK_C):
         c = start + cols

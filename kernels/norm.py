@@ -52,7 +52,7 @@ def _norm_fwd_kernel(
     row_mask = rows < M
     x_rows = x_ptr + rows[:, None] * stride_xm
     y_rows = y_ptr + rows[:, None] * N
-    cols = tl.arange(0, BLOCK_N)
+    cols = tl.arange(0, BLOCK_N).to(tl.int64)      # cols * stride_xn may pass 2**31 (transposed x)
     if SINGLE_PASS:
         mask = row_mask[:, None] & (cols < N)[None, :]
         x = tl.load(x_rows + cols[None, :] * stride_xn, mask=mask, other=0.0).to(tl.float32)
@@ -140,7 +140,7 @@ def _norm_bwd_rowdot_kernel(
     pid = tl.program_id(0).to(tl.int64)
     rows = pid * BLOCK_M + tl.arange(0, BLOCK_M)
     row_mask = rows < M
-    cols = tl.arange(0, BLOCK_N)
+    cols = tl.arange(0, BLOCK_N).to(tl.int64)      # cols * stride_xn may pass 2**31 (transposed x)
     acc_xw = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     acc_w = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for start in range(0, N, BLOCK_N):

@@ -36,7 +36,7 @@ def _softmax_fwd_kernel(x_ptr, y_ptr, n_rows, inner, n,
     base = _row_base(rows, inner, stride_o, stride_i)[:, None]
     obase = _row_base(rows, inner, ostride_o, ostride_i)[:, None]
     if ONE_BLOCK:
-        cols = tl.arange(0, BLOCK_C)[None, :]
+        cols = tl.arange(0, BLOCK_C).to(tl.int64)[None, :]
         mask = row_mask[:, None] & (cols < n)
         x = tl.load(x_ptr + base + cols * stride_r, mask=mask, other=-float("inf")).to(ACC)
         m = _safe_center(tl.max(x, 1))[:, None]
@@ -51,7 +51,7 @@ def _softmax_fwd_kernel(x_ptr, y_ptr, n_rows, inner, n,
         m = tl.full([BLOCK_R], -float("inf"), ACC)
         s = tl.zeros([BLOCK_R], ACC)
         for start in range(0, n, BLOCK_C):
-            cols = start + tl.arange(0, BLOCK_C)[None, :]
+            cols = start + tl.arange(0, BLOCK_C).to(tl.int64)[None, :]
             mask = row_mask[:, None] & (cols < n)
             x = tl.load(x_ptr + base + cols * stride_r, mask=mask, other=-float("inf")).to(ACC)
             m_new = tl.maximum(m, tl.max(x, 1))
@@ -62,7 +62,7 @@ def _softmax_fwd_kernel(x_ptr, y_ptr, n_rows, inner, n,
         m = _safe_center(m)[:, None]
         log_s = tl.log(s)[:, None]
         for start in range(0, n, BLOCK_C):
-            cols = start + tl.arange(0, BLOCK_C)[None, :]
+            cols = start + tl.arange(0, BLOCK_C).to(tl.int64)[None, :]
             mask = row_mask[:, None] & (cols < n)
             x = tl.load(x_ptr + base + cols * stride_r, mask=mask, other=-float("inf")).to(ACC)
             y = x - m - log_s
@@ -85,7 +85,7 @@ def _softmax_bwd_kernel(y_ptr, gy_ptr, gx_ptr, n_rows, inner, n,
     gbase = _row_base(rows, inner, gstride_o, gstride_i)[:, None]
     obase = _row_base(rows, inner, ostride_o, ostride_i)[:, None]
     if ONE_BLOCK:
-        cols = tl.arange(0, BLOCK_C)[None, :]
+        cols = tl.arange(0, BLOCK_C).to(tl.int64)[None, :]
         mask = row_mask[:, None] & (cols < n)
         y = tl.load(y_ptr + ybase + cols * ystride_r, mask=mask, other=0).to(ACC)
         g = tl.load(gy_ptr + gbase + cols * gstride_r, mask=mask, other=0).to(ACC)
@@ -97,7 +97,7 @@ def _softmax_bwd_kernel(y_ptr, gy_ptr, gx_ptr, n_rows, inner, n,
     else:
         dot = tl.zeros([BLOCK_R], ACC)
         for start in range(0, n, BLOCK_C):
-            cols = start + tl.arange(0, BLOCK_C)[None, :]
+            cols = start + tl.arange(0, BLOCK_C).to(tl.int64)[None, :]
             mask = row_mask[:, None] & (cols < n)
             g = tl.load(gy_ptr + gbase + cols * gstride_r, mask=mask, other=0).to(ACC)
             if LOG:
@@ -106,7 +106,7 @@ def _softmax_bwd_kernel(y_ptr, gy_ptr, gx_ptr, n_rows, inner, n,
                 y = tl.load(y_ptr + ybase + cols * ystride_r, mask=mask, other=0).to(ACC)
                 dot += tl.sum(g * y, 1)
         for start in range(0, n, BLOCK_C):
-            cols = start + tl.arange(0, BLOCK_C)[None, :]
+            cols = start + tl.arange(0, BLOCK_C).to(tl.int64)[None, :]
             mask = row_mask[:, None] & (cols < n)
             y = tl.load(y_ptr + ybase + cols * ystride_r, mask=mask, other=0).to(ACC)
             g = tl.load(gy_ptr + gbase + cols * gstride_r, mask=mask, other=0).to(ACC)
