@@ -26,10 +26,15 @@ import triton
 import triton.language as tl
 
 from tritongrad import runtime
+from tritongrad.runtime import launch
+
+# every kernel module imports this one: from here on, interpreted launches are checked against the GPU's
+# launch rules (grid limits, shared memory), as a GPU would check them
+launch.install()
 
 __all__ = ["MAX_RANK", "launch_config", "collapse_dims", "launch_strided", "scalar_arg", "is_floating",
            "triton_type", "check_array", "aot_spec", "strided_offset", "upcast", "scalar_block", "scalar_value", "load_strided",
-           "load_operand", "flat_index", "cast_to", "mma", "dot_config"]
+           "load_operand", "flat_index", "program_ids", "cast_to", "mma", "dot_config"]
 
 MAX_RANK = 4
 """Dims a strided kernel indexes after collapsing; `launch_strided` loops over any leading extra dims."""
@@ -216,6 +221,16 @@ def load_operand(ptr, idx, mask, D1, D2, D3, s0, s1, s2, s3, scalar, IS_SCALAR: 
 def flat_index(BLOCK: tl.constexpr):
     """The int64 flat indices of this program's block."""
     return tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+
+
+@triton.jit
+def program_ids(n0, n1):
+    """``(p0, p1, p2)`` (int64) of a program of a launch flattened onto grid axis x: ``p0`` varies fastest over
+    ``n0`` values, then ``p1`` over ``n1``, then ``p2``. Launches whose tile counts can pass CUDA's 65,535
+    limit of grid axes y and z take a grid of ``(n0 * n1 * n2,)`` instead (axis x allows 2**31 - 1)."""
+    pid = tl.program_id(0).to(tl.int64)
+    rest = pid // n0
+    return pid % n0, rest % n1, rest // n1
 
 
 _INTERPRETED = tl.constexpr(runtime.interpreting())

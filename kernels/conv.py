@@ -24,7 +24,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import aot_spec, cast_to, dot_config, mma
+from ._common import aot_spec, cast_to, dot_config, mma, program_ids
 
 __all__ = ["conv2d_fwd", "conv2d_bwd_input", "conv2d_bwd_weight", "conv2d_bwd_bias", "aot_specs"]
 
@@ -43,10 +43,8 @@ def _conv2d_fwd_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    pid_m = tl.program_id(0).to(tl.int64)
-    pid_n = tl.program_id(1).to(tl.int64)
-    g = tl.program_id(2).to(tl.int64)
     ohw = OH * OW
+    pid_m, pid_n, g = program_ids(tl.cdiv(N * ohw, BLOCK_M), tl.cdiv(C_OUT_G, BLOCK_N))
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)          # (n, oh, ow) flattened
     m_ok = offs_m < N * ohw
     n = offs_m // ohw
@@ -88,10 +86,8 @@ def _conv2d_bwd_input_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    pid_m = tl.program_id(0).to(tl.int64)
-    pid_n = tl.program_id(1).to(tl.int64)
-    g = tl.program_id(2).to(tl.int64)
     hw = H * W
+    pid_m, pid_n, g = program_ids(tl.cdiv(N * hw, BLOCK_M), tl.cdiv(C_IN_G, BLOCK_N))
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)          # (n, ih, iw) flattened
     m_ok = offs_m < N * hw
     n = offs_m // hw
@@ -137,13 +133,11 @@ def _conv2d_bwd_weight_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_FP32: tl.constexpr, PRECISION: tl.constexpr,
 ):
-    pid_m = tl.program_id(0).to(tl.int64)
-    pid_n = tl.program_id(1).to(tl.int64)
-    pid_z = tl.program_id(2).to(tl.int64)
-    g = pid_z // SPLIT_K
-    split = pid_z % SPLIT_K
     taps = KH * KW
     kw_tot = C_IN_G * taps
+    pid_m, pid_n, pid_z = program_ids(tl.cdiv(C_OUT_G, BLOCK_M), tl.cdiv(kw_tot, BLOCK_N))
+    g = pid_z // SPLIT_K
+    split = pid_z % SPLIT_K
     co = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)              # output channel within the group
     co_ok = co < C_OUT_G
     j = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)               # (ci, kh, kw) flattened
@@ -234,7 +228,7 @@ def conv2d_fwd(x, w, b, stride, padding, dilation, groups, out_hw):
     c_out_g = c_out // groups
     bm, bn, bk = _gemm_blocks(n * oh * ow, c_out_g, c_in_g * kh * kw)
     dot_fp32, precision = dot_config(x.dtype)
-    _conv2d_fwd_kernel[(triton.cdiv(n * oh * ow, bm), triton.cdiv(c_out_g, bn), groups)](
+    _conv2d_fwd_kernel[(triton.cdiv(n * oh * ow, bm) * triton.cdiv(c_out_g, bn) * groups,)](
         x, w, x if b is None else b, y, n, h, wd, oh, ow, kh, kw, c_in_g, c_out_g, c_out,
         *_geometry(stride, padding, dilation), *x.element_strides, *w.element_strides,
         0 if b is None else b.element_strides[0],
@@ -255,7 +249,7 @@ def conv2d_bwd_input(gy, w, x_shape, stride, padding, dilation, groups):
     c_out_g = c_out // groups
     bm, bn, bk = _gemm_blocks(n * h * wd, c_in_g, c_out_g * kh * kw)
     dot_fp32, precision = dot_config(gy.dtype)
-    _conv2d_bwd_input_kernel[(triton.cdiv(n * h * wd, bm), triton.cdiv(c_in_g, bn), groups)](
+    _conv2d_bwd_input_kernel[(triton.cdiv(n * h * wd, bm) * triton.cdiv(c_in_g, bn) * groups,)](
         gy, w, gx, n, h, wd, oh, ow, kh, kw, c_in_g, c_out_g, c_in,
         *_geometry(stride, padding, dilation), *gy.element_strides, *w.element_strides,
         BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=dot_fp32, PRECISION=precision, num_warps=4, num_stages=3)
@@ -299,7 +293,7 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, dilation, groups, split_k
     split = triton.cdiv(k_total, k_per_split)         # no empty splits
     out = gw if split == 1 else runtime.empty((split, c_out, c_in_g * kh * kw), np.float32, device=gy.device)
     dot_fp32, precision = dot_config(gy.dtype)
-    _conv2d_bwd_weight_kernel[(*grid_mn, groups * split)](
+    _conv2d_bwd_weight_kernel[(grid_mn[0] * grid_mn[1] * groups * split,)](
         gy, x, out, n, h, wd, oh, ow, kh, kw, c_in_g, c_out_g, c_out,
         *_geometry(stride, padding, dilation), *gy.element_strides, *x.element_strides, k_per_split,
         SPLIT_K=split, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=dot_fp32, PRECISION=precision,

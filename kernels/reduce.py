@@ -36,7 +36,7 @@ import triton.language as tl
 from tritongrad import runtime
 from tritongrad.runtime import contiguous_strides
 
-from ._common import aot_spec, cast_to, is_floating, upcast
+from ._common import aot_spec, cast_to, is_floating, program_ids, upcast
 from .copy import contiguous, copy_
 
 __all__ = ["reduce", "reduce_bwd", "argreduce", "cumsum", "aot_specs"]
@@ -468,8 +468,8 @@ def _reduce_bwd_kernel(x_ptr, y_ptr, gy_ptr, a_ptr, b_ptr, gx_ptr,
                        OP: tl.constexpr, LOAD_X: tl.constexpr, ACC: tl.constexpr,
                        BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr):
     # gx[row, col] = f(x[row, col], y[row], gy[row], a[row], b[row]); a, b are contiguous row statistics
-    pid_r = tl.program_id(0).to(tl.int64)
-    pid_c = tl.program_id(1).to(tl.int64)
+    # one flat grid axis (the reduced extent alone can pass the 65,535 programs of axes y and z)
+    pid_c, pid_r, _ = program_ids(tl.cdiv(n_red, BLOCK_C), tl.cdiv(n_rows, BLOCK_R))
     rows = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
     cols = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     row_mask = rows < n_rows
@@ -560,7 +560,7 @@ def reduce_bwd(op, x, y, gy, dims, keepdim, **params):
         target = runtime.empty(rv.permuted_shape(x.shape), x.dtype, x.device)
         g_strides = rv.strides_of(target)
     block_r, block_c, warps = _tile_sizes(rv.rows, rv.red)
-    grid = (_cdiv(rv.rows, block_r), _cdiv(rv.red, block_c))
+    grid = (_cdiv(rv.rows, block_r) * _cdiv(rv.red, block_c),)
     _reduce_bwd_kernel[grid](
         rv.array if load_x else gy_rows, y_rows, gy_rows, a, b, target, rv.rows, rv.inner, rv.red, rv.so, rv.si, rv.sr,
         *g_strides, y_rows.element_strides[0], gy_rows.element_strides[0],
