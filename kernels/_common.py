@@ -26,7 +26,7 @@ import triton
 import triton.language as tl
 
 from tritongrad import runtime
-from tritongrad.runtime import launch
+from tritongrad.runtime import error_word, launch
 
 # every kernel module imports this one: from here on, interpreted launches are checked against the GPU's
 # launch rules (grid limits, shared memory), as a GPU would check them
@@ -34,7 +34,8 @@ launch.install()
 
 __all__ = ["MAX_RANK", "launch_config", "collapse_dims", "launch_strided", "scalar_arg", "is_floating",
            "triton_type", "check_array", "aot_spec", "strided_offset", "upcast", "scalar_block", "scalar_value", "load_strided",
-           "load_operand", "flat_index", "program_ids", "cast_to", "mma", "dot_config"]
+           "load_operand", "flat_index", "program_ids", "report_error", "report_bad_lanes", "error_args", "cast_to",
+           "mma", "dot_config"]
 
 MAX_RANK = 4
 """Dims a strided kernel indexes after collapsing; `launch_strided` loops over any leading extra dims."""
@@ -231,6 +232,35 @@ def program_ids(n0, n1):
     pid = tl.program_id(0).to(tl.int64)
     rest = pid // n0
     return pid % n0, rest % n1, rest // n1
+
+
+@triton.jit
+def report_error(err_ptr, failed, value, size, dim, op):
+    """When the scalar ``failed`` holds, record ``(op, value, size, dim)`` in the device error word ``err_ptr``
+    (`tritongrad.runtime.error_word`) unless an earlier error holds it: the first error claims the word with
+    a compare-and-swap, writes its fields, and publishes its op code last. The runtime raises it at the
+    host's next wait for the device."""
+    if failed:
+        one = tl.full([], 1, tl.int64)
+        if tl.atomic_cas(err_ptr, one * 0, one) == 0:
+            tl.store(err_ptr + 2, tl.cast(value, tl.int64))
+            tl.store(err_ptr + 3, tl.cast(size, tl.int64))
+            tl.store(err_ptr + 4, tl.cast(dim, tl.int64))
+            tl.atomic_xchg(err_ptr + 1, tl.cast(op, tl.int64))
+
+
+@triton.jit
+def report_bad_lanes(err_ptr, bad, value, size, dim, op):
+    """`report_error` for a 1-D block: records one of the ``value``s where ``bad`` holds (the largest), if any."""
+    if tl.max(bad.to(tl.int32), axis=0) > 0:
+        # the minimum over all lanes is <= every bad value, so the max picks a bad lane's value
+        report_error(err_ptr, True, tl.max(tl.where(bad, value, tl.min(value, axis=0)), axis=0), size, dim, op)
+
+
+def error_args(device, op):
+    """``(err_ptr, op)`` kernel arguments reporting errors of op ``op`` (a name of `runtime.error_word.OPS`)
+    to ``device``'s error word."""
+    return error_word.get(device), error_word.op_code(op)
 
 
 _INTERPRETED = tl.constexpr(runtime.interpreting())

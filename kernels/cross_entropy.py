@@ -15,8 +15,9 @@ rescaled sum), so any C works (50,304 and beyond) in O(BLOCK_C) registers; the p
 Backward: one program per row writes ``dloss/dlogits`` in one pass from the saved ``lse``
 (``p = exp(x - lse)``); the 'mean' denominator and ``sum(w)`` come from the same reduction kernel, on the
 device, without a host sync. Logits fp32/fp16/bf16 with any strides; statistics fp32; the loss and the
-gradient in the logits' dtype. A target outside [0, C) that is not ``ignore_index`` is a device assert
-(with ``TRITON_DEBUG=1``); its row is then treated as ignored.
+gradient in the logits' dtype. A target outside [0, C) that is not ``ignore_index`` is recorded in the device
+error word (IndexError at the host's next wait, `tritongrad.runtime.error_word`); its row is treated as
+ignored meanwhile.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import aot_spec, cast_to
+from ._common import aot_spec, cast_to, error_args, report_error
 from .norm import check_operand
 
 __all__ = ["cross_entropy_fwd", "cross_entropy_bwd", "cross_entropy_prob_fwd", "cross_entropy_prob_bwd",
@@ -46,11 +47,13 @@ def _online_lse_step(x, m, s):
 
 
 @triton.jit
-def _target_info(target_ptr, weight_ptr, row, C, stride_t, stride_w, ignore_index, HAS_WEIGHT: tl.constexpr):
-    """``(t, valid, w_t)`` for one row: the class index (0 when ignored), whether it counts, its weight."""
+def _target_info(target_ptr, weight_ptr, row, C, stride_t, stride_w, ignore_index, err_ptr, err_op,
+                 HAS_WEIGHT: tl.constexpr):
+    """``(t, valid, w_t)`` for one row: the class index (0 when ignored), whether it counts, its weight. A
+    target outside [0, C) other than ``ignore_index`` is reported to the error word ``err_ptr``."""
     t = tl.load(target_ptr + row * stride_t)
     in_range = (t >= 0) & (t < C)
-    tl.device_assert(in_range | (t == ignore_index), "cross_entropy: target out of range [0, C)")
+    report_error(err_ptr, ~in_range & (t != ignore_index), t, C, row * 0, err_op)
     valid = in_range & (t != ignore_index)
     t = tl.where(valid, t, 0)
     if HAS_WEIGHT:
@@ -67,6 +70,7 @@ def _cross_entropy_fwd_kernel(
     lse_ptr,                        # (M,) fp32
     C, stride_lm, stride_lc, stride_t, stride_w,
     ignore_index, label_smoothing,
+    err_ptr, err_op,                # the device error word (runtime.error_word) and this op's code
     HAS_WEIGHT: tl.constexpr, SMOOTH: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
@@ -89,7 +93,8 @@ def _cross_entropy_fwd_kernel(
             else:
                 wx += tl.sum(tl.where(c_mask, x, 0.0), axis=0)
     lse = m + tl.log(s)
-    t, valid, w_t = _target_info(target_ptr, weight_ptr, row, C, stride_t, stride_w, ignore_index, HAS_WEIGHT)
+    t, valid, w_t = _target_info(target_ptr, weight_ptr, row, C, stride_t, stride_w, ignore_index, err_ptr, err_op,
+                                 HAS_WEIGHT)
     x_t = tl.load(row_ptr + t * stride_lc).to(tl.float32)
     loss = (1.0 - label_smoothing) * w_t * (lse - x_t)
     if SMOOTH:
@@ -156,10 +161,12 @@ def _cross_entropy_bwd_kernel(
     stats_ptr,                      # (2,) from _cross_entropy_reduce_kernel (read for MEAN / weighted smoothing)
     C, stride_lm, stride_lc, stride_t, stride_w, stride_g,
     ignore_index, label_smoothing,
+    err_ptr, err_op,                # the device error word (runtime.error_word) and this op's code
     HAS_WEIGHT: tl.constexpr, SMOOTH: tl.constexpr, MEAN: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
-    t, valid, w_t = _target_info(target_ptr, weight_ptr, row, C, stride_t, stride_w, ignore_index, HAS_WEIGHT)
+    t, valid, w_t = _target_info(target_ptr, weight_ptr, row, C, stride_t, stride_w, ignore_index, err_ptr, err_op,
+                                 HAS_WEIGHT)
     g = tl.load(gloss_ptr + row * stride_g).to(tl.float32)
     if MEAN:
         g = g / tl.load(stats_ptr)
@@ -325,7 +332,7 @@ def cross_entropy_fwd(logits, target, weight, ignore_index, label_smoothing, red
     _check_inputs(logits, target, weight, reduction, prob=False)
     return _forward(_cross_entropy_fwd_kernel, logits, target, weight, reduction,
                     (target.element_strides[0], 0 if weight is None else weight.element_strides[0],
-                     int(ignore_index), float(label_smoothing)),
+                     int(ignore_index), float(label_smoothing), *error_args(logits.device, "cross_entropy")),
                     {"HAS_WEIGHT": weight is not None, "SMOOTH": label_smoothing > 0},
                     ignore_index, max_block_c)
 
@@ -346,7 +353,7 @@ def cross_entropy_bwd(gloss, logits, target, weight, lse, ignore_index, label_sm
     _cross_entropy_bwd_kernel[(M,)](
         glogits, gloss, logits, target, logits if weight is None else weight, lse, stats, C,
         *logits.element_strides, target.element_strides[0], 0 if weight is None else weight.element_strides[0],
-        stride_g, int(ignore_index), float(label_smoothing),
+        stride_g, int(ignore_index), float(label_smoothing), *error_args(logits.device, "cross_entropy"),
         HAS_WEIGHT=weight is not None, SMOOTH=smooth, MEAN=reduction == "mean",
         **_launch_options(C, max_block_c))
     return glogits
@@ -387,11 +394,11 @@ def aot_specs():
         name = f"cross_entropy_{ty}{'_weighted_smoothed' if weighted else ''}"
         yield aot_spec(f"{name}_fwd", _cross_entropy_fwd_kernel,
                        {**ptrs, "target_ptr": "*i64", "loss_ptr": "*fp32", "ignore_index": "i64",
-                        "label_smoothing": "fp32"},
+                        "label_smoothing": "fp32", "err_ptr": "*i64"},
                        {**flags, "SMOOTH": weighted}, num_warps=16)
         yield aot_spec(f"{name}_bwd", _cross_entropy_bwd_kernel,
                        {**ptrs, "glogits_ptr": f"*{ty}", "gloss_ptr": f"*{ty}", "target_ptr": "*i64",
-                        "stats_ptr": "*fp32", "ignore_index": "i64", "label_smoothing": "fp32"},
+                        "stats_ptr": "*fp32", "ignore_index": "i64", "label_smoothing": "fp32", "err_ptr": "*i64"},
                        {**flags, "SMOOTH": weighted, "MEAN": not weighted}, num_warps=16)
         yield aot_spec(f"{name}_reduce", _cross_entropy_reduce_kernel,
                        {"loss_ptr": "*fp32", "target_ptr": "*i64", "weight_ptr": f"*{ty}", "out_ptr": f"*{ty}",

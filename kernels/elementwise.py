@@ -14,8 +14,9 @@ Only functions that Triton's interpreter and its compiler both lower are used (`
 ``tl.erf``...; libdevice calls do not run in the interpreter), so ``log1p``, ``expm1``, ``tanh``, ``atan2``
 and ``pow`` are built from them: log1p/expm1 with the Goldberg/Kahan corrections, tanh from expm1, atan with
 Cephes' rational approximation (full fp64 accuracy). Limits: integer division or remainder by zero gives an
-unspecified value (no error); float ``pow`` is ``exp2(b * log2|a|)`` with the sign fixed for integral ``b``
-(relative error grows like ``|b * log2 a| * eps``).
+unspecified value and is recorded in the device error word (`tritongrad.runtime.error_word`: RuntimeError
+"ZeroDivisionError" at the host's next wait, as PyTorch raises on cpu); float ``pow`` is ``exp2(b * log2|a|)``
+with the sign fixed for integral ``b`` (relative error grows like ``|b * log2 a| * eps``).
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from tritongrad import runtime
 from tritongrad._strides import broadcast_shapes
 from tritongrad.dtypes import result_type
 
-from ._common import (aot_spec, cast_to, check_array, flat_index, is_floating, launch_strided, load_operand,
-                      load_strided, scalar_block, scalar_arg, strided_offset, upcast)
+from ._common import (aot_spec, cast_to, check_array, error_args, flat_index, is_floating, launch_strided,
+                      load_operand, load_strided, report_bad_lanes, scalar_block, scalar_arg, strided_offset, upcast)
 from .copy import copy_
 
 __all__ = ["UNARY_CODES", "BINARY_CODES", "unary", "unary_bwd", "binary", "binary_bwd", "where", "clamp",
@@ -525,12 +526,16 @@ def _binary_fwd_kernel(c_ptr, a_ptr, b_ptr,        # a_ptr/b_ptr only give the d
                        n, D1, D2, D3,
                        sa0, sa1, sa2, sa3, sb0, sb1, sb2, sb3,
                        a_s, b_s,                    # scalar operands (see scalar_arg)
+                       err_ptr, err_op,             # the device error word: integer division by zero
                        OP: tl.constexpr, A_SCALAR: tl.constexpr, B_SCALAR: tl.constexpr,
                        RANK: tl.constexpr, BLOCK: tl.constexpr):
     idx = flat_index(BLOCK)
     mask = idx < n
     a = load_operand(a_ptr, idx, mask, D1, D2, D3, sa0, sa1, sa2, sa3, a_s, A_SCALAR, RANK, BLOCK)
     b = load_operand(b_ptr, idx, mask, D1, D2, D3, sb0, sb1, sb2, sb3, b_s, B_SCALAR, RANK, BLOCK)
+    if OP == FLOOR_DIVIDE or OP == REMAINDER:
+        if tl.constexpr(not b.dtype.is_floating()):
+            report_bad_lanes(err_ptr, mask & (b == 0), idx, 0, 0, err_op)
     c = _binary_op(a, b, OP)
     tl.store(c_ptr + idx, cast_to(c, c_ptr.dtype.element_ty), mask=mask)
 
@@ -732,9 +737,16 @@ def binary(op, a, b):
     _check_kind("binary op", op, dtype, float_only=op in _BINARY_FLOAT_ONLY, int_only=op in _BINARY_INT_ONLY,
                 bool_ok=op in _BINARY_BOOL_IN)
     out = runtime.empty(shape, np.bool_ if op in _BINARY_BOOL_OUT else dtype, av.device)
-    launch_strided(_binary_fwd_kernel, shape, [out], [av, bv], scalars, OP=BINARY_CODES[op],
-                   A_SCALAR=a_sc, B_SCALAR=b_sc)
+    launch_strided(_binary_fwd_kernel, shape, [out], [av, bv], scalars + _division_error_args(op, av.device),
+                   OP=BINARY_CODES[op], A_SCALAR=a_sc, B_SCALAR=b_sc)
     return out
+
+
+def _division_error_args(op, device):
+    """The ``err_ptr, err_op`` arguments of `_binary_fwd_kernel`: integer ``floor_divide``/``remainder`` by
+    zero is recorded in the device error word (RuntimeError ZeroDivisionError at the next wait, as PyTorch
+    raises on cpu); other ops never report."""
+    return error_args(device, op if op in ("floor_divide", "remainder") else "floor_divide")
 
 
 def add_(dst, src):
@@ -748,8 +760,8 @@ def add_(dst, src):
     if tuple(shape) != tuple(dst.shape):
         raise ValueError(f"add_: src {src.shape} does not broadcast to dst {dst.shape}")
     _check_kind("add_", "add", dtype, float_only=False, int_only=False, bool_ok=False)
-    launch_strided(_binary_fwd_kernel, shape, [dst], [av, bv], scalars, OP=BINARY_CODES["add"],
-                   A_SCALAR=a_sc, B_SCALAR=b_sc)
+    launch_strided(_binary_fwd_kernel, shape, [dst], [av, bv], scalars + _division_error_args("add", dst.device),
+                   OP=BINARY_CODES["add"], A_SCALAR=a_sc, B_SCALAR=b_sc)
     return dst
 
 
@@ -848,7 +860,8 @@ def _aot_float(t, op):
     code = BINARY_CODES[op]
     out = "*i1" if op in _BINARY_BOOL_OUT else ptr
     yield aot_spec(f"binary_{op}_{t}", _binary_fwd_kernel,
-                   {"c_ptr": out, "a_ptr": ptr, "b_ptr": ptr, "a_s": "i64", "b_s": "i64", **_STRIDED},
+                   {"c_ptr": out, "a_ptr": ptr, "b_ptr": ptr, "a_s": "i64", "b_s": "i64", "err_ptr": "*i64",
+                    **_STRIDED},
                    {"OP": code, "A_SCALAR": False, "B_SCALAR": op == "pow", "RANK": 3, "BLOCK": 1024})
     if op in _BINARY_DIFFERENTIABLE:
         yield aot_spec(f"binary_bwd_{op}_{t}", _binary_bwd_kernel,
@@ -882,7 +895,7 @@ def aot_specs():
             else:
                 yield aot_spec(f"binary_{op}_{t}", _binary_fwd_kernel,
                                {"c_ptr": "*i1" if op in _BINARY_BOOL_OUT else ptr, "a_ptr": ptr, "b_ptr": ptr,
-                                "a_s": "i32", "b_s": "i32", **_STRIDED},
+                                "a_s": "i32", "b_s": "i32", "err_ptr": "*i64", **_STRIDED},
                                {"OP": BINARY_CODES[op], "A_SCALAR": False, "B_SCALAR": False, "RANK": 1,
                                 "BLOCK": 1024})
     yield aot_spec("where_i64", _where_fwd_kernel,

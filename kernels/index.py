@@ -5,11 +5,11 @@ A gather reads ``x`` at ``base(i) + index(i) * stride_dim`` where ``base`` walks
 stride set to 0 and ``index(i)`` is the index array seen through a view of the output's shape (broadcast
 for ``index_select``/``index_add``); scatters mirror it. Any strided views work without copies.
 
-Out-of-range indices never touch memory (loads and stores are masked). They are reported three ways:
-in interpreter mode the kernel writes the offending index to a small flag buffer and the wrapper raises
-IndexError (free there: memory is the host's); on a GPU, ``tl.device_assert`` fires when Triton's debug
-mode is on (``TRITON_DEBUG=1``); otherwise the output holds 0 there (gathers) or the write is dropped
-(scatters), with no host synchronization.
+Out-of-range indices never touch memory (loads and stores are masked): the output holds 0 there (gathers) or
+the write is dropped (scatters), and the kernel records the first one in the device's error word
+(`tritongrad.runtime.error_word`), which the runtime raises as IndexError at the host's next wait for the
+device -- on a GPU and in interpreter mode alike, with no synchronization of its own. `wrap_index` checks
+and wraps the negative indices of advanced indexing (``x[idx]``) the same way.
 
 Accumulation: fp16/bf16 (and 8/16-bit integer) adds go to an fp32 (int32) scratch array that is cast at the
 end, since atomics on 16-bit types are limited; duplicate indices accumulate in an unspecified order.
@@ -26,24 +26,20 @@ import triton.language as tl
 
 from tritongrad import runtime
 
-from ._common import (MAX_RANK, aot_spec, cast_to, check_array, collapse_dims, flat_index, launch_strided, load_strided,
-                      strided_offset, upcast)
+from ._common import (MAX_RANK, aot_spec, cast_to, check_array, collapse_dims, error_args, flat_index, launch_strided,
+                      load_strided, report_bad_lanes, strided_offset, upcast)
 from .copy import cast, contiguous, full
 
-__all__ = ["index_select", "index_add", "index_copy_", "gather", "scatter_add", "nonzero", "aot_specs"]
+__all__ = ["index_select", "index_add", "index_copy_", "gather", "scatter_add", "wrap_index", "nonzero", "aot_specs"]
 
 _NONZERO_BLOCK = 1024
 
 
 @triton.jit
-def _check_index(j, mask, dim_size, err_ptr, CHECK: tl.constexpr):
-    """In-range mask of the indices ``j``; records a bad one in ``err_ptr`` (``CHECK``) and asserts."""
+def _check_index(j, mask, dim_size, err_ptr, dim, op):
+    """In-range mask of the indices ``j``; reports a bad one to the error word ``err_ptr``."""
     ok = (j >= 0) & (j < dim_size)
-    tl.device_assert(ok | ~mask, "index out of range")
-    if CHECK:
-        bad = mask & ~ok
-        tl.store(err_ptr + j * 0, j * 0 + 1, mask=bad)
-        tl.store(err_ptr + 1 + j * 0, j, mask=bad)
+    report_bad_lanes(err_ptr, mask & ~ok, j, dim_size, dim, op)
     return ok & mask
 
 
@@ -52,13 +48,14 @@ def _gather_fwd_kernel(out_ptr, x_ptr, index_ptr,
                        n, D1, D2, D3,
                        sx0, sx1, sx2, sx3,         # x strides with the indexed dim's stride set to 0
                        si0, si1, si2, si3,         # index viewed at the output's shape
-                       err_ptr,                    # CHECK: int64[2] flag and offending index
+                       err_ptr,                    # the device error word (runtime.error_word)
                        x_dim_stride, dim_size,     # the indexed dim of x
-                       CHECK: tl.constexpr, RANK: tl.constexpr, BLOCK: tl.constexpr):
+                       dim, op,                    # reported with a bad index
+                       RANK: tl.constexpr, BLOCK: tl.constexpr):
     idx = flat_index(BLOCK)
     mask = idx < n
     j = load_strided(index_ptr, idx, mask, D1, D2, D3, si0, si1, si2, si3, RANK).to(tl.int64)
-    ok = _check_index(j, mask, dim_size, err_ptr, CHECK)
+    ok = _check_index(j, mask, dim_size, err_ptr, dim, op)
     src = x_ptr + strided_offset(idx, D1, D2, D3, sx0, sx1, sx2, sx3, RANK) + j * x_dim_stride
     v = tl.load(src, mask=ok, other=0)
     tl.store(out_ptr + idx, cast_to(v, out_ptr.dtype.element_ty), mask=mask)
@@ -70,20 +67,35 @@ def _scatter_fwd_kernel(out_ptr, src_ptr, index_ptr,
                         so0, so1, so2, so3,        # out strides with the indexed dim's stride set to 0
                         ss0, ss1, ss2, ss3,        # src viewed at the iteration shape
                         si0, si1, si2, si3,        # index viewed at the iteration shape
-                        err_ptr,                   # CHECK: int64[2] flag and offending index
+                        err_ptr,                   # the device error word (runtime.error_word)
                         out_dim_stride, dim_size,
+                        dim, op,                   # reported with a bad index
                         ACCUMULATE: tl.constexpr,  # atomic add (else plain store)
-                        CHECK: tl.constexpr, RANK: tl.constexpr, BLOCK: tl.constexpr):
+                        RANK: tl.constexpr, BLOCK: tl.constexpr):
     idx = flat_index(BLOCK)
     mask = idx < n
     j = load_strided(index_ptr, idx, mask, D1, D2, D3, si0, si1, si2, si3, RANK).to(tl.int64)
-    ok = _check_index(j, mask, dim_size, err_ptr, CHECK)
+    ok = _check_index(j, mask, dim_size, err_ptr, dim, op)
     v = cast_to(load_strided(src_ptr, idx, mask, D1, D2, D3, ss0, ss1, ss2, ss3, RANK), out_ptr.dtype.element_ty)
     dst = out_ptr + strided_offset(idx, D1, D2, D3, so0, so1, so2, so3, RANK) + j * out_dim_stride
     if ACCUMULATE:
         tl.atomic_add(dst, v, mask=ok)
     else:
         tl.store(dst, v, mask=ok)
+
+
+@triton.jit
+def _wrap_index_fwd_kernel(out_ptr, index_ptr,
+                           n, D1, D2, D3,
+                           si0, si1, si2, si3,
+                           err_ptr, size, low,     # valid indices: [low, size); negative ones wrap by size
+                           dim, op,
+                           RANK: tl.constexpr, BLOCK: tl.constexpr):
+    idx = flat_index(BLOCK)
+    mask = idx < n
+    j = load_strided(index_ptr, idx, mask, D1, D2, D3, si0, si1, si2, si3, RANK).to(tl.int64)
+    report_bad_lanes(err_ptr, mask & ((j < low) | (j >= size)), j, size, dim, op)
+    tl.store(out_ptr + idx, tl.where(j < 0, j + size, j), mask=mask)
 
 
 @triton.jit
@@ -142,40 +154,21 @@ def _index_along(index, dim, shape):
     return index.view_as(shape, strides)
 
 
-def _error_buffer(device):
-    """The flag buffer the kernels report a bad index in (interpreter only), or None."""
-    if not runtime.interpreting():
-        return None
-    return full((2,), 0, np.int64, device)
-
-
-def _raise_if_bad(what, err, dim_size):
-    if err is None:
-        return
-    flags = runtime.host_view(err)   # interpreter only (err is None compiled): no copy, no host sync
-    if flags[0]:
-        raise IndexError(f"{what}: index {flags[1]} is out of bounds for dimension with size {dim_size}")
-
-
 def _gather(what, x, dim, index_view, out_shape):
-    err = _error_buffer(x.device)
     out = runtime.empty(out_shape, x.dtype, x.device)
     xv = _zero_dim_stride(x, dim, out_shape)
+    err, op = error_args(x.device, what)
     launch_strided(_gather_fwd_kernel, out_shape, [out], [xv, index_view],
-                   (index_view if err is None else err, x.element_strides[dim], x.shape[dim]),
-                   CHECK=err is not None)
-    _raise_if_bad(what, err, x.shape[dim])
+                   (err, x.element_strides[dim], x.shape[dim], dim, op))
     return out
 
 
 def _scatter(what, out, dim, index_view, src_view, accumulate):
-    err = _error_buffer(out.device)
     shape = index_view.shape
     ov = _zero_dim_stride(out, dim, shape)
+    err, op = error_args(out.device, what)
     launch_strided(_scatter_fwd_kernel, shape, [], [ov, src_view, index_view],
-                   (index_view if err is None else err, out.element_strides[dim], out.shape[dim]),
-                   ACCUMULATE=accumulate, CHECK=err is not None)
-    _raise_if_bad(what, err, out.shape[dim])
+                   (err, out.element_strides[dim], out.shape[dim], dim, op), ACCUMULATE=accumulate)
 
 
 def _accum_dtype(dtype, what):
@@ -261,6 +254,21 @@ def index_copy_(x, dim, index, src):
     return x
 
 
+def wrap_index(index, size, dim=0, op="index"):
+    """A new int64 copy of the integer ``index`` with negative values wrapped (``i + size``), checked on the
+    device: a value outside ``[-size, size)`` is reported to the error word (IndexError at the next wait, as
+    ``x[index]`` raises on cpu) and left as is. With ``op="one_hot"`` valid values are ``[0, size)`` (the
+    classes of ``one_hot``; a bad one raises RuntimeError at the next wait)."""
+    check_array("index", index)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index must be an integer array, got {index.dtype}")
+    out = runtime.empty(index.shape, np.int64, index.device)
+    err, code = error_args(index.device, op)
+    low = 0 if op == "one_hot" else -size
+    launch_strided(_wrap_index_fwd_kernel, index.shape, [out], [index], (err, size, low, dim, code))
+    return out
+
+
 def nonzero(x):
     """``torch.nonzero(x)``: int64 array (N, ndim) of the coordinates of the non-zero elements in C order.
     Reads the count back to the host (synchronizes)."""
@@ -295,22 +303,27 @@ def nonzero(x):
 
 # ------------------------------------------------------------------------------------------------ AOT
 def aot_specs():
-    """Gather and scatter for fp32/bf16/int64 payloads, scatter-add for fp32/int64, nonzero and unravel."""
+    """Gather and scatter for fp32/bf16/int64 payloads, scatter-add for fp32/int64, index wrapping, nonzero and
+    unravel."""
     for t in ("fp32", "bf16", "i64"):
         yield aot_spec(f"gather_{t}", _gather_fwd_kernel,
                        {"out_ptr": "*" + t, "x_ptr": "*" + t, "index_ptr": "*i64", "err_ptr": "*i64", "n": "i64"},
-                       {"CHECK": False, "RANK": 2, "BLOCK": 1024})
+                       {"RANK": 2, "BLOCK": 1024})
         yield aot_spec(f"scatter_copy_{t}", _scatter_fwd_kernel,
                        {"out_ptr": "*" + t, "src_ptr": "*" + t, "index_ptr": "*i64", "err_ptr": "*i64", "n": "i64"},
-                       {"ACCUMULATE": False, "CHECK": False, "RANK": 3, "BLOCK": 1024})
+                       {"ACCUMULATE": False, "RANK": 3, "BLOCK": 1024})
     for acc, src in (("fp32", "fp32"), ("fp32", "bf16"), ("fp64", "fp64"), ("i64", "i64"), ("i32", "i32")):
         yield aot_spec(f"scatter_add_{src}_into_{acc}", _scatter_fwd_kernel,
                        {"out_ptr": "*" + acc, "src_ptr": "*" + src, "index_ptr": "*i64", "err_ptr": "*i64",
-                        "n": "i64"}, {"ACCUMULATE": True, "CHECK": False, "RANK": 2, "BLOCK": 1024})
+                        "n": "i64"}, {"ACCUMULATE": True, "RANK": 2, "BLOCK": 1024})
     for t in ("fp32", "bf16", "i1", "i64"):
         yield aot_spec(f"nonzero_{t}", _nonzero_fwd_kernel,
                        {"flat_ptr": "*i64", "count_ptr": "*i64", "x_ptr": "*" + t, "n": "i64"},
                        {"RANK": 1, "BLOCK": _NONZERO_BLOCK})
+    for t in ("i64", "i32"):
+        yield aot_spec(f"wrap_index_{t}", _wrap_index_fwd_kernel,
+                       {"out_ptr": "*i64", "index_ptr": "*" + t, "err_ptr": "*i64", "n": "i64", "size": "i64",
+                        "low": "i64"}, {"RANK": 2, "BLOCK": 1024})
     yield aot_spec("unravel", _unravel_fwd_kernel,
                    {"out_ptr": "*i64", "flat_ptr": "*i64", "n": "i64", "divisor": "i64", "size": "i64"},
                    {"BLOCK": 1024})

@@ -36,3 +36,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_unreported_device_error():
+    """A bad index a cuda kernel recorded (`tritongrad.runtime.error_word`) must be raised within the test
+    that caused it; one left pending would be raised by an unrelated later test's first wait."""
+    yield
+    from tritongrad.runtime import error_word
+    found = error_word.pending()
+    if found is not None:
+        error_word.clear()
+        pytest.fail(f"the test left a device error unreported (raised by no wait for the device): {found}")

@@ -87,7 +87,7 @@ def test_a_launch_whose_tiles_overflow_shared_memory_raises():
                                     DOT_FP32=False, PRECISION="ieee", num_warps=8, num_stages=3)
 
 
-# ------------------------------------------------------------------------------------------------ kernels at the boundaries
+# ---------------------------------------------------------------------------------------- kernels at the boundaries
 @pytest.mark.parametrize("n, tiles", [(2**26, "compiled"), (2**26 + 12345, "compiled"),
                                       (2**29 + 2**20, "interpreter")])
 def test_sum_backward_over_2_26_elements_fits_the_grid(launches, monkeypatch, n, tiles):

@@ -477,6 +477,14 @@ def _root_grads(tensors, grad_tensors, what):
     return grads
 
 
+def _report_device_errors(tensors):
+    """End of a backward pass: raise a bad index (or integer division by zero) the cuda kernels have recorded
+    so far (`runtime.error_word`: a read of host memory, not a synchronization)."""
+    if any(t.device.type == "cuda" for t in tensors):
+        from .runtime import error_word
+        error_word.raise_pending()
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Compute the gradient of ``tensors`` w.r.t. graph leaves and accumulate it into their ``.grad``
     (``torch.autograd.backward``)."""
@@ -492,6 +500,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     tensors = list(tensors)
     grads = _root_grads(tensors, grad_tensors, "backward")
     _run_backward(tensors, grads, bool(retain_graph))
+    _report_device_errors(tensors)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None):
@@ -510,6 +519,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError(f"One of the differentiated Tensors (input {i}) does not require grad")
     grads = _root_grads(outputs, grad_outputs, "grad")
     captured = _run_backward(outputs, grads, bool(retain_graph), capture={id(x): i for i, x in enumerate(inputs)})
+    _report_device_errors(outputs)
     result = []
     for i, x in enumerate(inputs):
         g = captured.get(id(x))

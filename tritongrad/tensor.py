@@ -1643,43 +1643,25 @@ def _as_index(idx, dev):
     return idx
 
 
-def _host_values(it):
-    """The values of the index tensor ``it`` as a NumPy array without a host synchronization: the array
-    itself on cpu, a view of the host memory under Triton's interpreter; None on a GPU."""
-    if it.device.type == "cpu":
-        return it._data
-    if not it.numel():
-        return np.empty(it._data.shape, it._data.dtype)     # nothing to read (host_view rejects some empties)
-    from . import runtime
-    return runtime.host_view(it._data) if runtime.interpreting() else None
-
-
 def _linear_index(view, positions, indices):
     """Broadcast the advanced indices and fold them into one int64 index over the merged dims.
 
-    Where the index values are readable without a host synchronization (cpu, Triton's interpreter) an
-    out-of-range index raises IndexError naming it and its dim. On a GPU nothing is read back: negative
-    indices wrap on the device, and an out-of-range one makes the linear index out of range, which the
-    index kernels mask (and assert in debug builds)."""
+    One path for every device, as a GPU runs it: each index is checked and its negative values wrapped by
+    the backend's `wrap_index` (cpu: an out-of-range index raises IndexError naming it and its dim at once;
+    cuda: the kernel records it in the device error word, raised at the host's next wait -- nothing is read
+    back here). With several indices, a folded index whose part is out of range is replaced by one past the
+    end, so that it cannot alias a valid element; the index kernels mask it."""
     idx = [_as_index(i, view.device) for i, _, _ in indices]
     shape = broadcast_shapes(*[i.shape for i in idx])
+    be = view._be
     with autograd.no_grad():
         lin, bad, total = None, None, 1
         for (i, n, dim), it in zip(indices, idx):
             total *= n
-            vals = _host_values(it)
-            if vals is None:
-                if len(idx) > 1:
-                    oob = (it >= n) | (it < -n)
-                    bad = oob if bad is None else bad | oob
-                it = where(it < 0, it + n, it)
-            elif vals.size:
-                oob = (vals >= n) | (vals < -n)
-                if oob.any():
-                    raise IndexError(f"index {vals.reshape(-1)[np.flatnonzero(oob)[0]]} is out of bounds for "
-                                     f"dimension {dim} with size {n}")
-                if (vals < 0).any():
-                    it = where(it < 0, it + n, it)
+            if len(idx) > 1:
+                oob = (it >= n) | (it < -n)
+                bad = oob if bad is None else bad | oob
+            it = Tensor._make(be.wrap_index(it._data, n, dim), view.device)
             lin = it if lin is None else lin * n + it
         if bad is not None:
             lin = where(bad, total, lin)

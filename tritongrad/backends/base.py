@@ -197,7 +197,8 @@ class Backend:
     # ---------------------------------------------------------------- indexing
     def index_select(self, x, dim, index):
         """``x`` gathered along ``dim`` at the int64 1-D ``index`` (``torch.index_select``); an index out
-        of range raises IndexError naming it and the size on cpu, and is a device assert on cuda."""
+        of range raises IndexError naming it and the size: at once on cpu, at the host's next wait for the
+        device on cuda (the device error word, `runtime.error_word`). The indexing ops below do the same."""
         raise NotImplementedError
 
     def index_add(self, shape, dtype, dim, index, src):
@@ -217,6 +218,13 @@ class Backend:
     def scatter_add(self, shape, dtype, dim, index, src):
         """A new zero array of ``shape`` with ``src`` added where ``gather`` would read (the backward of
         `gather`)."""
+        raise NotImplementedError
+
+    def wrap_index(self, index, size, dim=0, op="index"):
+        """A new int64 copy of the integer ``index`` with negative values wrapped (``i + size``), as advanced
+        indexing reads them. A value outside ``[-size, size)`` (``[0, size)`` for ``op="one_hot"``, whose
+        classes do not wrap) raises what `runtime.error_word.exception` makes: at once on cpu, at the host's
+        next wait for the device on cuda (the device error word), never with a synchronization of its own."""
         raise NotImplementedError
 
     def nonzero(self, x):

@@ -22,6 +22,7 @@ import ml_dtypes
 import numpy as np
 
 from ..dtypes import result_type
+from ..runtime import error_word
 from . import _philox
 from .base import Backend
 
@@ -758,3 +759,10 @@ class NumpyBackend(Backend):
 
     def nonzero(self, x):
         return _out(np.argwhere(_up(x) != 0), np.int64)
+
+    def wrap_index(self, index, size, dim=0, op="index"):
+        index = np.asarray(index)
+        bad = (index < (0 if op == "one_hot" else -size)) | (index >= size)
+        if bad.any():
+            raise error_word.exception(op, int(index[bad].flat[0]), size, dim)
+        return np.where(index < 0, index + size, index).astype(np.int64, copy=False)

@@ -112,3 +112,4 @@ class TritonBackend(Backend):
     gather = staticmethod(_index.gather)
     scatter_add = staticmethod(_index.scatter_add)
     nonzero = staticmethod(_index.nonzero)
+    wrap_index = staticmethod(_index.wrap_index)

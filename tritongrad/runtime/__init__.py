@@ -11,7 +11,8 @@ Public API used by the layers above (kernels, backends, Tensor), exposed to user
   `DeviceArray`, ordered on the current stream; ``fill_bytes`` -- memset.
 * devices (`device`), streams and events (`streams`), memory statistics and pinned host memory
   (`memory`), CUDA graphs (`graphs`), host-synchronization accounting (`sync`:
-  ``count_host_syncs``, ``set_sync_debug_mode``), errors (`errors`), event timing (`timing`) and
+  ``count_host_syncs``, ``set_sync_debug_mode``), errors (`errors`; bad indices found by kernels: `error_word`),
+  the GPU's launch rules enforced in interpreter mode (`launch`), event timing (`timing`) and
   tritongrad's Triton driver (`triton_driver`, installed on first use of a GPU).
 
 A cuda operation with neither a GPU nor interpreter mode raises a RuntimeError suggesting

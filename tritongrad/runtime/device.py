@@ -203,11 +203,12 @@ def get_device_capability(device=None):
 def synchronize(device=None):
     """``torch.cuda.synchronize``: wait for all work on ``device``. Nothing to wait for in interpreter mode
     (work there is synchronous), but it counts as a host synchronization in both modes (`sync`)."""
+    from .error_word import raise_pending
     host_sync("synchronize (cuCtxSynchronize)")
-    if interpreting():
-        return
-    device_state(device)
-    call(bindings().cuCtxSynchronize)
+    if not interpreting():
+        device_state(device)
+        call(bindings().cuCtxSynchronize)
+    raise_pending(device)
 
 
 def mem_get_info(device=None):

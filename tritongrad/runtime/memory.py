@@ -22,7 +22,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from . import _stats, errors
+from . import _stats, error_word, errors
 from .array import Buffer, DeviceArray, HostBuffer
 from .device import bindings, device_index, device_state, interpreting, is_available, mem_get_info
 from .errors import OutOfMemoryError, call, format_out_of_memory
@@ -462,6 +462,8 @@ def copy_device_to_host(dst, src, non_blocking=False, stream=None):
     _report_copy_sync("copy_device_to_host", dst, dst.nbytes, non_blocking)
     if interpreting():
         ctypes.memmove(dst.ctypes.data, src.data_ptr(), dst.nbytes)
+        if not non_blocking:
+            error_word.raise_pending(src.device)
         return
     if dst.nbytes == 0:
         return
@@ -472,6 +474,7 @@ def copy_device_to_host(dst, src, non_blocking=False, stream=None):
         _keep_host_alive(stream, dst)
     else:
         stream._wait()
+        error_word.raise_pending(src.device)    # the host waited: report a bad index the kernels recorded
 
 
 def copy_device_to_device(dst, src, non_blocking=False, stream=None):

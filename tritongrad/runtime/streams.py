@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from . import errors
+from . import error_word, errors
 from .device import bindings, device_index, device_state, interpreting
 from .errors import call
 from .sync import host_sync
@@ -75,6 +75,7 @@ class Stream:
         """Wait until all work queued on this stream has finished (a host synchronization, `sync`)."""
         host_sync("Stream.synchronize (cuStreamSynchronize)")
         self._wait()
+        error_word.raise_pending(self.device)
 
     def _wait(self):
         """``cuStreamSynchronize`` for runtime paths that have already reported their synchronization."""
@@ -225,10 +226,10 @@ class Event:
         if self._handle is None and self._host_time is None:
             return
         host_sync("Event.synchronize (cuEventSynchronize)")
-        if interpreting():
-            return
-        device_state(self._device)
-        call(bindings().cuEventSynchronize, self._handle)
+        if not interpreting():
+            device_state(self._device)
+            call(bindings().cuEventSynchronize, self._handle)
+        error_word.raise_pending(self._device)
 
     def elapsed_time(self, end_event):
         """Milliseconds from this event to ``end_event`` (both recorded, both with ``enable_timing``)."""
