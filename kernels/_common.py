@@ -11,8 +11,13 @@ attention and conv).
 * Scalars: Triton types every Python float argument as fp32, so a float scalar travels as the int64 bit
   pattern of its float64 value (`scalar_arg`) and the kernel bitcasts it back (`scalar_value`): exact for
   fp64, one correct rounding for narrower types.
-* Dots (`mma`, `dot_config`): ``acc + a @ b`` with fp32 accumulation, widening bf16 operands to fp32 only
-  under Triton's interpreter, whose ``tl.dot`` multiplies raw bf16 bit patterns.
+* Dots (`mma`, `dot_config`): ``acc + a @ b`` with fp32 accumulation and IEEE fp32 unless tf32 is asked for.
+* Error reporting (`report_error`, `report_bad_lanes`, `error_args`): a bad index or an integer division by
+  zero goes to the device error word (`tritongrad.runtime.error_word`), raised at the host's next wait.
+* Launches: importing this module installs the interpreter's GPU launch checks and numerics
+  (`tritongrad.runtime.launch`); `program_ids` unflattens a launch put on grid axis x.
+
+No branch here depends on the execution mode: Triton's interpreter runs the same code as the GPU.
 * `aot_spec` builds the ``aot_specs()`` tuples from a kernel's parameter list.
 """
 from __future__ import annotations
@@ -263,34 +268,18 @@ def error_args(device, op):
     return error_word.get(device), error_word.op_code(op)
 
 
-_INTERPRETED = tl.constexpr(runtime.interpreting())
-
-
-@triton.jit
-def _bf16_round_nearest_even(v):
-    """fp32 -> bf16 with round-to-nearest-even on the bit pattern (what ``cvt.rn.bf16.f32`` does)."""
-    bits = v.to(tl.uint32, bitcast=True)
-    r = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
-    r = tl.where(v != v, (bits >> 16) | 0x40, r)
-    return r.to(tl.uint16).to(tl.bfloat16, bitcast=True)
-
-
 @triton.jit
 def cast_to(v, ty: tl.constexpr):
-    """``v`` converted to ``ty`` (floats round to nearest even). Under Triton's interpreter, bf16 targets
-    are rounded by hand from fp32: its fp32 -> bf16 cast truncates, and from other types it stores the
-    value instead of the bf16 bit pattern. Compiled kernels use the native conversion."""
-    if tl.constexpr(ty == tl.bfloat16) and _INTERPRETED:
-        v = _bf16_round_nearest_even(v.to(tl.float32))
-    else:
-        v = v.to(ty)
-    return v
+    """``v`` converted to ``ty`` (floats round to nearest even, as ``cvt.rn``). The same code runs compiled
+    and in Triton's interpreter, whose bf16 conversions `runtime.interpreter_numerics` makes the GPU's."""
+    return v.to(ty)
 
 
 @triton.jit
 def mma(a, b, acc, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr):
-    """``acc + a @ b`` with fp32 accumulation. ``DOT_FP32`` upcasts the operands first: set only in Triton's
-    interpreter for bf16, whose ``tl.dot`` multiplies raw bf16 bit patterns (see `dot_config`)."""
+    """``acc + a @ b`` with fp32 accumulation and ``input_precision=PRECISION``. ``DOT_FP32`` upcasts the
+    operands to fp32 first; `dot_config` no longer sets it (the interpreter's bf16 dots are right since
+    `runtime.interpreter_numerics`), and it goes once kernels/attention.py stops passing it."""
     if DOT_FP32:
         a = a.to(tl.float32)
         b = b.to(tl.float32)
@@ -298,6 +287,7 @@ def mma(a, b, acc, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr):
 
 
 def dot_config(dtype):
-    """``(DOT_FP32, PRECISION)`` constexprs of `mma` for operands of NumPy ``dtype``: the bf16 upcast only when
-    interpreting (the compiled kernel keeps bf16 tensor-core dots), ``ieee`` so fp32 never drops to tf32."""
-    return runtime.interpreting() and np.dtype(dtype).name == "bfloat16", "ieee"
+    """``(DOT_FP32, PRECISION)`` constexprs of `mma` for operands of NumPy ``dtype``: bf16/fp16 operands stay
+    narrow (tensor-core dots, in the interpreter too), and ``ieee`` so that fp32 never drops to tf32. The same
+    for every ``dtype``; kept a function of it for its callers."""
+    return False, "ieee"

@@ -12,9 +12,8 @@ Tiles are autotuned over a handful of configs keyed on (M, N, K), with grouped p
 row tiles share a column panel of ``b``, for L2 reuse). Autotuning benchmarks through the active driver's
 ``get_benchmarker()``; the interpreter gets a single small config, so it never benchmarks.
 
-Triton's interpreter computes ``tl.dot`` on bf16 operands on their raw 16-bit patterns, so in interpreter
-mode (only) the wrapper sets ``UPCAST_BF16_DOT`` and the operands are widened to fp32 before the dot; the
-compiled kernel keeps bf16 operands (wgmma on sm_90).
+bf16 operands stay bf16 (wgmma on sm_90), in Triton's interpreter too (`runtime.interpreter_numerics` makes
+its bf16 and tf32 dots the GPU's); ``UPCAST_BF16_DOT`` (from `dot_config`) is never set any more.
 """
 from __future__ import annotations
 

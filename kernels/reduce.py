@@ -63,6 +63,9 @@ def _tile_sizes(n_rows, n_cols, max_cols=None):
 
     Compiled: tiles of about 4096 elements, at most 1024 columns a block. The interpreter pays per program
     and per operation rather than per element, so it gets tiles 16 times bigger (fewer programs)."""
+    # mode-specific on purpose: tile sizes are tuning, not semantics (the kernel code is the same), and the
+    # interpreter's cost is per program. Grids therefore differ between modes: tests of the GPU's grid limits
+    # use the compiled sizes (tests/test_launch_rules.py)
     big = runtime.interpreting()
     if max_cols is None:
         max_cols = 8192 if big else 1024
@@ -360,6 +363,7 @@ def _row_pass(rv, transform, combine, final, out_dtype, center=None, p=1.0, div=
         return out
     block_r, block_c, warps = _tile_sizes(rv.rows, rv.red)
     row_blocks = _cdiv(rv.rows, block_r)
+    # mode-specific on purpose (tuning only): a GPU wants ~4 waves of 132 SMs, the interpreter few programs
     interp = runtime.interpreting()
     target, split_min = (64, 16384) if interp else (528, 4096)
     splits = 1

@@ -3,7 +3,7 @@
 `dev`/`host` move NumPy arrays to and from `DeviceArray`s; `host_f64` reads back as float64; `rand` draws
 dtype-rounded normals; `check_fd` compares analytic gradients with central finite differences; `assert_close`
 is `optable.assert_close` with bf16 held to round-to-nearest-even accuracy (the kernels store bf16 with
-`kernels._common.cast_to`, which rounds under the interpreter as compiled kernels do).
+`kernels._common.cast_to`, which rounds to nearest even in the interpreter as compiled kernels do).
 """
 import ml_dtypes
 import numpy as np

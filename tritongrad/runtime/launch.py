@@ -105,12 +105,16 @@ _installed = False
 
 
 def install():
-    """In interpreter mode, make every kernel launch pass `check_launch` first (idempotent; does nothing on a
-    GPU, where the driver and Triton's loader enforce these rules). Called when the kernel package loads."""
+    """In interpreter mode, make every kernel launch pass `check_launch` first, and the interpreter compute
+    bf16 and tf32 as a GPU does (`interpreter_numerics`). Idempotent; does nothing on a GPU, where the driver
+    and Triton's loader enforce these rules. Called when the kernel package loads."""
     global _installed
     if _installed or not interpreting():
         return
     from triton.runtime.interpreter import InterpretedFunction
+
+    from . import interpreter_numerics
+    interpreter_numerics.install()      # and the GPU's bf16 / tf32 numerics (see that module)
 
     run = InterpretedFunction.run
 
