@@ -131,18 +131,6 @@ def test_sync_debug_mode_error_raises_before_the_operation_and_warn_warns():
             tcuda.set_sync_debug_mode(bad)
 
 
-def test_host_view_reads_interpreter_memory_without_a_synchronization():
-    if not tcuda.is_interpreter():
-        with pytest.raises(RuntimeError, match="host_view needs interpreter mode"):
-            runtime.host_view(runtime.empty((2,), np.float32))
-        return
-    x = _cuda_tensor(np.arange(12, dtype=np.int64).reshape(3, 4))
-    view = x._data.transpose()[1:, ::2]
-    syncs = _count(lambda: runtime.host_view(view).copy())
-    assert syncs.count == 0
-    np.testing.assert_array_equal(runtime.host_view(view), np.arange(12).reshape(3, 4).T[1:, ::2])
-
-
 # -- whole training steps --------------------------------------------------------------------------------------
 
 class _MLP(nn.Module):

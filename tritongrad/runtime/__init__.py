@@ -26,7 +26,7 @@ from .device import (current_device, device_count, get_device_capability, get_de
 from .errors import CudaError, OutOfMemoryError
 from .graphs import CUDAGraph, graph, is_current_stream_capturing
 from .memory import (CudaBuffer, copy_device_to_device, copy_device_to_host, copy_host_to_device, empty,
-                     empty_cache, fill_bytes, host_view, is_pinned, max_memory_allocated, memory_allocated,
+                     empty_cache, fill_bytes, is_pinned, max_memory_allocated, memory_allocated,
                      memory_reserved, pinned_empty, record_stream, reset_peak_memory_stats)
 from .streams import Event, Stream, current_stream, default_stream, stream
 from .sync import HostSyncCounter, count_host_syncs, get_sync_debug_mode, set_sync_debug_mode
@@ -37,6 +37,6 @@ __all__ = ["Buffer", "DeviceArray", "HostBuffer", "CudaBuffer", "contiguous_stri
            "get_device_capability", "synchronize", "mem_get_info", "Stream", "Event", "stream",
            "current_stream", "default_stream", "memory_allocated", "max_memory_allocated", "memory_reserved",
            "reset_peak_memory_stats", "empty_cache", "pinned_empty", "is_pinned", "record_stream",
-           "CUDAGraph", "graph", "is_current_stream_capturing", "host_view",
+           "CUDAGraph", "graph", "is_current_stream_capturing",
            "count_host_syncs", "HostSyncCounter", "set_sync_debug_mode", "get_sync_debug_mode", "CudaError",
            "OutOfMemoryError"]

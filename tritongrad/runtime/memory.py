@@ -31,7 +31,7 @@ from .sync import host_sync
 
 __all__ = ["CudaBuffer", "allocate", "empty", "record_stream", "memory_allocated", "max_memory_allocated",
            "memory_reserved", "reset_peak_memory_stats", "empty_cache", "pinned_empty", "is_pinned",
-           "copy_host_to_device", "copy_device_to_host", "copy_device_to_device", "fill_bytes", "host_view"]
+           "copy_host_to_device", "copy_device_to_host", "copy_device_to_device", "fill_bytes"]
 
 _GRAPH_BLOCK = 512            # graph private pool sizes are rounded up to this
 _active_graph_pool = None     # the _GraphPool of the capture in progress, if any
@@ -490,22 +490,6 @@ def copy_device_to_device(dst, src, non_blocking=False, stream=None):
     stream = current_stream(dst.device) if stream is None else stream
     device_state(stream.device)
     call(bindings().cuMemcpyDtoDAsync, dst.data_ptr(), src.data_ptr(), src.nbytes, stream.handle)
-
-
-def host_view(array):
-    """Interpreter mode only: a NumPy view of the host memory behind the `DeviceArray` ``array`` (its shape,
-    strides and dtype), read and written in place. Not a copy and not a host synchronization (nothing runs
-    asynchronously in interpreter mode), so interpreter-only diagnostics -- e.g. a kernel's out-of-range flag
-    -- can be read without the synchronization counter (`sync`) seeing a readback a GPU would never do.
-    Raises RuntimeError on a GPU, where device memory is not addressable from the host."""
-    if not interpreting() or not isinstance(array.buffer, HostBuffer):
-        raise RuntimeError("host_view needs interpreter mode (TRITON_INTERPRET=1): on a GPU, device memory is "
-                           "read with copy_device_to_host, which synchronizes")
-    if array.numel() == 0:
-        # an empty view may start at the end of its buffer, which NumPy refuses as an offset
-        return np.empty(array.shape, array.dtype)
-    return np.ndarray(array.shape, array.dtype, buffer=array.buffer.host, offset=array.offset,
-                      strides=array.strides)
 
 
 def fill_bytes(dst, value, stream=None):
