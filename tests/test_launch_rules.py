@@ -15,7 +15,7 @@ import triton
 from triton.runtime import interpreter
 from triton.runtime.errors import OutOfResources
 
-from _kernel_helpers import F32, I64
+from _kernel_helpers import F16, F32, I64
 from tritongrad import runtime
 from tritongrad.kernels import conv as kc
 from tritongrad.kernels import index as ki
@@ -96,19 +96,12 @@ def test_sum_backward_over_2_26_elements_fits_the_grid(launches, monkeypatch, n,
         fake = types.SimpleNamespace(**{k: getattr(runtime, k) for k in runtime.__all__})
         fake.interpreting = lambda: False
         monkeypatch.setattr(kr, "runtime", fake)
-    x = runtime.empty((n,), F32)           # shape-only stand-in for sum; never read
-    gy = runtime.empty((), F32)
+    dtype = F32 if tiles == "compiled" else F16   # address space only (never touched): 256 MiB / 1 GiB
+    x = runtime.empty((n,), dtype)          # shape-only stand-in for sum; never read
+    gy = runtime.empty((), dtype)
     kr.reduce_bwd("sum", x, None, gy, dims=(0,), keepdim=False)
     _assert_within_limits(launches)
     assert [name for name, _ in launches] == ["_reduce_bwd_kernel"]
-
-
-def test_reduction_backward_with_many_rows_and_columns_fits_the_grid(launches):
-    x = runtime.empty((70000, 70001), F32)   # 19.6 GB of address space, never touched
-    gy = runtime.empty((70000,), F32)
-    y = runtime.empty((70000,), F32)
-    kr.reduce_bwd("var", x, y, gy, dims=(1,), keepdim=False)
-    _assert_within_limits(launches)
 
 
 def test_depthwise_conv_with_more_than_65535_groups_fits_the_grid(launches):
