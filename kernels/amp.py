@@ -28,16 +28,17 @@ __all__ = ["unscale_fwd", "update_scale_fwd", "aot_specs"]
 NUM_WARPS = 4
 
 
-# table rows: 0 numel, 1 grad, 2 scale (the same address for every tensor), 3 found_inf (likewise)
+# table rows: 0 numel, 1 grad, 2 scale (the same address for every tensor)
 @triton.jit
-def _unscale_update(table_ptr, n_tensors, t, offs, mask, param_like_ptr, state_like_ptr, ALIGNED: tl.constexpr):
+def _unscale_update(table_ptr, n_tensors, t, offs, mask, param_like_ptr, state_like_ptr, found_inf_ptr,
+                    ALIGNED: tl.constexpr):
     scale = _scalar_at(table_ptr, 2, n_tensors, t, state_like_ptr)
     inv = (1.0 / scale.to(tl.float64)).to(tl.float32)
     g_ptr = _operand(table_ptr, 1, n_tensors, t, param_like_ptr, ALIGNED)
     g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     bad = (g != g) | (tl.abs(g) == float("inf"))
     if tl.max(bad.to(tl.int32), axis=0) > 0:
-        tl.store(_operand(table_ptr, 3, n_tensors, t, state_like_ptr, False), 1.0)
+        tl.store(found_inf_ptr, 1.0)
     tl.store(g_ptr + offs, cast_to(g * inv, g_ptr.dtype.element_ty), mask=mask)
 
 
@@ -46,14 +47,15 @@ def _unscale_fwd_kernel(table_ptr,        # int64 [4, n_tensors], see rows above
                         blocks_ptr,       # int32 [2, n_blocks]
                         hyper_ptr,        # unused (the launch path's hyperparameter array)
                         param_like_ptr,   # the first gradient: gives the gradient pointer type
-                        state_like_ptr,   # any fp32 pointer: gives the scale/found_inf pointer type
+                        state_like_ptr,   # any fp32 pointer: gives the scale pointer type
+                        found_inf_ptr,    # fp32 []: set to 1 when an element is inf/nan (the launch path's
+                                          # found_inf slot, here an output)
                         n_tensors, n_blocks,
                         BLOCK: tl.constexpr, ALIGNED: tl.constexpr):
     t, offs, n, full = _locate(blocks_ptr, table_ptr, n_blocks, BLOCK)
-    if full:
-        _unscale_update(table_ptr, n_tensors, t, offs, None, param_like_ptr, state_like_ptr, ALIGNED)
-    else:
-        _unscale_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, ALIGNED)
+    # always masked (with 0 for the padding, so it never reads as inf/nan): one code path, and this
+    # kernel runs once per step over the gradients, not in the update's inner loop
+    _unscale_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, found_inf_ptr, ALIGNED)
 
 
 @triton.jit
@@ -85,7 +87,7 @@ def unscale_fwd(grads, found_inf, scale, *, cache=None, block=None):
             raise TypeError(f"{name} must be a one-element float32 array on cuda:{grads[0].device}, got "
                             f"{a.dtype} {a.shape} on cuda:{a.device}")
     n = len(grads)
-    _launch(_unscale_fwd_kernel, [grads, [scale] * n, [found_inf] * n], [0.0], grads, cache=cache, block=block)
+    _launch(_unscale_fwd_kernel, [grads, [scale] * n], [0.0], grads, cache=cache, block=block, found_inf=found_inf)
 
 
 def update_scale_fwd(scale, growth_tracker, found_inf, *, growth_factor, backoff_factor, growth_interval):
@@ -101,8 +103,8 @@ def update_scale_fwd(scale, growth_tracker, found_inf, *, growth_factor, backoff
 def aot_specs():
     """(name, jit_fn, signature, constexprs, options) for every kernel in its main configurations."""
     common = {"table_ptr": "*i64", "blocks_ptr": "*i32", "hyper_ptr": "*fp32", "param_like_ptr": None,
-              "state_like_ptr": "*fp32", "n_tensors": "i32", "n_blocks": "i32", "BLOCK": "constexpr",
-              "ALIGNED": "constexpr"}
+              "state_like_ptr": "*fp32", "found_inf_ptr": "*fp32", "n_tensors": "i32", "n_blocks": "i32",
+              "BLOCK": "constexpr", "ALIGNED": "constexpr"}
     for ptype, aligned in (("fp32", True), ("bf16", True), ("fp16", False)):
         yield (f"_unscale_fwd_kernel_{ptype}", _unscale_fwd_kernel, dict(common, param_like_ptr=f"*{ptype}"),
                {"BLOCK": 4096, "ALIGNED": aligned}, {"num_warps": 8, "num_stages": 1})

@@ -117,10 +117,10 @@ def _step_count_fwd_kernel(table_ptr,   # int64 [rows, n_tensors]
     """``step += 1`` for the fp32 counter of every tensor (runs before the update kernel), unless the step is
     skipped."""
     idx = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = (idx < n_tensors) & (tl.load(found_inf_ptr) == 0.0)
+    mask = idx < n_tensors
     ptrs = tl.load(table_ptr + row * n_tensors + idx, mask=mask, other=0).to(step_like_ptr.dtype)
     s = tl.load(ptrs, mask=mask, other=0.0)
-    tl.store(ptrs, s + 1.0, mask=mask)
+    tl.store(ptrs, s + tl.where(tl.load(found_inf_ptr) == 0.0, 1.0, 0.0), mask=mask)
 
 
 # ---------------------------------------------------------------------------------------------- SGD
@@ -471,7 +471,7 @@ def rmsprop_fwd(params, grads, square_avgs, grad_avgs, momentum_buffers, state_s
 
 
 def adagrad_fwd(params, grads, state_sums, state_steps, *, lr, lr_decay, weight_decay, eps, maximize, cache=None,
-                block=None):
+                block=None, found_inf=None):
     """``torch.optim.Adagrad`` (dense) for every parameter in one launch, in place."""
     _check_inputs(params, grads)
     _check("state_sums", state_sums, params, _F32)
