@@ -21,7 +21,7 @@ Sections (`SECTIONS`, in this order; each in its own try/except, its error recor
 * ``attention``: causal and full bf16 ``scaled_dot_product_attention`` forward + backward, TFLOP/s vs torch's
   flash backend (backward counted as 2.5x the forward's FLOPs, half of all for causal);
 * ``train_gpt``: one training step (forward, loss, backward, grad clip, AdamW) of ``examples.train_gpt``'s
-  model (its GPU configuration, float32 then bfloat16 weights) in tokens/s and peak memory, vs `torch_gpt`,
+  model (its GPU configuration, float32 then bfloat16 weights, then float32 weights under bfloat16 autocast) in tokens/s and peak memory, vs `torch_gpt`,
   its torch twin (same parameter names: tritongrad's initial weights are copied in and the losses compared);
 * ``conv2d``: forward + backward (input and weight gradients), TFLOP/s vs torch/cuDNN (tf32 off for fp32);
 * ``cross_entropy_memory``: peak memory above the inputs of cross_entropy forward + backward at vocabulary
@@ -681,19 +681,23 @@ class Bench:
         extra.update(config=dict(vars(cfg)), batch_size=batch, tokens_per_step=batch * cfg.block_size,
                      optimizer="AdamW lr 1e-3 betas (0.9, 0.95) wd 0.1 on matrices; clip_grad_norm_ 1.0",
                      torch_optimizer="torch.optim.AdamW(fused=True)")
-        for dtype in ("float32",) if self.smoke else ("float32", "bfloat16"):
+        for dtype in ("float32", "amp_bf16") if self.smoke else ("float32", "bfloat16", "amp_bf16"):
             if not self.smoke and self.time_left() < SECTION_MIN_S["train_gpt"]:
                 extra[f"{dtype}_skipped"] = "time budget"
                 continue
             self._gpt_case(train_gpt, cfg, batch, dtype, extra)
 
     def _gpt_case(self, train_gpt, cfg, batch, dtype, extra):
+        """One GPT step case; ``dtype`` is the weights' dtype, or ``amp_bf16``: float32 weights with the
+        forward under ``autocast('cuda', bfloat16)`` in both libraries."""
         tg, peer = self.tg, self.peer
         gc.collect()
         tg_base = self.runtime.memory_allocated()
         torch_base = self.torch.cuda.memory_allocated() if self.torch is not None else 0
+        amp = dtype == "amp_bf16"
+        wdtype = "float32" if amp else dtype
         tg.manual_seed(0)
-        model = train_gpt.build_model(cfg).to(dtype=getattr(tg, dtype))
+        model = train_gpt.build_model(cfg).to(dtype=getattr(tg, wdtype))
         x = peer.randint(cfg.vocab_size, (batch, cfg.block_size))
         y = peer.randint(cfg.vocab_size, (batch, cfg.block_size))
         tx, ty = peer.to_tg(x), peer.to_tg(y)
@@ -704,9 +708,9 @@ class Bench:
         model.to("cuda")
         if self.torch is not None:
             try:  # a twin that does not fit the model loses the peer's numbers, not tritongrad's
-                twin = self._gpt_twin(model, cfg, dtype)
-                with self.torch.no_grad():   # no graph kept alive into the memory measurement
-                    reference_loss = twin(x, y)[1]
+                twin = self._gpt_twin(model, cfg, wdtype)
+                with self.torch.no_grad(), self.torch.autocast("cuda", self.torch.bfloat16, enabled=amp):
+                    reference_loss = twin(x, y)[1]   # no graph kept alive into the memory measurement
             except Exception as e:
                 twin = None
                 extra[f"{dtype}_twin_error"] = f"{type(e).__name__}: {e}"
@@ -717,7 +721,7 @@ class Bench:
         if reference_loss is None:
             check = {"ok": False, "error": "no reference: the torch twin failed (see extra)"}
         else:
-            with tg.no_grad():
+            with tg.no_grad(), tg.autocast("cuda", tg.bfloat16, enabled=amp):
                 loss = model(tx, ty)[1]
             check = make_check({"initial loss": peer.rel_err(peer.from_tg(loss), reference_loss)},
                                1e-3 if dtype == "float32" else 3e-2, peer.kind)
@@ -725,19 +729,19 @@ class Bench:
 
         self.sync()
         self.runtime.reset_peak_memory_stats()
-        ours_ms = self.time_ms(functools.partial(_gpt_step, tg, model, opt, params, tx, ty), heavy=True,
+        ours_ms = self.time_ms(functools.partial(_gpt_step, tg, model, opt, params, tx, ty, amp), heavy=True,
                                flush_l2=False)
         ours_peak = (self.runtime.max_memory_allocated() - tg_base) / 2**20
         theirs_ms = theirs_peak = None
         if twin is not None:
             topt, tparams = _torch_optimizer(self.torch, twin)
             peer.reset_peak()
-            theirs_ms = self.time_ms(functools.partial(_gpt_step, self.torch, twin, topt, tparams, x, y),
+            theirs_ms = self.time_ms(functools.partial(_gpt_step, self.torch, twin, topt, tparams, x, y, amp),
                                      heavy=True, flush_l2=False)
             theirs_peak = (peer.peak() - torch_base) / 2**20
             if self.compile_enabled:
                 self.deferred.append((f"train_gpt/{dtype}", functools.partial(
-                    self._compile_gpt, twin, x, y, tokens, dtype)))
+                    self._compile_gpt, twin, x, y, tokens, dtype, amp)))
         label = f"GPT {cfg.n_layer}x{cfg.n_embd} ({n_params / 1e6:.1f}M params) B{batch} T{cfg.block_size} {dtype}"
         tps = (lambda ms: None if ms is None else tokens / (ms * 1e-3))
         self.add(make_row("train_gpt", f"train step, {label}", "tokens/s", tps(ours_ms), tps(theirs_ms),
@@ -756,15 +760,15 @@ class Bench:
         twin.load_state_dict(state, strict=True)
         return twin
 
-    def _compile_gpt(self, twin, x, y, tokens, dtype):
+    def _compile_gpt(self, twin, x, y, tokens, dtype, amp=False):
         torch = self.torch
         compiled = torch.compile(twin)
         topt, tparams = _torch_optimizer(torch, twin)
         t0 = time.perf_counter()
-        _gpt_step(torch, compiled, topt, tparams, x, y)
+        _gpt_step(torch, compiled, topt, tparams, x, y, amp)
         self.sync()
         compile_s = time.perf_counter() - t0
-        ms = self.time_ms(functools.partial(_gpt_step, torch, compiled, topt, tparams, x, y), heavy=True,
+        ms = self.time_ms(functools.partial(_gpt_step, torch, compiled, topt, tparams, x, y, amp), heavy=True,
                           flush_l2=False)
         for row in self.results["rows"]:
             if row["section"] == "train_gpt" and row.get("key") == f"step/{dtype}":
@@ -833,9 +837,11 @@ def _peer_ce_grad(peer, x, t):
     return g
 
 
-def _gpt_step(lib, model, opt, params, x, y):
-    """examples/train_gpt.py's step: forward with loss, zero_grad, backward, clip to norm 1, AdamW step."""
-    _, loss = model(x, y)
+def _gpt_step(lib, model, opt, params, x, y, amp=False):
+    """examples/train_gpt.py's step: forward with loss (under bfloat16 autocast with ``amp``, as
+    ``--amp bf16``), zero_grad, backward, clip to norm 1, AdamW step."""
+    with lib.autocast("cuda", dtype=lib.bfloat16, enabled=amp):
+        _, loss = model(x, y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     lib.nn.utils.clip_grad_norm_(params, 1.0)

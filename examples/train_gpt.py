@@ -3,6 +3,8 @@
     python examples/train_gpt.py --tiny                      # 2-core CPU: val loss 5.36 -> ~2.1 in ~1.5 min
     python examples/train_gpt.py --device cuda               # GPU: the end-to-end benchmark configuration
     python examples/train_gpt.py --device cuda --dtype bfloat16 --plot runs/gpt.png
+    python examples/train_gpt.py --device cuda --amp bf16    # mixed precision: fp32 weights, bf16 matmuls
+    python examples/train_gpt.py --device cuda --amp fp16    # float16 autocast with a GradScaler
     python examples/train_gpt.py --tiny --resume runs/gpt.safetensors --steps 2000   # continue a run
 
 The corpus is every ``.py`` file under ``sysconfig.get_paths()["stdlib"]`` (no download; ``site-packages`` is
@@ -19,7 +21,10 @@ the end (temperature + top-k sampling with ``tritongrad.multinomial``).
 
 Batches are a pure function of ``(seed, step)``, so ``--resume`` continues a run exactly where it stopped.
 ``--dtype bfloat16`` stores the weights in bfloat16 (``model.to(tritongrad.bfloat16)``); the optimizer keeps
-its state in float32.
+its state in float32. ``--amp bf16|fp16`` instead keeps float32 master weights and runs the forward pass under
+``tritongrad.autocast`` (matmuls and attention in the low precision, softmax, norms and the loss in float32);
+``fp16`` adds a ``tritongrad.amp.GradScaler`` (gradients unscaled before clipping; steps with inf/nan
+gradients skipped on the device, no host synchronization).
 
 For benchmarks: ``from examples.train_gpt import GPTConfig, build_model, load_corpus, get_batch``.
 """
@@ -273,6 +278,8 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help="cpu, or cuda (a GPU, or Triton's interpreter with "
                                                    "TRITON_INTERPRET=1)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="weights' dtype")
+    p.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"],
+                   help="mixed precision with autocast (fp16 adds a GradScaler); weights stay float32")
     size = GPTConfig()
     for name in ("n_layer", "n_head", "n_embd", "block_size"):
         p.add_argument("--" + name.replace("_", "-"), type=int, help=f"default {getattr(size, name)} "
@@ -311,6 +318,8 @@ def parse_args(argv=None):
             setattr(args, name, value)
     if args.steps < 1 or args.eval_interval < 1 or args.log_interval < 1 or args.batch_size < 1:
         p.error("--steps, --eval-interval, --log-interval and --batch-size must be >= 1")
+    if args.amp != "none" and args.dtype != "float32":
+        p.error("--amp keeps float32 master weights: use it with --dtype float32")
     return args
 
 
@@ -343,6 +352,8 @@ def train(args, device):
     optimizer = configure_optimizer(model, args.lr, args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(args.warmup, args.steps))
     history = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=args.amp == "fp16")
     step = 0
     if args.resume:
         state = load_checkpoint(args.resume, model, optimizer, scheduler)
@@ -351,9 +362,10 @@ def train(args, device):
 
     train_data, val_data = load_corpus(args.max_files)
     n_params = sum(p.numel() for p in model.parameters())
+    precision = args.dtype if amp_dtype is None else f"{args.dtype} weights, autocast {args.amp}"
     print(f"corpus: {len(train_data) / 1e6:.2f} MB train / {len(val_data) / 1e6:.2f} MB val of stdlib source; "
           f"GPT {config.n_layer}x{config.n_embd} ({config.n_head} heads, block {config.block_size}), "
-          f"{n_params / 1e6:.2f} M parameters, {args.dtype}, on {describe_device(device)}")
+          f"{n_params / 1e6:.2f} M parameters, {precision}, on {describe_device(device)}")
     if device.type == "cpu" and n_params > 5e6:
         print("note: this is the GPU-sized configuration; on a CPU try --tiny")
 
@@ -381,12 +393,15 @@ def train(args, device):
                   use_tqdm=not args.no_progress_bar) as progress:
         while step < stop:
             x, y = get_batch(train_data, args.batch_size, config.block_size, device, batch_rng(args.seed, step))
-            _, loss = model(x, y)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                _, loss = model(x, y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
             if args.grad_clip > 0:
+                scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(params, args.grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             step += 1
             interval_steps += 1

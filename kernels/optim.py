@@ -110,15 +110,17 @@ def _grad_in(g_ptr, p_ptr, offs, mask, wd, MAXIMIZE: tl.constexpr, HAS_WD: tl.co
 @triton.jit
 def _step_count_fwd_kernel(table_ptr,   # int64 [rows, n_tensors]
                            step_like_ptr,  # any fp32 pointer: gives the counters' pointer type
+                           found_inf_ptr,  # fp32 []: nonzero means skip this step (GradScaler found inf/nan)
                            row,         # table row holding the counters' addresses
                            n_tensors,
                            BLOCK: tl.constexpr):
-    """``step += 1`` for the fp32 counter of every tensor (runs before the update kernel)."""
+    """``step += 1`` for the fp32 counter of every tensor (runs before the update kernel), unless the step is
+    skipped."""
     idx = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = idx < n_tensors
     ptrs = tl.load(table_ptr + row * n_tensors + idx, mask=mask, other=0).to(step_like_ptr.dtype)
     s = tl.load(ptrs, mask=mask, other=0.0)
-    tl.store(ptrs, s + 1.0, mask=mask)
+    tl.store(ptrs, s + tl.where(tl.load(found_inf_ptr) == 0.0, 1.0, 0.0), mask=mask)
 
 
 # ---------------------------------------------------------------------------------------------- SGD
@@ -149,21 +151,22 @@ def _sgd_fwd_kernel(table_ptr,        # int64 [5, n_tensors], see rows above
                     hyper_ptr,        # fp32 [4]
                     param_like_ptr,   # the first parameter: gives the parameter pointer type
                     state_like_ptr,   # any fp32 pointer: gives the state pointer type
+                    found_inf_ptr,    # fp32 []: nonzero means skip this step (GradScaler found inf/nan)
                     n_tensors, n_blocks,
                     BLOCK: tl.constexpr, HAS_MOMENTUM: tl.constexpr, NESTEROV: tl.constexpr,
                     MAXIMIZE: tl.constexpr, HAS_WD: tl.constexpr, ALIGNED: tl.constexpr):
-    t, offs, n, full = _locate(blocks_ptr, table_ptr, n_blocks, BLOCK)
-    lr = tl.load(hyper_ptr)
-    momentum = tl.load(hyper_ptr + 1)
-    damp_c = tl.load(hyper_ptr + 2)
-    wd = tl.load(hyper_ptr + 3)
-    if full:
-        _sgd_update(table_ptr, n_tensors, t, offs, None, param_like_ptr, state_like_ptr, lr, momentum, damp_c, wd,
-                    HAS_MOMENTUM, NESTEROV, MAXIMIZE, HAS_WD, ALIGNED)
-    else:
-        _sgd_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, lr, momentum, damp_c,
-                    wd,
-                    HAS_MOMENTUM, NESTEROV, MAXIMIZE, HAS_WD, ALIGNED)
+    if tl.load(found_inf_ptr) == 0.0:
+        t, offs, n, full = _locate(blocks_ptr, table_ptr, n_blocks, BLOCK)
+        lr = tl.load(hyper_ptr)
+        momentum = tl.load(hyper_ptr + 1)
+        damp_c = tl.load(hyper_ptr + 2)
+        wd = tl.load(hyper_ptr + 3)
+        if full:
+            _sgd_update(table_ptr, n_tensors, t, offs, None, param_like_ptr, state_like_ptr, lr, momentum, damp_c,
+                        wd, HAS_MOMENTUM, NESTEROV, MAXIMIZE, HAS_WD, ALIGNED)
+        else:
+            _sgd_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, lr, momentum,
+                        damp_c, wd, HAS_MOMENTUM, NESTEROV, MAXIMIZE, HAS_WD, ALIGNED)
 
 
 # ---------------------------------------------------------------------------------------------- Adam / AdamW
@@ -209,16 +212,18 @@ def _adam_fwd_kernel(table_ptr,        # int64 [7, n_tensors], see rows above
                      blocks_ptr,       # int32 [2, n_blocks]
                      hyper_ptr,        # fp32 [9]
                      param_like_ptr, state_like_ptr,
+                     found_inf_ptr,    # fp32 []: nonzero means skip this step (GradScaler found inf/nan)
                      n_tensors, n_blocks,
                      BLOCK: tl.constexpr, AMSGRAD: tl.constexpr, DECOUPLED: tl.constexpr, MAXIMIZE: tl.constexpr,
                      HAS_WD: tl.constexpr, ALIGNED: tl.constexpr):
-    t, offs, n, full = _locate(blocks_ptr, table_ptr, n_blocks, BLOCK)
-    if full:
-        _adam_update(table_ptr, n_tensors, t, offs, None, param_like_ptr, state_like_ptr, hyper_ptr,
-                     AMSGRAD, DECOUPLED, MAXIMIZE, HAS_WD, ALIGNED)
-    else:
-        _adam_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, hyper_ptr,
-                     AMSGRAD, DECOUPLED, MAXIMIZE, HAS_WD, ALIGNED)
+    if tl.load(found_inf_ptr) == 0.0:
+        t, offs, n, full = _locate(blocks_ptr, table_ptr, n_blocks, BLOCK)
+        if full:
+            _adam_update(table_ptr, n_tensors, t, offs, None, param_like_ptr, state_like_ptr, hyper_ptr,
+                         AMSGRAD, DECOUPLED, MAXIMIZE, HAS_WD, ALIGNED)
+        else:
+            _adam_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, hyper_ptr,
+                         AMSGRAD, DECOUPLED, MAXIMIZE, HAS_WD, ALIGNED)
 
 
 # ---------------------------------------------------------------------------------------------- RMSprop
@@ -262,16 +267,18 @@ def _rmsprop_fwd_kernel(table_ptr,     # int64 [7, n_tensors], see rows above
                         blocks_ptr,    # int32 [2, n_blocks]
                         hyper_ptr,     # fp32 [6]
                         param_like_ptr, state_like_ptr,
+                        found_inf_ptr,  # fp32 []: nonzero means skip this step (GradScaler found inf/nan)
                         n_tensors, n_blocks,
                         BLOCK: tl.constexpr, CENTERED: tl.constexpr, HAS_MOMENTUM: tl.constexpr,
                         MAXIMIZE: tl.constexpr, HAS_WD: tl.constexpr, ALIGNED: tl.constexpr):
-    t, offs, n, full = _locate(blocks_ptr, table_ptr, n_blocks, BLOCK)
-    if full:
-        _rmsprop_update(table_ptr, n_tensors, t, offs, None, param_like_ptr, state_like_ptr, hyper_ptr,
-                        CENTERED, HAS_MOMENTUM, MAXIMIZE, HAS_WD, ALIGNED)
-    else:
-        _rmsprop_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, hyper_ptr,
-                        CENTERED, HAS_MOMENTUM, MAXIMIZE, HAS_WD, ALIGNED)
+    if tl.load(found_inf_ptr) == 0.0:
+        t, offs, n, full = _locate(blocks_ptr, table_ptr, n_blocks, BLOCK)
+        if full:
+            _rmsprop_update(table_ptr, n_tensors, t, offs, None, param_like_ptr, state_like_ptr, hyper_ptr,
+                            CENTERED, HAS_MOMENTUM, MAXIMIZE, HAS_WD, ALIGNED)
+        else:
+            _rmsprop_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, hyper_ptr,
+                            CENTERED, HAS_MOMENTUM, MAXIMIZE, HAS_WD, ALIGNED)
 
 
 # ---------------------------------------------------------------------------------------------- Adagrad
@@ -297,20 +304,23 @@ def _adagrad_fwd_kernel(table_ptr,     # int64 [5, n_tensors], see rows above
                         blocks_ptr,    # int32 [2, n_blocks]
                         hyper_ptr,     # fp32 [4]
                         param_like_ptr, state_like_ptr,
+                        found_inf_ptr,  # fp32 []: nonzero means skip this step (GradScaler found inf/nan)
                         n_tensors, n_blocks,
                         BLOCK: tl.constexpr, MAXIMIZE: tl.constexpr, HAS_WD: tl.constexpr, ALIGNED: tl.constexpr):
-    t, offs, n, full = _locate(blocks_ptr, table_ptr, n_blocks, BLOCK)
-    if full:
-        _adagrad_update(table_ptr, n_tensors, t, offs, None, param_like_ptr, state_like_ptr, hyper_ptr,
-                        MAXIMIZE, HAS_WD, ALIGNED)
-    else:
-        _adagrad_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, hyper_ptr,
-                        MAXIMIZE, HAS_WD, ALIGNED)
+    if tl.load(found_inf_ptr) == 0.0:
+        t, offs, n, full = _locate(blocks_ptr, table_ptr, n_blocks, BLOCK)
+        if full:
+            _adagrad_update(table_ptr, n_tensors, t, offs, None, param_like_ptr, state_like_ptr, hyper_ptr,
+                            MAXIMIZE, HAS_WD, ALIGNED)
+        else:
+            _adagrad_update(table_ptr, n_tensors, t, offs, offs < n, param_like_ptr, state_like_ptr, hyper_ptr,
+                            MAXIMIZE, HAS_WD, ALIGNED)
 
 
 # ---------------------------------------------------------------------------------------------- host side
 _PARAM_DTYPES = (np.dtype(np.float32), np.dtype(np.float16), np.dtype("bfloat16"))
 _F32 = np.dtype(np.float32)
+_NO_INF = np.zeros((), np.float32)
 
 
 def _check(name, arrays, like, dtype):
@@ -365,11 +375,13 @@ def _block_map(sizes, block):
     return np.stack([tensor, index.astype(np.int32)])
 
 
-def _launch(kernel, rows, hyper, params, *, cache, block, flags_row=None, step_row=None, **flags):
+def _launch(kernel, rows, hyper, params, *, cache, block, flags_row=None, step_row=None, found_inf=None, **flags):
     """Shared launch path: table + block map + hyperparameters to the device, step counters, update.
 
     ``rows`` are lists of arrays (None where an operand is unused) whose addresses fill table rows 1..;
-    ``flags_row`` an optional list of per-tensor ints appended as the last row."""
+    ``flags_row`` an optional list of per-tensor ints appended as the last row; ``found_inf`` an fp32 0-d
+    device array that skips the whole step (update and step counters) when nonzero, read by the kernels on
+    the device (`tritongrad.amp.GradScaler`); without it a cached device zero is passed."""
     cache = {} if cache is None else cache
     block = default_block() if block is None else block
     cache["device"] = params[0].device
@@ -382,13 +394,18 @@ def _launch(kernel, rows, hyper, params, *, cache, block, flags_row=None, step_r
     blocks = _upload(cache, ("blocks", block), _block_map(sizes, block))
     hyper_dev = _upload(cache, "hyper", np.asarray(hyper, dtype=np.float32))
     state_like = hyper_dev  # any fp32 device array: only its pointer type is used
+    if found_inf is None:
+        found_inf = _upload(cache, "no_inf", _NO_INF)
+    elif found_inf.dtype != _F32 or found_inf.numel() != 1 or found_inf.device != params[0].device:
+        raise TypeError(f"found_inf must be a one-element float32 array on cuda:{params[0].device}, got "
+                        f"{found_inf.dtype} {found_inf.shape} on cuda:{found_inf.device}")
     if step_row is not None:
         _step_count_fwd_kernel[(triton.cdiv(len(params), STEP_BLOCK),)](
-            table_dev, state_like, step_row, len(params), BLOCK=STEP_BLOCK)
+            table_dev, state_like, found_inf, step_row, len(params), BLOCK=STEP_BLOCK)
     n_blocks = blocks.shape[1]
     if n_blocks == 0:
         return
-    kernel[(n_blocks,)](table_dev, blocks, hyper_dev, params[0], state_like, len(params), n_blocks,
+    kernel[(n_blocks,)](table_dev, blocks, hyper_dev, params[0], state_like, found_inf, len(params), n_blocks,
                         BLOCK=block, ALIGNED=aligned, num_warps=NUM_WARPS, **flags)
 
 
@@ -397,7 +414,7 @@ def _log(beta):
 
 
 def sgd_fwd(params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
-            cache=None, block=None):
+            cache=None, block=None, found_inf=None):
     """``torch.optim.SGD``'s step for every (param, grad) pair in one launch, in place. With momentum,
     ``momentum_buffers`` holds an fp32 array or None per parameter; a None is replaced by a new buffer that the
     kernel sets to the gradient (PyTorch's first step, no dampening)."""
@@ -412,12 +429,13 @@ def sgd_fwd(params, grads, momentum_buffers, *, lr, momentum, dampening, weight_
         _check("momentum_buffers", momentum_buffers, params, _F32)
     rows = [params, grads, momentum_buffers if has_momentum else [None] * len(params)]
     _launch(_sgd_fwd_kernel, rows, [lr, momentum, 1 - dampening, weight_decay], params, cache=cache, block=block,
+            found_inf=found_inf,
             flags_row=first, HAS_MOMENTUM=has_momentum, NESTEROV=bool(nesterov), MAXIMIZE=bool(maximize),
             HAS_WD=weight_decay != 0)
 
 
 def adam_fwd(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, lr, beta1, beta2, eps,
-             weight_decay, decoupled, amsgrad, maximize, cache=None, block=None):
+             weight_decay, decoupled, amsgrad, maximize, cache=None, block=None, found_inf=None):
     """``torch.optim.Adam`` (``decoupled=False``) or ``AdamW`` (``decoupled=True``) for every parameter in one
     launch, in place; ``state_steps`` are fp32 0-d device counters, incremented on the device first."""
     _check_inputs(params, grads)
@@ -429,12 +447,12 @@ def adam_fwd(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps,
     rows = [params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if amsgrad else [None] * len(params),
             state_steps]
     hyper = [lr, beta2, 1 - beta1, 1 - beta2, eps, weight_decay, 1 - lr * weight_decay, _log(beta1), _log(beta2)]
-    _launch(_adam_fwd_kernel, rows, hyper, params, cache=cache, block=block, step_row=6, AMSGRAD=bool(amsgrad),
-            DECOUPLED=bool(decoupled), MAXIMIZE=bool(maximize), HAS_WD=weight_decay != 0)
+    _launch(_adam_fwd_kernel, rows, hyper, params, cache=cache, block=block, found_inf=found_inf, step_row=6,
+            AMSGRAD=bool(amsgrad), DECOUPLED=bool(decoupled), MAXIMIZE=bool(maximize), HAS_WD=weight_decay != 0)
 
 
 def rmsprop_fwd(params, grads, square_avgs, grad_avgs, momentum_buffers, state_steps, *, lr, alpha, eps,
-                weight_decay, momentum, centered, maximize, cache=None, block=None):
+                weight_decay, momentum, centered, maximize, cache=None, block=None, found_inf=None):
     """``torch.optim.RMSprop`` for every parameter in one launch, in place (``grad_avgs`` used when
     ``centered``, ``momentum_buffers`` when ``momentum > 0``)."""
     _check_inputs(params, grads)
@@ -453,13 +471,14 @@ def rmsprop_fwd(params, grads, square_avgs, grad_avgs, momentum_buffers, state_s
 
 
 def adagrad_fwd(params, grads, state_sums, state_steps, *, lr, lr_decay, weight_decay, eps, maximize, cache=None,
-                block=None):
+                block=None, found_inf=None):
     """``torch.optim.Adagrad`` (dense) for every parameter in one launch, in place."""
     _check_inputs(params, grads)
     _check("state_sums", state_sums, params, _F32)
     _check_steps(state_steps, params)
     _launch(_adagrad_fwd_kernel, [params, grads, state_sums, state_steps], [lr, lr_decay, eps, weight_decay],
-            params, cache=cache, block=block, step_row=4, MAXIMIZE=bool(maximize), HAS_WD=weight_decay != 0)
+            params, cache=cache, block=block, found_inf=found_inf, step_row=4, MAXIMIZE=bool(maximize),
+            HAS_WD=weight_decay != 0)
 
 
 def _check_steps(state_steps, params):
@@ -475,7 +494,8 @@ def aot_specs():
     """(name, jit_fn, signature, constexprs, options) for every kernel in its main configurations."""
     opts = {"num_warps": NUM_WARPS, "num_stages": 1}
     common = {"table_ptr": "*i64", "blocks_ptr": "*i32", "hyper_ptr": "*fp32", "param_like_ptr": None,
-              "state_like_ptr": "*fp32", "n_tensors": "i32", "n_blocks": "i32", "BLOCK": "constexpr"}
+              "state_like_ptr": "*fp32", "found_inf_ptr": "*fp32", "n_tensors": "i32", "n_blocks": "i32",
+              "BLOCK": "constexpr"}
     configs = [
         (_sgd_fwd_kernel, dict(HAS_MOMENTUM=True, NESTEROV=False, MAXIMIZE=False, HAS_WD=True)),
         (_sgd_fwd_kernel, dict(HAS_MOMENTUM=True, NESTEROV=True, MAXIMIZE=True, HAS_WD=False)),
@@ -493,5 +513,6 @@ def aot_specs():
             name = f"{fn.__name__}_{i}_{ptype}_{'aligned' if aligned else 'unaligned'}"
             yield (name, fn, sig, consts, opts)
     yield ("_step_count_fwd_kernel", _step_count_fwd_kernel,
-           {"table_ptr": "*i64", "step_like_ptr": "*fp32", "row": "i32", "n_tensors": "i32", "BLOCK": "constexpr"},
+           {"table_ptr": "*i64", "step_like_ptr": "*fp32", "found_inf_ptr": "*fp32", "row": "i32",
+            "n_tensors": "i32", "BLOCK": "constexpr"},
            {"BLOCK": STEP_BLOCK}, {"num_warps": 4, "num_stages": 1})

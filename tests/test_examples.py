@@ -83,3 +83,13 @@ def test_train_gpt_micro_resumes(tmp_path, device, capsys):
         load_checkpoint(straight["checkpoint"], model_b, restore_rng=False)
         for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("device,amp", [("cpu", "bf16"), ("cuda", "fp16")])
+def test_train_gpt_amp_runs_with_fp32_master_weights(tmp_path, device, amp):
+    out = _run_gpt(tmp_path, device, "--steps", "3", "--eval-interval", "3", "--amp", amp)
+    losses = out["history"]["train_loss"]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    model = train_gpt.build_model(out["config"])
+    load_checkpoint(out["checkpoint"], model)
+    assert all(p.dtype is tritongrad.float32 for p in model.parameters())

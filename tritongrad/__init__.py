@@ -102,5 +102,10 @@ def broadcast_shapes(*shapes):
         raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {list(shapes)}") from None
 
 
-from . import cuda, nn, optim, utils  # noqa: E402  (tritongrad.cuda is the runtime face of tritongrad)
+from . import amp, cpu, cuda, nn, optim, utils  # noqa: E402  (tritongrad.cuda is the runtime face of tritongrad)
+from .amp.autocast_mode import (autocast, autocast_decrement_nesting, autocast_increment_nesting,  # noqa: E402
+                                clear_autocast_cache, get_autocast_cpu_dtype, get_autocast_dtype,
+                                get_autocast_gpu_dtype, is_autocast_cache_enabled, is_autocast_cpu_enabled,
+                                is_autocast_enabled, set_autocast_cache_enabled, set_autocast_dtype,
+                                set_autocast_enabled)
 from .serialization import load, safe_open, save  # noqa: E402

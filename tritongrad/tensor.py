@@ -16,6 +16,7 @@ import numpy as np
 from . import autograd
 from . import dtypes as _dt
 from . import functions as F
+from ._autocast import autocast_op
 from ._strides import broadcast_shapes
 from .device import as_device, device as _device
 
@@ -499,21 +500,26 @@ class Tensor:
 
     __abs__ = abs
 
+    @autocast_op("exp")
     def exp(self):
         return self._unary("exp")
 
+    @autocast_op("log")
     def log(self):
         return self._unary("log")
 
+    @autocast_op("log1p")
     def log1p(self):
         return self._unary("log1p")
 
+    @autocast_op("expm1")
     def expm1(self):
         return self._unary("expm1")
 
     def sqrt(self):
         return self._unary("sqrt")
 
+    @autocast_op("rsqrt")
     def rsqrt(self):
         return self._unary("rsqrt")
 
@@ -550,6 +556,7 @@ class Tensor:
     def trunc(self):
         return self._unary("trunc")
 
+    @autocast_op("reciprocal")
     def reciprocal(self):
         return self._unary("reciprocal")
 
@@ -571,12 +578,15 @@ class Tensor:
         ones = -1 if self.dtype.is_signed else int(np.iinfo(self.dtype.np).max)   # every bit set
         return Tensor._make(self._be.binary("bitwise_xor", self._data, ones), self.device)
 
+    @autocast_op("pow")
     def pow(self, exponent):
         return _binary("pow", self, exponent)
 
+    @autocast_op("pow")
     def __pow__(self, other):
         return _binary("pow", self, other)
 
+    @autocast_op("pow")
     def __rpow__(self, other):
         return _binary("pow", other, self)
 
@@ -616,9 +626,11 @@ class Tensor:
     def __rmod__(self, other):
         return _binary("remainder", other, self)
 
+    @autocast_op("matmul")
     def __matmul__(self, other):
         return matmul(self, other)
 
+    @autocast_op("matmul")
     def __rmatmul__(self, other):
         return matmul(tensor(other, device=self.device), self)
 
@@ -963,6 +975,7 @@ class Tensor:
             return Tensor._make(x._be.reduce(op, x._data, dims, keepdim, **params), x.device)
         return F.Reduce.apply(x, op=op, dims=dims, keepdim=keepdim, params=params)
 
+    @autocast_op("sum")
     def sum(self, dim=None, keepdim=False, *, dtype=None):
         """Sum over ``dim`` (int, tuple or None for all) (``Tensor.sum``)."""
         if dim is None and dtype is None and self._data.dtype in _FLOAT_NP:
@@ -980,6 +993,7 @@ class Tensor:
         x = self if dtype is None else self.to(dtype)
         return x._reduce("mean", dim, keepdim)
 
+    @autocast_op("prod")
     def prod(self, dim=None, keepdim=False, *, dtype=None):
         x = self if dtype is None else self.to(dtype)
         return x._reduce("prod", dim, keepdim)
@@ -1042,9 +1056,11 @@ class Tensor:
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
+    @autocast_op("logsumexp")
     def logsumexp(self, dim, keepdim=False):
         return self._reduce("logsumexp", dim, keepdim)
 
+    @autocast_op("norm")
     def norm(self, p="fro", dim=None, keepdim=False):
         """Vector p-norm over ``dim`` (all elements when None); 'fro' is 2 (``Tensor.norm``)."""
         if p == "fro" or p is None:
@@ -1064,6 +1080,7 @@ class Tensor:
     def count_nonzero(self, dim=None):
         return (self != 0).sum(dim)
 
+    @autocast_op("cumsum")
     def cumsum(self, dim, *, dtype=None):
         """Inclusive prefix sum along ``dim`` (``Tensor.cumsum``)."""
         x = self if dtype is None else self.to(dtype)
@@ -1072,6 +1089,7 @@ class Tensor:
             return Tensor._make(x._be.cumsum(x._data, d), x.device)
         return F.Cumsum.apply(x, dim=d)
 
+    @autocast_op("softmax")
     def softmax(self, dim, dtype=None):
         """Softmax along ``dim`` (``Tensor.softmax``)."""
         x = self if dtype is None else self.to(dtype)
@@ -1079,6 +1097,7 @@ class Tensor:
             x = x.to(_dt.get_default_dtype())
         return F.Softmax.apply(x, dim=_norm_dim(dim, x.ndim), log=False)
 
+    @autocast_op("log_softmax")
     def log_softmax(self, dim, dtype=None):
         x = self if dtype is None else self.to(dtype)
         if not x.dtype.is_floating_point:
@@ -1308,19 +1327,23 @@ class Tensor:
             raise RuntimeError("triu: input tensor must have at least 2 dimensions")
         return F.Tril.apply(self, k=diagonal, upper=True)
 
+    @autocast_op("matmul")
     def matmul(self, other):
         return matmul(self, other)
 
+    @autocast_op("mm")
     def mm(self, other):
         if self.ndim != 2 or other.ndim != 2:
             raise RuntimeError(f"mm: both arguments must be 2-D, got {self.ndim}-D and {other.ndim}-D")
         return matmul(self, other)
 
+    @autocast_op("bmm")
     def bmm(self, other):
         if self.ndim != 3 or other.ndim != 3:
             raise RuntimeError(f"bmm: both arguments must be 3-D, got {self.ndim}-D and {other.ndim}-D")
         return matmul(self, other)
 
+    @autocast_op("dot")
     def dot(self, other):
         if self.ndim != 1 or other.ndim != 1:
             raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
@@ -1342,6 +1365,7 @@ class Tensor:
             raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
         return F.Gather.apply(self, index, dim=d)
 
+    @autocast_op("scatter_add")
     def scatter_add(self, dim, index, src):
         d = _norm_dim(dim, self.ndim)
         return F.ScatterAdd.apply(self, index, src, dim=d)
@@ -2116,6 +2140,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
     return t
 
 
+@autocast_op("cat")
 def cat(tensors, dim=0):
     """Concatenate along ``dim`` (``torch.cat``); all tensors on one device, dtypes promoted."""
     tensors = [t for t in tensors]
@@ -2143,6 +2168,7 @@ def cat(tensors, dim=0):
 concat = concatenate = cat
 
 
+@autocast_op("stack")
 def stack(tensors, dim=0):
     """Stack equal-shaped tensors along a new dimension ``dim`` (``torch.stack``)."""
     tensors = list(tensors)
@@ -2195,6 +2221,7 @@ def where(condition, input=None, other=None):
 _PRECISION = []   # tritongrad._matmul_precision (the package imports this module first)
 
 
+@autocast_op("matmul")
 def matmul(a, b):
     """Matrix product with PyTorch's rules for 1-D, 2-D, batched and broadcast operands (``torch.matmul``)."""
     if not _PRECISION:

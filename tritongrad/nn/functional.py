@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import autograd
 from .. import dtypes as _dt
+from .._autocast import autocast_op
 from ..random import default_generator
 from ..tensor import _TYPE_NAMES, Tensor, tensor, zeros
 from . import _functions as _fn
@@ -101,6 +102,7 @@ def _allow_tf32():
 
 
 # ------------------------------------------------------------------------------------------------- linear
+@autocast_op("linear")
 def _linear_act(input, weight, bias=None, activation=None):
     """``activation(linear(input, weight, bias))`` as one fused op: on cuda the bias and the activation run in
     the matmul kernel's epilogue (one launch, the pre-activation stored only when a gradient is needed).
@@ -177,6 +179,7 @@ def logsigmoid(input):
     return _fn.LogSigmoidFn.apply(input)
 
 
+@autocast_op("softplus")
 def softplus(input, beta=1.0, threshold=20.0):
     """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold`` (``F.softplus``)."""
     bx = input * beta
@@ -189,6 +192,7 @@ def _get_softmax_dim(name, ndim, stacklevel):
     return 0 if ndim in (0, 1, 3) else 1
 
 
+@autocast_op("softmax")
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
     """Softmax along ``dim`` (``F.softmax``); ``dtype`` casts the input first."""
     if dim is None:
@@ -198,6 +202,7 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     return input.softmax(dim)
 
 
+@autocast_op("log_softmax")
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     """Log-softmax along ``dim`` (``F.log_softmax``)."""
     if dim is None:
@@ -240,6 +245,7 @@ def _check_affine(t, ns, what):
                            f"{list(t.shape)} and normalized_shape = {list(ns)}")
 
 
+@autocast_op("layer_norm")
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the trailing ``normalized_shape`` dims, then ``* weight + bias`` (``F.layer_norm``);
     fused kernel with fp32 statistics."""
@@ -254,6 +260,7 @@ def _finfo_eps(dt):
     return float(ml_dtypes.finfo(dt.np).eps)
 
 
+@autocast_op("rms_norm")
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     """``x / sqrt(mean(x**2) + eps) * weight`` over the trailing ``normalized_shape`` dims (``F.rms_norm``);
     ``eps=None`` means ``finfo(input.dtype).eps``."""
@@ -387,6 +394,7 @@ def _batched_4d(input, what):
     return input, False
 
 
+@autocast_op("conv2d")
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation (``F.conv2d``): input (N, C, H, W) or (C, H, W), weight (Cout, C/groups, kh, kw).
     ``padding`` an int, a pair, 'valid' or 'same' (stride 1; odd totals pad one more at the end, as PyTorch).
@@ -468,6 +476,7 @@ def _causal_mask(lq, lk, device):
     return tensor(np.tril(np.ones((lq, lk), dtype=bool)), device=device)
 
 
+@autocast_op("scaled_dot_product_attention")
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
     """``softmax(q k^T * scale + mask) v`` (``F.scaled_dot_product_attention``) for (..., L, E) operands.
@@ -634,6 +643,7 @@ def _check_same_size_warn(input, target):
                       "Please ensure they have the same size.", stacklevel=3)
 
 
+@autocast_op("mse_loss")
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """``(input - target)**2`` reduced (``F.mse_loss``)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -641,6 +651,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     return _apply_reduction((input - target).square(), reduction)
 
 
+@autocast_op("l1_loss")
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """``|input - target|`` reduced (``F.l1_loss``)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -648,6 +659,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     return _apply_reduction((input - target).abs(), reduction)
 
 
+@autocast_op("smooth_l1_loss")
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """``0.5 d**2 / beta`` where ``d = |input - target| < beta``, else ``d - 0.5 beta`` (``F.smooth_l1_loss``);
     ``beta == 0`` is the L1 loss."""
@@ -662,6 +674,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _apply_reduction(loss, reduction)
 
 
+@autocast_op("huber_loss")
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """``0.5 d**2`` where ``d < delta``, else ``delta (d - 0.5 delta)`` (``F.huber_loss``)."""
     _check_same_size_warn(input, target)
@@ -704,6 +717,7 @@ def _check_weight(weight, c):
                            f"weight tensor of shape: {list(weight.shape)}")
 
 
+@autocast_op("cross_entropy")
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
     """Cross-entropy of logits (``F.cross_entropy``): input (N, C), (N, C, d1, ...) or (C,); target class
@@ -747,6 +761,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     return loss
 
 
+@autocast_op("nll_loss")
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     """Negative log-likelihood of log-probabilities (``F.nll_loss``): ``-weight[t] * input[t]`` per row, 0 where
     ``target == ignore_index``; 'mean' divides by the summed weight of the non-ignored targets."""
@@ -774,6 +789,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return loss.sum() / w.sum()
 
 
+@autocast_op("binary_cross_entropy")
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """``-(t log(x) + (1 - t) log(1 - x))`` with each log clamped at -100, times ``weight``
     (``F.binary_cross_entropy``)."""
@@ -787,6 +803,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _apply_reduction(loss, reduction)
 
 
+@autocast_op("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
                                      pos_weight=None):
     """Sigmoid + binary cross-entropy in the stable form
@@ -805,6 +822,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _apply_reduction(loss, reduction)
 
 
+@autocast_op("kl_div")
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """Kullback-Leibler divergence with ``input`` log-probabilities (``F.kl_div``): pointwise
     ``target * (log(target) - input)`` (0 where target is 0), or ``exp(t) (t - input)`` with ``log_target``.

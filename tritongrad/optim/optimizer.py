@@ -8,6 +8,10 @@ parameter has a gradient), ``zero_grad(set_to_none=True)``, ``step(closure=None)
     {'state': {0: {'step': tensor(3.), 'exp_avg': tensor(...), ...}, ...},
      'param_groups': [{'lr': 0.001, 'betas': (0.9, 0.999), ..., 'params': [0, 1, 2]}]}
 
+With `tritongrad.amp.GradScaler`, ``scaler.step(optimizer)`` runs the step with the device-side ``found_inf``
+flag of the unscaled gradients: the backend skips the whole update (step counters included) when it is
+set, on the device, so the step needs no host synchronization.
+
 How a step runs. Each optimizer names a backend method (``adam_step``, ...) and its state buffers. For each
 param group the parameters that have a gradient are bucketed by (device, dtype), in parameter order; each
 bucket is one call into the backend of its device: on ``cpu`` the NumPy per-tensor reference, on ``cuda``
@@ -71,6 +75,7 @@ class Optimizer:
     """
 
     _method = None
+    _found_inf = None  # {device key: 0-d fp32 tensor} set by amp.GradScaler.step: nonzero skips the step
     _state_keys = ()
     _has_step = True
     _created_by_backend = ()  # state buffers the backend creates itself (SGD's momentum buffer)
@@ -192,6 +197,9 @@ class Optimizer:
             lists.append([st["step"]._data for st in states])
         method = getattr(be, self._method)
         hyper = self._hyper(group)
+        found_inf = self._found_inf.get(_device_key(dev)) if self._found_inf else None
+        if found_inf is not None:
+            hyper["found_inf"] = found_inf._data
         if dev.type == "cuda" and group.get("fused") is False:
             for i, p in enumerate(params):
                 one = [[lst[i]] for lst in lists]

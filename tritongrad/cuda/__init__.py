@@ -10,21 +10,32 @@ training step in a CUDA graph.
 """
 from __future__ import annotations
 
-from .runtime import (CUDAGraph, Event, HostSyncCounter, OutOfMemoryError, Stream, count_host_syncs,
+from ..runtime import (CUDAGraph, Event, HostSyncCounter, OutOfMemoryError, Stream, count_host_syncs,
                       current_device, current_stream, default_stream, device_count, empty_cache,
                       get_device_capability, get_device_name, get_sync_debug_mode, graph, is_available,
                       is_current_stream_capturing, is_pinned, max_memory_allocated,
                       mem_get_info, memory_allocated, memory_reserved, pinned_empty, reset_peak_memory_stats,
                       set_device, set_sync_debug_mode, stream, synchronize)
-from .runtime import interpreting as _interpreting
-from .runtime.errors import CudaError
+from ..runtime import interpreting as _interpreting
+from ..runtime.errors import CudaError
 
 __all__ = ["is_available", "is_interpreter", "device_count", "current_device", "set_device", "get_device_name",
            "get_device_capability", "synchronize", "mem_get_info", "Stream", "Event", "stream",
            "current_stream", "default_stream", "memory_allocated", "max_memory_allocated", "memory_reserved",
            "reset_peak_memory_stats", "empty_cache", "pinned_empty", "is_pinned", "CUDAGraph", "graph",
            "is_current_stream_capturing", "make_graphed_step", "GraphedStep", "count_host_syncs",
-           "HostSyncCounter", "set_sync_debug_mode", "get_sync_debug_mode", "OutOfMemoryError", "CudaError"]
+           "HostSyncCounter", "set_sync_debug_mode", "get_sync_debug_mode", "OutOfMemoryError", "CudaError",
+           "is_bf16_supported", "amp"]
+
+
+def is_bf16_supported(including_emulation=True):
+    """``torch.cuda.is_bf16_supported``: True on sm_80 and newer GPUs (bfloat16 tensor cores) and in
+    interpreter mode; False when CUDA is unavailable."""
+    if not is_available():
+        return False
+    if _interpreting():
+        return True
+    return get_device_capability()[0] >= 8
 
 
 def is_interpreter():
@@ -58,7 +69,7 @@ class GraphedStep:
         """Copy ``inputs`` (one per static input, same shape; or none, to reuse what the static inputs hold)
         into the static inputs, run the step (replay the graph), and return its outputs. Replayed outputs
         are the same tensors every call, overwritten by the next one: clone what must be kept."""
-        from .autograd import no_grad
+        from ..autograd import no_grad
         if inputs:
             if len(inputs) != len(self.static_inputs):
                 raise TypeError(f"this graphed step takes {len(self.static_inputs)} input(s) (or none, to reuse "
@@ -117,7 +128,7 @@ def make_graphed_step(step_fn, *static_inputs, warmup=3, capture=True):
     input handling: for debugging, and where CUDA graphs do not exist (interpreter mode, where
     ``capture=True`` raises before any warm-up step runs).
     """
-    from .tensor import Tensor
+    from ..tensor import Tensor
     if not callable(step_fn):
         raise TypeError(f"step_fn must be callable, got {type(step_fn).__name__}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
@@ -134,3 +145,6 @@ def make_graphed_step(step_fn, *static_inputs, warmup=3, capture=True):
         raise RuntimeError("CUDA graphs need a real GPU: in interpreter mode (TRITON_INTERPRET=1) there is no "
                            "stream work to capture; pass capture=False to run the step eagerly")
     return GraphedStep(step_fn, tuple(static_inputs), warmup, capture)
+
+
+from . import amp  # noqa: E402  (torch.cuda.amp: deprecated aliases of tritongrad.amp for cuda)
