@@ -375,13 +375,16 @@ def _block_map(sizes, block):
     return np.stack([tensor, index.astype(np.int32)])
 
 
-def _launch(kernel, rows, hyper, params, *, cache, block, flags_row=None, step_row=None, found_inf=None, **flags):
+def _launch(kernel, rows, hyper, params, *, cache, block, flags_row=None, step_row=None, found_inf=None, before=None,
+            **flags):
     """Shared launch path: table + block map + hyperparameters to the device, step counters, update.
 
     ``rows`` are lists of arrays (None where an operand is unused) whose addresses fill table rows 1..;
     ``flags_row`` an optional list of per-tensor ints appended as the last row; ``found_inf`` an fp32 0-d
     device array that skips the whole step (update and step counters) when nonzero, read by the kernels on
-    the device (`tritongrad.amp.GradScaler`); without it a cached device zero is passed."""
+    the device (`tritongrad.amp.GradScaler`); without it a cached device zero is passed. ``before`` is an
+    optimizer's own per-tensor pre-update kernel (NAdam's step and momentum product), launched instead of the
+    step counter kernel as ``before[grid](table, hyper, state_like, found_inf, n_tensors, BLOCK=STEP_BLOCK)``."""
     cache = {} if cache is None else cache
     block = default_block() if block is None else block
     cache["device"] = params[0].device
@@ -399,7 +402,10 @@ def _launch(kernel, rows, hyper, params, *, cache, block, flags_row=None, step_r
     elif found_inf.dtype != _F32 or found_inf.numel() != 1 or found_inf.device != params[0].device:
         raise TypeError(f"found_inf must be a one-element float32 array on cuda:{params[0].device}, got "
                         f"{found_inf.dtype} {found_inf.shape} on cuda:{found_inf.device}")
-    if step_row is not None:
+    if before is not None:
+        before[(triton.cdiv(len(params), STEP_BLOCK),)](table_dev, hyper_dev, state_like, found_inf, len(params),
+                                                        BLOCK=STEP_BLOCK)
+    elif step_row is not None:
         _step_count_fwd_kernel[(triton.cdiv(len(params), STEP_BLOCK),)](
             table_dev, state_like, found_inf, step_row, len(params), BLOCK=STEP_BLOCK)
     n_blocks = blocks.shape[1]

@@ -194,8 +194,8 @@ def test_conv_module_errors():
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="padding='same' is not supported for strided convolutions"):
         nn.Conv2d(2, 2, 3, stride=2, padding="same")
-    with pytest.raises(NotImplementedError, match="padding_mode='reflect' is not supported"):
-        nn.Conv2d(2, 2, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match='Only "zeros" padding mode is supported for ConvTranspose2d'):
+        nn.ConvTranspose2d(2, 2, 3, padding_mode="reflect")
     with pytest.raises(ValueError, match="padding_mode must be one of"):
         nn.Conv2d(2, 2, 3, padding_mode="mirror")
     y = nn.Conv2d(2, 3, 3, padding="same")(tg.randn(2, 5, 4))        # unbatched (C, H, W)

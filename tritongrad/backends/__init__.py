@@ -21,8 +21,9 @@ def cpu_backend():
         from .numpy_nn_a import NumpyNNA
         from .numpy_nn_b import NumpyNNB
         from .numpy_optim import NumpyOptim
+        from .numpy_optim_b import NumpyOptimB
 
-        class CPUBackend(NumpyNNA, NumpyNNB, NumpyOptim, NumpyBackend):
+        class CPUBackend(NumpyNNA, NumpyNNB, NumpyOptim, NumpyOptimB, NumpyBackend):
             """The cpu backend: NumPy reference for every op."""
 
         _cpu = CPUBackend()
@@ -40,8 +41,9 @@ def cuda_backend():
         from .triton_nn_a import TritonNNA
         from .triton_nn_b import TritonNNB
         from .triton_optim import TritonOptim
+        from .triton_optim_b import TritonOptimB
 
-        class CUDABackend(TritonNNA, TritonNNB, TritonOptim, TritonBackend):
+        class CUDABackend(TritonNNA, TritonNNB, TritonOptim, TritonOptimB, TritonBackend):
             """The cuda backend: a Triton kernel for every op."""
 
         _cuda = CUDABackend()

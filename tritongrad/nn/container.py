@@ -1,13 +1,16 @@
-"""Containers: `Sequential`, `ModuleList`, `ModuleDict` (``torch.nn`` containers, same keys and reprs)."""
+"""Containers: `Sequential`, `ModuleList`, `ModuleDict`, `ParameterList`, `ParameterDict` (``torch.nn``
+containers, same keys and reprs)."""
 from __future__ import annotations
 
 import operator
 from collections import OrderedDict, abc
 from itertools import chain, islice
 
+from ..tensor import Tensor
 from .module import Module, _addindent
+from .parameter import Parameter
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 
 
 def _index(idx, size, what):
@@ -273,3 +276,175 @@ class ModuleDict(Module):
                     raise ValueError("ModuleDict update sequence element #" + str(j) + " has length "
                                      + str(len(m)) + "; 2 is required")
                 self[m[0]] = m[1]
+
+
+def _as_parameter(value):
+    """Tensors that are not Parameters are wrapped in a `Parameter` (which requires grad), as PyTorch's
+    containers do."""
+    if isinstance(value, Tensor) and not isinstance(value, Parameter):
+        return Parameter(value)
+    return value
+
+
+def _param_line(key, p):
+    """One line of a parameter container's repr, as PyTorch's."""
+    if not isinstance(p, Tensor):
+        return f"  ({key}): Object of type: {type(p).__name__}"
+    size_str = "x".join(str(s) for s in p.size())
+    device = "" if p.device.type == "cpu" else f" ({p.device})"
+    kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+    return f"  ({key}): {kind} containing: [{p.type_name()} of size {size_str}{device}]"
+
+
+class ParameterList(Module):
+    """A list of parameters, registered under "0", "1", ... (``torch.nn.ParameterList``); plain tensors are
+    wrapped in `Parameter`, other objects stored as plain attributes."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self += values
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self.__class__([self[i] for i in range(self._size)[idx]])
+        return getattr(self, str(_index(idx, self._size, "ParameterList")))
+
+    def __setitem__(self, idx, param):
+        setattr(self, str(_index(idx, self._size, "ParameterList")), _as_parameter(param))
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return iter(self[i] for i in range(self._size))
+
+    def __iadd__(self, parameters):
+        return self.extend(parameters)
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
+
+    def append(self, value):
+        """Add ``value`` at the end; returns self."""
+        new_idx = self._size
+        self._size += 1
+        self[new_idx] = value
+        return self
+
+    def extend(self, values):
+        """Append the values of an iterable; returns self."""
+        if not isinstance(values, abc.Iterable) or isinstance(values, Tensor):
+            raise TypeError("ParameterList.extend should be called with an iterable, but got "
+                            + type(values).__name__)
+        for value in values:
+            self.append(value)
+        return self
+
+    def extra_repr(self):
+        return "\n".join(_param_line(k, p) for k, p in enumerate(self))
+
+
+class ParameterDict(Module):
+    """An ordered dict of parameters keyed by strings (``torch.nn.ParameterDict``); plain tensors are wrapped
+    in `Parameter`."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        self._keys = {}
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def __setitem__(self, key, value):
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict keys must be strings, got {type(key).__name__}")
+        self._keys[key] = None
+        setattr(self, key, _as_parameter(value))
+
+    def __delitem__(self, key):
+        del self._keys[key]
+        delattr(self, key)
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __reversed__(self):
+        return reversed(list(self._keys))
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def keys(self):
+        """The keys, in insertion order."""
+        return self._keys.keys()
+
+    def values(self):
+        """The parameters, in key order."""
+        return (self[k] for k in self._keys)
+
+    def items(self):
+        """(key, parameter) pairs, in key order."""
+        return ((k, self[k]) for k in self._keys)
+
+    def get(self, key, default=None):
+        """The value at ``key``, or ``default``."""
+        return self[key] if key in self else default
+
+    def pop(self, key):
+        """Remove ``key`` and return its value."""
+        v = self[key]
+        del self[key]
+        return v
+
+    def popitem(self):
+        """Remove and return the last inserted (key, value)."""
+        k = list(self._keys)[-1]
+        return k, self.pop(k)
+
+    def setdefault(self, key, default=None):
+        """The value at ``key``, inserting ``default`` first if missing."""
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def clear(self):
+        """Remove every item."""
+        for k in list(self._keys):
+            del self[k]
+
+    def copy(self):
+        """A new ParameterDict holding the same parameters."""
+        return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
+
+    def fromkeys(self, keys, default=None):
+        """A new ParameterDict with ``keys`` all mapped to ``default``."""
+        return ParameterDict((k, default) for k in keys)
+
+    def update(self, parameters):
+        """Add the items of a mapping or an iterable of (key, value) pairs (a plain dict in sorted key order,
+        as PyTorch)."""
+        if not isinstance(parameters, abc.Iterable):
+            raise TypeError("ParametersDict.update should be called with an iterable of key/value pairs, but got "
+                            + type(parameters).__name__)
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            items = list(parameters.items())
+        elif isinstance(parameters, abc.Mapping):
+            items = sorted(parameters.items())
+        else:
+            items = []
+            for j, p in enumerate(parameters):
+                if not isinstance(p, abc.Iterable) or isinstance(p, (str, Tensor)) or len(p) != 2:
+                    raise ValueError(f"ParameterDict update sequence element #{j} should be a (key, value) pair")
+                items.append(tuple(p))
+        for k, v in items:
+            self[k] = v
+
+    def extra_repr(self):
+        return "\n".join(_param_line(k, p) for k, p in self.items())

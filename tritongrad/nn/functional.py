@@ -842,3 +842,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     if reduction == "batchmean":
         return loss.sum() / input.shape[0] if input.ndim != 0 else loss.sum()
     return _apply_reduction(loss, reduction)
+
+
+from ._functional_b import (conv1d, conv_transpose1d, conv_transpose2d, cosine_similarity, dropout1d,  # noqa: E402
+                            dropout2d, dropout3d, group_norm, instance_norm, interpolate, normalize,
+                            pairwise_distance, pixel_shuffle, pixel_unshuffle, upsample, upsample_bilinear,
+                            upsample_nearest)

@@ -1,5 +1,5 @@
-"""`LayerNorm`, `RMSNorm`, `BatchNorm1d`, `BatchNorm2d` (``torch.nn``; same parameters, buffers, state_dict
-keys and reprs). All run fused kernels on cuda (fp32 statistics)."""
+"""`LayerNorm`, `RMSNorm`, `BatchNorm1d`, `BatchNorm2d`, `GroupNorm`, `InstanceNorm1d/2d/3d` (``torch.nn``; same
+parameters, buffers, state_dict keys and reprs). All run fused kernels on cuda (fp32 statistics)."""
 from __future__ import annotations
 
 import numbers
@@ -11,7 +11,8 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d"]
+__all__ = ["LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d",
+           "InstanceNorm3d"]
 
 
 def _shape_tuple(normalized_shape):
@@ -169,3 +170,80 @@ class BatchNorm2d(_BatchNorm):
     def _check_input_dim(self, input):
         if input.dim() != 4:
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
+
+
+class GroupNorm(Module):
+    """Group normalisation (``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)``): each of
+    ``num_groups`` channel groups of each sample normalised, then a per-channel ``weight`` (ones) and ``bias``
+    (zeros); the layer-norm kernel pair on cuda."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = Parameter(empty(num_channels, device=device, dtype=dtype))
+            self.bias = Parameter(empty(num_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """``weight`` to ones, ``bias`` to zeros."""
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class _InstanceNorm(_BatchNorm):
+    """Shared body of InstanceNorm1d/2d/3d (``torch.nn.modules.instancenorm._InstanceNorm``): parameters and
+    buffers as batch norm's, PyTorch's defaults ``affine=False, track_running_stats=False``."""
+
+    _spatial = 1
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
+                 dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    def _check_input_dim(self, input):
+        if input.dim() not in (self._spatial + 1, self._spatial + 2):
+            raise ValueError(f"expected {self._spatial + 1}D or {self._spatial + 2}D input (got {input.dim()}D input)")
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        unbatched = input.dim() == self._spatial + 1
+        if input.shape[0 if unbatched else 1] != self.num_features and self.affine:
+            raise ValueError(f"expected input's size at dim={0 if unbatched else 1} to match num_features "
+                             f"({self.num_features}), but got: {input.shape[0 if unbatched else 1]}.")
+        x = input.unsqueeze(0) if unbatched else input
+        out = F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                              self.training or not self.track_running_stats,
+                              self.momentum if self.momentum is not None else 0.0, self.eps)
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L) input (``torch.nn.InstanceNorm1d``)."""
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) input (``torch.nn.InstanceNorm2d``)."""
+
+    _spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W) or (C, D, H, W) input (``torch.nn.InstanceNorm3d``)."""
+
+    _spatial = 3

@@ -1,7 +1,7 @@
 """`Adam` (``torch.optim.Adam``), with AMSGrad and maximize; `AdamW` shares its implementation."""
 from __future__ import annotations
 
-from .optimizer import Optimizer, _check_scalar
+from .optimizer import Optimizer, _check_adam_like
 
 __all__ = ["Adam"]
 
@@ -26,11 +26,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
                  decoupled_weight_decay=False):
-        _check_scalar("lr", lr, lr >= 0.0, "learning rate")
-        _check_scalar("eps", eps, eps >= 0.0, "epsilon value")
-        _check_scalar("betas[0]", betas[0], 0.0 <= betas[0] < 1.0, "beta parameter at index 0")
-        _check_scalar("betas[1]", betas[1], 0.0 <= betas[1] < 1.0, "beta parameter at index 1")
-        _check_scalar("weight_decay", weight_decay, weight_decay >= 0.0, "weight_decay value")
+        _check_adam_like(lr, betas, eps, weight_decay)
         if differentiable:
             raise ValueError("differentiable=True is not supported")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,

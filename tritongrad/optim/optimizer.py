@@ -62,6 +62,15 @@ def _check_scalar(name, value, ok, what=None):
         raise ValueError(f"Invalid {what or name}: {value}")
 
 
+def _check_adam_like(lr, betas, eps, weight_decay):
+    """The hyperparameter checks shared by Adam, AdamW, Adamax, NAdam and RAdam (PyTorch's messages)."""
+    _check_scalar("lr", lr, lr >= 0.0, "learning rate")
+    _check_scalar("eps", eps, eps >= 0.0, "epsilon value")
+    _check_scalar("betas[0]", betas[0], 0.0 <= betas[0] < 1.0, "beta parameter at index 0")
+    _check_scalar("betas[1]", betas[1], 0.0 <= betas[1] < 1.0, "beta parameter at index 1")
+    _check_scalar("weight_decay", weight_decay, weight_decay >= 0.0, "weight_decay value")
+
+
 def _device_key(dev):
     return (dev.type, 0 if dev.index is None else dev.index)
 
@@ -79,6 +88,7 @@ class Optimizer:
     _state_keys = ()
     _has_step = True
     _created_by_backend = ()  # state buffers the backend creates itself (SGD's momentum buffer)
+    _scalar_state_keys = ("step",)  # 0-d float32 state on the parameter's device (NAdam adds mu_product)
 
     def __init__(self, params, defaults):
         self.defaults = defaults
@@ -275,11 +285,10 @@ class Optimizer:
         self.state = state
         self._caches = {}
 
-    @staticmethod
-    def _load_value(p, key, value):
-        """A copy of a saved state value for parameter ``p``: steps as 0-d float32 device tensors, buffers in
-        the parameter's state dtype on its device; anything else as is."""
-        if key == "step":
+    def _load_value(self, p, key, value):
+        """A copy of a saved state value for parameter ``p``: steps (and other scalar state) as 0-d float32
+        device tensors, buffers in the parameter's state dtype on its device; anything else as is."""
+        if key in self._scalar_state_keys:
             return Optimizer._step_state(p, float(value.item() if isinstance(value, Tensor) else np.asarray(value)))
         if isinstance(value, np.ndarray):
             value = Tensor._make(value, device("cpu"))
