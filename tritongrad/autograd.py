@@ -1,8 +1,8 @@
-"""Autograd: `Function`, the backward engine, grad-mode switches and `gradcheck`.
+"""Autograd: `Op`, the backward engine, grad-mode switches and `gradcheck`.
 
-An op is a `Function` subclass. ``forward`` receives backend arrays (``np.ndarray`` on cpu, `DeviceArray`
+An op is an `Op` subclass. ``forward`` receives backend arrays (``np.ndarray`` on cpu, `DeviceArray`
 on cuda) and returns array(s); ``backward`` receives one gradient array per output and returns one per
-positional input. `Function.apply` wraps Tensors in and out and records the graph.
+positional input. `Op.apply` wraps Tensors in and out and records the graph.
 
 The engine walks the graph iteratively (no recursion: a 100,000-op chain is fine): a topological order of
 the nodes reachable from the roots, then one reverse pass. Gradients that meet at a node are summed
@@ -18,7 +18,7 @@ import numpy as np
 from . import dtypes as _dt
 
 __all__ = [
-    "Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "Op", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
     "is_grad_enabled", "gradcheck",
 ]
 
@@ -142,8 +142,8 @@ def _device_mismatch(cls, a, b):
                         f"{a.device} and {b.device}! (in {cls.__name__.lower()})")
 
 
-class Function:
-    """Base class of every differentiable op; see the module docstring for the contract."""
+class Op:
+    """Base class of every internal differentiable op (on backend arrays); see the module docstring for the contract."""
 
     # per-node state: class-level defaults, set on the instance only when an op is recorded
     be = None
@@ -271,7 +271,7 @@ class Function:
 
 
 def _topo_order(roots):
-    """Nodes reachable from ``roots`` (Functions), each after every node that consumes its outputs."""
+    """Nodes reachable from ``roots`` (graph nodes), each after every node that consumes its outputs."""
     order, visited = [], set()
     for root in roots:
         if root is None or id(root) in visited:

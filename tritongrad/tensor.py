@@ -2,7 +2,7 @@
 
 A Tensor holds a backend array (``_data``: an ``np.ndarray`` on cpu, a `DeviceArray` on cuda), its
 ``device`` and ``dtype``, and autograd state (``requires_grad``, ``grad``, ``grad_fn``). Every computing
-method is a one-liner over a `Function` in ``functions.py``.
+method is a one-liner over an `autograd.Op` in ``functions.py``.
 """
 from __future__ import annotations
 
@@ -1793,7 +1793,7 @@ class _ToDevice:
         return out
 
 
-class _PinCopy(autograd.Function):
+class _PinCopy(autograd.Op):
     """`Tensor.pin_memory`: a copy into `runtime.pinned_empty` memory; the gradient passes through."""
 
     def forward(self, x):
@@ -1810,7 +1810,7 @@ class _PinCopy(autograd.Function):
         return "PinMemoryBackward0"
 
 
-class _DeviceMove(autograd.Function):
+class _DeviceMove(autograd.Op):
     def backward(self, g):
         src_be = _backend(self.src_device)
         host = self.be.to_numpy(g) if self.be.name != "numpy" else g
