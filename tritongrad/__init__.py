@@ -52,6 +52,8 @@ def is_floating_point(input):
 
 def _method_alias(name, doc=None):
     def fn(input, *args, **kwargs):
+        if "axis" in kwargs:    # NumPy's name, which PyTorch accepts as an alias of dim
+            kwargs["dim"] = kwargs.pop("axis")
         return getattr(input, name)(*args, **kwargs)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"``torch.{name}(input, ...)``: the same as ``Tensor.{name}``."
@@ -102,5 +104,5 @@ def broadcast_shapes(*shapes):
         raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {list(shapes)}") from None
 
 
-from . import cuda, nn, optim, utils  # noqa: E402  (tritongrad.cuda is the runtime face of tritongrad)
+from . import cuda, nn, optim, testing, utils  # noqa: E402  (tritongrad.cuda is the runtime face of tritongrad)
 from .serialization import load, safe_open, save  # noqa: E402

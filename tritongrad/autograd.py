@@ -18,7 +18,7 @@ import numpy as np
 from . import dtypes as _dt
 
 __all__ = [
-    "Op", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "Op", "Function", "FunctionCtx", "BackwardCFunction", "once_differentiable", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
     "is_grad_enabled", "gradcheck",
 ]
 
@@ -154,6 +154,7 @@ class Op:
     _non_diff = ()
     _out_refs = ()
     _freed = False
+    _shares_grads = False   # True: the gradients backward returns may be held elsewhere (user code)
 
     # -- used inside forward -----------------------------------------------------------------------
     def save_for_backward(self, *arrays):
@@ -391,6 +392,10 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
         for a in node.saved_tensors:    # a backward may hand back (a view of) a saved array
             if a is not None:
                 uses.add(a, _SHARED)
+        if node._shares_grads:
+            for g in in_grads:
+                if g is not None:
+                    uses.add(g, _SHARED)
         if not retain_graph:
             node.saved_tensors = ()
             node._freed = True
@@ -581,3 +586,6 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                 raise RuntimeError(msg)
             return False
     return True
+
+
+from ._custom_function import BackwardCFunction, Function, FunctionCtx, once_differentiable  # noqa: E402

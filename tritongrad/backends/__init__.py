@@ -34,8 +34,9 @@ def cuda_backend():
     global _cuda
     if _cuda is None:
         from .. import runtime
+        from ..runtime.device import device_state
         if not runtime.interpreting():
-            runtime.device_state()  # opens the GPU and installs tritongrad's Triton driver; raises without one
+            device_state()  # opens the GPU and installs tritongrad's Triton driver; raises without one
         from .triton import TritonBackend
         from .triton_nn_a import TritonNNA
         from .triton_nn_b import TritonNNB

@@ -67,7 +67,10 @@ class TritongradCudaDriver(CudaDriver):
         return cuda
 
     def get_active_torch_device(self):
-        raise RuntimeError("tritongrad's Triton driver has no torch device: tritongrad does not use torch")
+        """The current cuda device as a `tritongrad.device`: what Triton's tutorials pass as ``device=`` to
+        the framework's factories (``DEVICE = driver.active.get_active_torch_device()``)."""
+        from ..device import device
+        return device("cuda", self.get_current_device())
 
     def get_benchmarker(self):
         return timing.do_bench
