@@ -11,9 +11,10 @@ import numpy as np
 
 from . import autograd
 from . import dtypes as _dt
+from .runtime.timing import do_bench
 from .tensor import Tensor, tensor
 
-__all__ = ["assert_close", "compare_devices", "DeviceComparison", "Difference", "default_tolerance"]
+__all__ = ["assert_close", "compare_devices", "DeviceComparison", "Difference", "default_tolerance", "do_bench"]
 
 _DEFAULT_TOL = {  # (rtol, atol), torch.testing.assert_close's defaults
     "float16": (1e-3, 1e-5),
