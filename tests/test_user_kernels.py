@@ -5,8 +5,6 @@ backward in a custom `autograd.Function`); each is checked, forward and backward
 cpu (the NumPy reference), on views and on every float dtype. Small shapes: they run in Triton's interpreter
 on machines without a GPU.
 """
-import math
-
 import numpy as np
 import pytest
 import triton
@@ -241,12 +239,12 @@ def test_a_cpu_tensor_passed_to_a_kernel_is_a_clear_error():
         vector_add(tg.ones(4), tg.ones(4))
 
 
-def test_kernel_writes_through_to_the_tensor_and_bumps_nothing_else():
+def test_kernel_writes_through_a_view_and_leaves_the_inputs_alone():
     x = tg.arange(10, dtype=tg.float32, device="cuda")
     out = tg.zeros(10, device="cuda")
     _add_kernel[(1,)](x, x, out[2:], 8, ACC=tl.float32, BLOCK=16)
     assert out.tolist() == [0.0, 0.0] + [2.0 * i for i in range(8)]
-    assert math.isclose(x.sum().item(), 45.0)
+    assert x.tolist() == [float(i) for i in range(10)]
 
 
 # ------------------------------------------------------------------------------------------------ Triton's tools
