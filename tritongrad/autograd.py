@@ -2,7 +2,8 @@
 
 An op is an `Op` subclass. ``forward`` receives backend arrays (``np.ndarray`` on cpu, `DeviceArray`
 on cuda) and returns array(s); ``backward`` receives one gradient array per output and returns one per
-positional input. `Op.apply` wraps Tensors in and out and records the graph.
+positional input. `Op.apply` wraps Tensors in and out and records the graph. User code extends autograd
+with `Function`, PyTorch's custom-Function API on Tensors (``_custom_function.py``), whose nodes are Ops too.
 
 The engine walks the graph iteratively (no recursion: a 100,000-op chain is fine): a topological order of
 the nodes reachable from the roots, then one reverse pass. Gradients that meet at a node are summed
