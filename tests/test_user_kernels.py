@@ -254,7 +254,7 @@ import triton, triton.testing
 import tritongrad as tg
 from triton.language import target_info
 from triton.runtime import driver
-tg.zeros(1, device="cuda")                  # installs tritongrad's Triton driver
+tg.cuda.init()                              # installs tritongrad's Triton driver
 if tg.cuda.is_interpreter():                # no compile target there: Triton's target queries say none
     assert target_info.current_target() is None
 dev = driver.active.get_active_torch_device()
