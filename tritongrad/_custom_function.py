@@ -277,6 +277,7 @@ class Function(FunctionCtx, metaclass=_FunctionMeta):
 
     @staticmethod
     def jvp(ctx, *grad_inputs):
+        """Forward-mode AD: not supported by tritongrad."""
         raise NotImplementedError("forward-mode AD (jvp) is not supported by tritongrad")
 
     @classmethod

@@ -19,8 +19,8 @@ import numpy as np
 from . import dtypes as _dt
 
 __all__ = [
-    "Op", "Function", "FunctionCtx", "BackwardCFunction", "once_differentiable", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-    "is_grad_enabled", "gradcheck",
+    "Op", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "is_grad_enabled", "gradcheck", "Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
 ]
 
 _grad_enabled = True
