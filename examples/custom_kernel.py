@@ -20,8 +20,8 @@ import tritongrad as torch
 import tritongrad.nn.functional as F
 from tritongrad.testing import compare_devices, do_bench
 
-_INV_SQRT2 = 0.7071067811865476
-_INV_SQRT_2PI = 0.3989422804014327
+_INV_SQRT2 = tl.constexpr(0.7071067811865476)      # kernels may read only constexpr globals
+_INV_SQRT_2PI = tl.constexpr(0.3989422804014327)
 
 
 @triton.jit

@@ -304,3 +304,42 @@ def test_kernels_launch_on_tritongrads_current_stream():
         total = out.sum()
     tg.cuda.current_stream().wait_stream(s)
     assert_close(total, (x * 2).sum(), rtol=1e-4, atol=1e-2)
+
+
+_AOT = """
+import sys
+import triton
+import triton.language as tl
+from triton.backends.compiler import GPUTarget
+sys.path.insert(0, sys.argv[1])
+import test_user_kernels as t
+P, I, C = "*fp16", "i32", "constexpr"
+specs = [
+    (t._add_kernel, dict(x_ptr=P, y_ptr=P, out_ptr=P, n=I, ACC=C, BLOCK=C), dict(BLOCK=64)),
+    (t._softmax_kernel, dict(x_ptr=P, out_ptr=P, n_cols=I, x_row_stride=I, out_row_stride=I, ACC=C, BLOCK=C),
+     dict(BLOCK=64)),
+    (t._matmul_kernel, dict(a_ptr=P, b_ptr=P, c_ptr=P, M=I, N=I, K=I, stride_am=I, stride_ak=I, stride_bk=I,
+                            stride_bn=I, stride_cm=I, stride_cn=I, ACC=C, BLOCK_M=C, BLOCK_N=C, BLOCK_K=C),
+     dict(BLOCK_M=16, BLOCK_N=16, BLOCK_K=16)),
+    (t._layer_norm_fwd_kernel, dict(x_ptr=P, w_ptr=P, b_ptr=P, y_ptr=P, mean_ptr="*fp32", rstd_ptr="*fp32", N=I,
+                                    x_row_stride=I, eps="fp32", ACC=C, BLOCK=C), dict(BLOCK=32)),
+    (t._layer_norm_bwd_kernel, dict(x_ptr=P, w_ptr=P, gy_ptr=P, mean_ptr="*fp32", rstd_ptr="*fp32", gx_ptr=P,
+                                    gw_rows_ptr="*fp32", gb_rows_ptr="*fp32", N=I, x_row_stride=I, ACC=C, BLOCK=C),
+     dict(BLOCK=32)),
+]
+for kernel, sig, consts in specs:
+    src = triton.compiler.ASTSource(fn=kernel, signature=sig, constexprs={"ACC": tl.float32, **consts})
+    assert "cubin" in triton.compile(src, target=GPUTarget("cuda", 90, 32)).asm
+print("ok")
+"""
+
+
+def test_these_kernels_compile_for_sm90():
+    """The interpreter accepts more than the compiler: the kernels above must compile too (no GPU needed)."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    proc = subprocess.run([sys.executable, "-c", _AOT, os.path.dirname(os.path.abspath(__file__))], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
