@@ -1,7 +1,7 @@
 """Dispatch overhead per op on the cpu: tritongrad on tiny tensors against the raw NumPy call.
 
 On a 4x4 float32 tensor the arithmetic costs almost nothing, so what tritongrad adds above NumPy is the
-price of its Python layers: ``Tensor.__add__`` -> type promotion and broadcast checks -> ``Function.apply``
+price of its Python layers: ``Tensor.__add__`` -> type promotion and broadcast checks -> ``Op.apply``
 -> the NumPy backend (``backend.binary``) -> wrapping the result in a Tensor (and recording the graph when
 an input requires grad). The same expression (`OPS`) runs on NumPy arrays and on tritongrad tensors.
 

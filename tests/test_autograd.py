@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tritongrad as tg
-from tritongrad.autograd import Function
+from tritongrad.autograd import Op
 
 DEVICES = ["cpu", "cuda"]
 
@@ -178,7 +178,7 @@ def test_autograd_grad(device):
         y.backward(create_graph=True)
 
 
-class _Identity(Function):
+class _Identity(Op):
     def forward(self, x):
         return x
 
@@ -238,7 +238,7 @@ def test_setitem_with_grad_flows_to_both_sides(device):
 
 
 # ------------------------------------------------------------------------------------------ Function, devices
-class _Cube(Function):
+class _Cube(Op):
     def forward(self, x):
         self.save_for_backward(x)
         return self.be.binary("mul", self.be.binary("mul", x, x), x)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tritongrad as tg
-from tritongrad.autograd import Function
+from tritongrad.autograd import Op
 from tritongrad.testing import assert_close, compare_devices, default_tolerance
 
 
@@ -87,7 +87,7 @@ def test_compare_devices_bf16_uses_its_own_tolerance():
     assert report.outputs[0].dtype == "bfloat16" and report.outputs[0].rtol == default_tolerance(tg.bfloat16, True)[0]
 
 
-class _DeviceDependent(Function):
+class _DeviceDependent(Op):
     """Wrong on purpose: adds 1 on cuda only, and its cuda gradient is doubled."""
 
     def forward(self, x):

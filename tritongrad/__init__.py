@@ -52,6 +52,8 @@ def is_floating_point(input):
 
 def _method_alias(name, doc=None):
     def fn(input, *args, **kwargs):
+        if "axis" in kwargs:    # NumPy's name, which PyTorch accepts as an alias of dim
+            kwargs["dim"] = kwargs.pop("axis")
         return getattr(input, name)(*args, **kwargs)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc or f"``torch.{name}(input, ...)``: the same as ``Tensor.{name}``."
@@ -102,7 +104,7 @@ def broadcast_shapes(*shapes):
         raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {list(shapes)}") from None
 
 
-from . import amp, cpu, cuda, nn, optim, utils  # noqa: E402  (tritongrad.cuda is the runtime face of tritongrad)
+from . import amp, cpu, cuda, nn, optim, testing, utils  # noqa: E402  (tritongrad.cuda: the runtime face)
 from .amp.autocast_mode import (autocast, autocast_decrement_nesting, autocast_increment_nesting,  # noqa: E402
                                 clear_autocast_cache, get_autocast_cpu_dtype, get_autocast_dtype,
                                 get_autocast_gpu_dtype, is_autocast_cache_enabled, is_autocast_cpu_enabled,

@@ -1,8 +1,9 @@
-"""Autograd: `Function`, the backward engine, grad-mode switches and `gradcheck`.
+"""Autograd: `Op`, the backward engine, grad-mode switches and `gradcheck`.
 
-An op is a `Function` subclass. ``forward`` receives backend arrays (``np.ndarray`` on cpu, `DeviceArray`
+An op is an `Op` subclass. ``forward`` receives backend arrays (``np.ndarray`` on cpu, `DeviceArray`
 on cuda) and returns array(s); ``backward`` receives one gradient array per output and returns one per
-positional input. `Function.apply` wraps Tensors in and out and records the graph.
+positional input. `Op.apply` wraps Tensors in and out and records the graph. User code extends autograd
+with `Function`, PyTorch's custom-Function API on Tensors (``_custom_function.py``), whose nodes are Ops too.
 
 The engine walks the graph iteratively (no recursion: a 100,000-op chain is fine): a topological order of
 the nodes reachable from the roots, then one reverse pass. Gradients that meet at a node are summed
@@ -18,8 +19,8 @@ import numpy as np
 from . import dtypes as _dt
 
 __all__ = [
-    "Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-    "is_grad_enabled", "gradcheck",
+    "Op", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+    "is_grad_enabled", "gradcheck", "Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
 ]
 
 _grad_enabled = True
@@ -142,8 +143,8 @@ def _device_mismatch(cls, a, b):
                         f"{a.device} and {b.device}! (in {cls.__name__.lower()})")
 
 
-class Function:
-    """Base class of every differentiable op; see the module docstring for the contract."""
+class Op:
+    """Base class of every internal differentiable op (on backend arrays); see the module docstring for the contract."""
 
     # per-node state: class-level defaults, set on the instance only when an op is recorded
     be = None
@@ -154,6 +155,7 @@ class Function:
     _non_diff = ()
     _out_refs = ()
     _freed = False
+    _shares_grads = False   # True: the gradients backward returns may be held elsewhere (user code)
 
     # -- used inside forward -----------------------------------------------------------------------
     def save_for_backward(self, *arrays):
@@ -271,7 +273,7 @@ class Function:
 
 
 def _topo_order(roots):
-    """Nodes reachable from ``roots`` (Functions), each after every node that consumes its outputs."""
+    """Nodes reachable from ``roots`` (graph nodes), each after every node that consumes its outputs."""
     order, visited = [], set()
     for root in roots:
         if root is None or id(root) in visited:
@@ -391,6 +393,10 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
         for a in node.saved_tensors:    # a backward may hand back (a view of) a saved array
             if a is not None:
                 uses.add(a, _SHARED)
+        if node._shares_grads:
+            for g in in_grads:
+                if g is not None:
+                    uses.add(g, _SHARED)
         if not retain_graph:
             node.saved_tensors = ()
             node._freed = True
@@ -591,3 +597,6 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                 raise RuntimeError(msg)
             return False
     return True
+
+
+from ._custom_function import BackwardCFunction, Function, FunctionCtx, once_differentiable  # noqa: E402

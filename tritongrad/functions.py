@@ -1,4 +1,4 @@
-"""One `Function` per op: forward calls ``be.<op>``, backward calls ``be.<op>_bwd`` (or other backend ops).
+"""One `autograd.Op` per op: forward calls ``be.<op>``, backward calls ``be.<op>_bwd`` (or other backend ops).
 
 Arrays here are backend arrays; ``self.be`` is the backend of the inputs. Gradients of broadcast
 operands are summed back to the operand's shape with `unbroadcast`.
@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ._strides import broadcast_shapes
-from .autograd import Function
+from .autograd import Op
 
 
 def unbroadcast(be, g, shape):
@@ -32,7 +32,7 @@ def _reshape(be, a, shape):
 
 
 # ---------------------------------------------------------------------------------------------- elementwise
-class Unary(Function):
+class Unary(Op):
     def forward(self, x, *, op, params):
         self.op, self.params = op, params
         y = self.be.unary(op, x, **params)
@@ -51,7 +51,7 @@ class Unary(Function):
 _BINARY_SAVES = {"add": False, "sub": False}
 
 
-class Binary(Function):
+class Binary(Op):
     def forward(self, a, b, *, op):
         self.op = op
         self.a_shape = getattr(a, "shape", None)
@@ -81,7 +81,7 @@ class Binary(Function):
         return self.op.capitalize() + "Backward0"
 
 
-class Where(Function):
+class Where(Op):
     def forward(self, cond, a, b):
         self.shapes = (getattr(a, "shape", None), getattr(b, "shape", None))
         self.save_for_backward(cond)
@@ -96,7 +96,7 @@ class Where(Function):
         return None, ga, gb
 
 
-class Clamp(Function):
+class Clamp(Op):
     def forward(self, x, *, lo, hi):
         self.lo, self.hi = lo, hi
         self.save_for_backward(x)
@@ -107,7 +107,7 @@ class Clamp(Function):
         return self.be.clamp_bwd(x, self.lo, self.hi, g)
 
 
-class Tril(Function):
+class Tril(Op):
     def forward(self, x, *, k, upper):
         self.k, self.upper = k, upper
         return self.be.tril(x, k, upper)
@@ -116,7 +116,7 @@ class Tril(Function):
         return self.be.tril(g, self.k, self.upper)
 
 
-class Cast(Function):
+class Cast(Op):
     def forward(self, x, *, dtype):
         self.in_dtype = x.dtype
         return self.be.cast(x, dtype)
@@ -129,7 +129,7 @@ class Cast(Function):
         return "ToCopyBackward0"
 
 
-class Clone(Function):
+class Clone(Op):
     def forward(self, x):
         return self.be.contiguous(x)
 
@@ -142,7 +142,7 @@ class Clone(Function):
 
 
 # ---------------------------------------------------------------------------------------------- reductions
-class Reduce(Function):
+class Reduce(Op):
     def forward(self, x, *, op, dims, keepdim, params):
         self.op, self.dims, self.keepdim, self.params = op, dims, keepdim, params
         y = self.be.reduce(op, x, dims, keepdim, **params) if params else self.be.reduce(op, x, dims, keepdim)
@@ -180,7 +180,7 @@ class _ShapeOnly:
         return len(self.shape)
 
 
-class ArgReduce(Function):
+class ArgReduce(Op):
     def forward(self, x, *, op, dim, keepdim):
         self.dim, self.keepdim, self.x_shape, self.x_dtype = dim, keepdim, x.shape, x.dtype
         values, indices = self.be.argreduce(op, x, dim, keepdim)
@@ -200,7 +200,7 @@ class ArgReduce(Function):
         return be.scatter_add(self.x_shape, self.x_dtype, self.dim, idx, gv)
 
 
-class Cumsum(Function):
+class Cumsum(Op):
     def forward(self, x, *, dim):
         self.dim = dim
         return self.be.cumsum(x, dim)
@@ -209,7 +209,7 @@ class Cumsum(Function):
         return self.be.cumsum(g, self.dim, reverse=True)
 
 
-class Softmax(Function):
+class Softmax(Op):
     def forward(self, x, *, dim, log):
         self.dim, self.log = dim, log
         y = self.be.softmax(x, dim, log)
@@ -250,7 +250,7 @@ def _matmul_operands(be, a, b):
     return as3(a), as3(b), batch
 
 
-class Matmul(Function):
+class Matmul(Op):
     """``a @ b`` for ``a`` (..., M, K) and ``b`` (K, N) or (..., K, N) with broadcast batch dims (both at
     least 2-D; the Tensor layer handles 1-D operands). The backend multiplies (B, M, K) @ (B, K, N): the
     operands are reshaped to 3-D here, at array level, so one node records the whole product."""
@@ -289,7 +289,7 @@ class Matmul(Function):
 
 
 # ---------------------------------------------------------------------------------------------- views
-class Reshape(Function):
+class Reshape(Op):
     def forward(self, x, *, shape):
         self.in_shape = x.shape
         v = self.be.reshape_view(x, shape)
@@ -303,7 +303,7 @@ class Reshape(Function):
         return "ViewBackward0"
 
 
-class Permute(Function):
+class Permute(Op):
     def forward(self, x, *, dims):
         self.dims = dims
         return self.be.permute(x, dims)
@@ -319,7 +319,7 @@ class Permute(Function):
         return "PermuteBackward0"
 
 
-class Expand(Function):
+class Expand(Op):
     def forward(self, x, *, shape):
         self.in_shape = x.shape
         return self.be.broadcast_to(x, shape)
@@ -332,7 +332,7 @@ class Expand(Function):
         return "ExpandBackward0"
 
 
-class Index(Function):
+class Index(Op):
     """Basic indexing (ints, slices with positive steps, None, Ellipsis): a view."""
 
     def forward(self, x, *, key):
@@ -350,7 +350,7 @@ class Index(Function):
         return "SliceBackward0"
 
 
-class Flip(Function):
+class Flip(Op):
     def forward(self, x, *, dims):
         self.dims = dims
         return self.be.contiguous(self.be.flip_view(x, dims))
@@ -359,7 +359,7 @@ class Flip(Function):
         return self.be.contiguous(self.be.flip_view(g, self.dims))
 
 
-class Cat(Function):
+class Cat(Op):
     def forward(self, *xs, dim):
         be = self.be
         self.dim = dim
@@ -381,7 +381,7 @@ class Cat(Function):
         return tuple(grads)
 
 
-class IndexSelect(Function):
+class IndexSelect(Op):
     def forward(self, x, index, *, dim):
         self.dim, self.x_shape, self.x_dtype = dim, x.shape, x.dtype
         self.save_for_backward(index)
@@ -396,7 +396,7 @@ class IndexSelect(Function):
         return "IndexBackward0"
 
 
-class Gather(Function):
+class Gather(Op):
     def forward(self, x, index, *, dim):
         self.dim, self.x_shape, self.x_dtype = dim, x.shape, x.dtype
         self.save_for_backward(index)
@@ -407,7 +407,7 @@ class Gather(Function):
         return self.be.scatter_add(self.x_shape, self.x_dtype, self.dim, index, g), None
 
 
-class ScatterAdd(Function):
+class ScatterAdd(Op):
     """``x.scatter_add(dim, index, src)`` out of place: x + scatter of src."""
 
     def forward(self, x, index, src, *, dim):
@@ -422,7 +422,7 @@ class ScatterAdd(Function):
         return g, None, gs
 
 
-class IndexPut(Function):
+class IndexPut(Op):
     """``out = x.clone(); out[index along dim 0] = v`` (advanced ``__setitem__`` on a flattened view)."""
 
     def forward(self, x, index, v):
@@ -456,7 +456,7 @@ def _replay_views(be, a, ops):
     return a
 
 
-class CopySlices(Function):
+class CopySlices(Op):
     """In place on a view: write ``src`` into the view of ``base`` that ``ops`` describes (the chain of view
     Functions from the base) and return ``base`` itself. The gradient goes to the base outside the view
     and to ``src`` inside it (PyTorch's ``CopySlices``)."""
@@ -477,7 +477,7 @@ class CopySlices(Function):
         return gbase, gsrc
 
 
-class SetSlice(Function):
+class SetSlice(Op):
     """``out = x.clone(); out[key] = v`` for a basic-indexing key (``CopySlices`` in PyTorch)."""
 
     def forward(self, x, v, *, key):

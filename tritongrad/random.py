@@ -120,9 +120,9 @@ def _draw(kind, shape, dtype, device, generator, low=0, high=None):
     return Tensor._make(data, dev)
 
 
-def _shape(size):
-    from .tensor import _shape_arg
-    return _shape_arg(size)
+def _shape(sizes, size=None):
+    from .tensor import _size_arg
+    return _size_arg(sizes, size)
 
 
 def _float_dtype(dtype, what):
@@ -132,15 +132,15 @@ def _float_dtype(dtype, what):
     return dt
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def rand(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples from [0, 1) (``torch.rand``)."""
-    t = _draw("rand", _shape(size), _float_dtype(dtype, "rand"), device, generator)
+    t = _draw("rand", _shape(sizes, size), _float_dtype(dtype, "rand"), device, generator)
     return t.requires_grad_(True) if requires_grad else t
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+def randn(*sizes, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples (``torch.randn``)."""
-    t = _draw("randn", _shape(size), _float_dtype(dtype, "randn"), device, generator)
+    t = _draw("randn", _shape(sizes, size), _float_dtype(dtype, "randn"), device, generator)
     return t.requires_grad_(True) if requires_grad else t
 
 

@@ -2,7 +2,7 @@
 
 A Tensor holds a backend array (``_data``: an ``np.ndarray`` on cpu, a `DeviceArray` on cuda), its
 ``device`` and ``dtype``, and autograd state (``requires_grad``, ``grad``, ``grad_fn``). Every computing
-method is a one-liner over a `Function` in ``functions.py``.
+method is a one-liner over an `autograd.Op` in ``functions.py``.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from . import autograd
 from . import dtypes as _dt
 from . import functions as F
 from ._autocast import autocast_op
+from ._kernel_args import KernelArgMixin
 from ._strides import broadcast_shapes
 from .device import as_device, device as _device
 
@@ -80,6 +81,15 @@ def _norm_dims(dim, ndim, empty_means_all=False):
     return (_norm_dim(dim, ndim),) if ndim else ()
 
 
+def _size_arg(sizes, size):
+    """The shape a factory gets as ``f(2, 3)``, ``f((2, 3))`` or ``f(size=(2, 3))`` (PyTorch takes all three)."""
+    if size is not None:
+        if sizes:
+            raise TypeError(f"the size was given both positionally {tuple(sizes)} and as size={size!r}")
+        sizes = (size,)
+    return _shape_arg(sizes)
+
+
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
         shape = tuple(shape[0])
@@ -100,7 +110,7 @@ def _scalar(x):
     return x
 
 
-class Tensor:
+class Tensor(KernelArgMixin):
     """A multi-dimensional array with autograd (``torch.Tensor``).
 
     ``Tensor(data)`` builds a float32 tensor from a list (as ``torch.Tensor(list)``); ``Tensor(2, 3)`` an
@@ -193,9 +203,6 @@ class Tensor:
         it = self._data.dtype.itemsize
         st = tuple(s // it for s in self._data.strides)
         return st if dim is None else st[_norm_dim(dim, self.ndim)]
-
-    def storage_offset(self):
-        return 0
 
     def is_contiguous(self, memory_format=None):
         """True when the elements are in C order without gaps (``Tensor.is_contiguous``)."""
@@ -1213,6 +1220,16 @@ class Tensor:
     def expand_as(self, other):
         return self.expand(other.shape)
 
+    def sum_to_size(self, *size):
+        """Sum over the dimensions that broadcasting ``size`` to this shape would add or stretch
+        (``Tensor.sum_to_size``): a broadcast result's gradient back to the operand's shape."""
+        size = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+        lead = self.ndim - len(size)
+        if lead < 0 or any(n not in (1, m) for n, m in zip(size, self.shape[lead:])):
+            raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(self.shape)}}}.")
+        dims = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(size) if n == 1 and self.shape[lead + i] != 1)
+        return (self.sum(dims) if dims else self).reshape(size)
+
     def broadcast_to(self, shape):
         return self.expand(shape)
 
@@ -1799,7 +1816,7 @@ class _ToDevice:
         return out
 
 
-class _PinCopy(autograd.Function):
+class _PinCopy(autograd.Op):
     """`Tensor.pin_memory`: a copy into `runtime.pinned_empty` memory; the gradient passes through."""
 
     def forward(self, x):
@@ -1816,7 +1833,7 @@ class _PinCopy(autograd.Function):
         return "PinMemoryBackward0"
 
 
-class _DeviceMove(autograd.Function):
+class _DeviceMove(autograd.Op):
     def backward(self, g):
         src_be = _backend(self.src_device)
         host = self.be.to_numpy(g) if self.be.name != "numpy" else g
@@ -2043,9 +2060,9 @@ def _new(shape, value, dtype, device, requires_grad):
     return t
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, pin_memory=False, memory_format=None):
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False, pin_memory=False, memory_format=None):
     """An uninitialised tensor (``torch.empty``); ``pin_memory=True`` puts a cpu one in page-locked memory."""
-    t = _new(_shape_arg(size), None, dtype or _dt.get_default_dtype(), device, False)
+    t = _new(_size_arg(sizes, size), None, dtype or _dt.get_default_dtype(), device, False)
     if pin_memory:
         t = t.pin_memory()
     if requires_grad:
@@ -2053,14 +2070,14 @@ def empty(*size, dtype=None, device=None, requires_grad=False, pin_memory=False,
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """A tensor of zeros (``torch.zeros``)."""
-    return _new(_shape_arg(size), 0, dtype or _dt.get_default_dtype(), device, requires_grad)
+    return _new(_size_arg(sizes, size), 0, dtype or _dt.get_default_dtype(), device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """A tensor of ones (``torch.ones``)."""
-    return _new(_shape_arg(size), 1, dtype or _dt.get_default_dtype(), device, requires_grad)
+    return _new(_size_arg(sizes, size), 1, dtype or _dt.get_default_dtype(), device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):

@@ -11,9 +11,10 @@ import numpy as np
 
 from . import autograd
 from . import dtypes as _dt
+from .runtime.timing import do_bench
 from .tensor import Tensor, tensor
 
-__all__ = ["assert_close", "compare_devices", "DeviceComparison", "Difference", "default_tolerance"]
+__all__ = ["assert_close", "compare_devices", "DeviceComparison", "Difference", "default_tolerance", "do_bench"]
 
 _DEFAULT_TOL = {  # (rtol, atol), torch.testing.assert_close's defaults
     "float16": (1e-3, 1e-5),
@@ -190,6 +191,11 @@ class DeviceComparison:
             raise AssertionError(str(self))
 
 
+def _callable(fn):
+    """``fn``, or its ``apply`` when it is a custom `autograd.Function` class."""
+    return fn.apply if isinstance(fn, type) and issubclass(fn, autograd.Function) else fn
+
+
 def _copy_to(x, device):
     if not isinstance(x, Tensor):
         return x
@@ -215,8 +221,14 @@ def _difference(name, got, ref, rtol, atol):
     return Difference(name, dtype, tuple(got.shape), max_abs, max_rel, rtol, atol, int(bad.sum()), not bad.any())
 
 
-def compare_devices(fn, *inputs, atol=None, rtol=None, seed=0, device="cuda"):
+def compare_devices(fn, *inputs, atol=None, rtol=None, seed=0, device="cuda", reference=None):
     """Run ``fn(*inputs)`` on cpu and on ``device`` and report how far results differ.
+
+    ``fn`` may be a custom `autograd.Function` class (its ``apply`` runs). With ``reference`` (a function, or a
+    Function class, of the same arguments) the cpu run calls ``reference`` instead of ``fn``: so a user's
+    Function that launches their own Triton kernels (cuda only) is checked, outputs and gradients, against the
+    NumPy reference of tritongrad's ops in one line:
+    ``compare_devices(FusedBiasGelu, x, b, reference=lambda x, b: F.gelu(x + b)).raise_if_failed()``.
 
     Every Tensor input is copied to each device (``requires_grad`` kept; other arguments pass through). When
     outputs require grad, both runs backpropagate the same random upstream gradient (standard normal, from
@@ -225,12 +237,13 @@ def compare_devices(fn, *inputs, atol=None, rtol=None, seed=0, device="cuda"):
     ``across_devices=True``). Returns a `DeviceComparison` (truthy when everything passed; ``str()`` is a
     table of the largest absolute and relative differences)."""
     _check_tolerances(rtol, atol)
+    fn, reference = _callable(fn), _callable(reference if reference is not None else fn)
     rng = np.random.default_rng(seed)
     runs = {}
     ups = None
     for dev in ("cpu", device):
         args = [_copy_to(x, dev) for x in inputs]
-        out = fn(*args)
+        out = (reference if dev == "cpu" else fn)(*args)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         if not all(isinstance(o, Tensor) for o in outs):
             raise TypeError("compare_devices: fn must return a Tensor or a tuple of Tensors")

@@ -35,8 +35,12 @@ def cuda_backend():
     global _cuda
     if _cuda is None:
         from .. import runtime
-        if not runtime.interpreting():
-            runtime.device_state()  # opens the GPU and installs tritongrad's Triton driver; raises without one
+        from ..runtime import triton_driver
+        from ..runtime.device import device_state
+        if runtime.interpreting():
+            triton_driver.install()   # for Triton's tools (do_bench, the autotuner, get_active_torch_device)
+        else:
+            device_state()  # opens the GPU and installs tritongrad's Triton driver; raises without one
         from .triton import TritonBackend
         from .triton_nn_a import TritonNNA
         from .triton_nn_b import TritonNNB

@@ -19,7 +19,7 @@ from ..runtime import (CUDAGraph, Event, HostSyncCounter, OutOfMemoryError, Stre
 from ..runtime import interpreting as _interpreting
 from ..runtime.errors import CudaError
 
-__all__ = ["is_available", "is_interpreter", "device_count", "current_device", "set_device", "get_device_name",
+__all__ = ["init", "is_available", "is_interpreter", "device_count", "current_device", "set_device", "get_device_name",
            "get_device_capability", "synchronize", "mem_get_info", "Stream", "Event", "stream",
            "current_stream", "default_stream", "memory_allocated", "max_memory_allocated", "memory_reserved",
            "reset_peak_memory_stats", "empty_cache", "pinned_empty", "is_pinned", "CUDAGraph", "graph",
@@ -36,6 +36,14 @@ def is_bf16_supported(including_emulation=True):
     if _interpreting():
         return True
     return get_device_capability()[0] >= 8
+
+
+def init():
+    """``torch.cuda.init``: initialise the cuda device now rather than at its first use (on a GPU the driver, the
+    primary context and the memory pool), and install tritongrad's Triton driver, so that Triton's tools
+    (``triton.runtime.driver.active``) answer for tritongrad. Raises RuntimeError when CUDA is unavailable."""
+    from .backends import cuda_backend
+    cuda_backend()
 
 
 def is_interpreter():

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import autograd
 from .._autocast import autocast_op
-from ..autograd import Function
+from ..autograd import Op
 from ..tensor import empty, tensor
 from . import _functions as _fn
 
@@ -316,7 +316,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return out if batched else out.squeeze(0)
 
 
-class _ConvTranspose2dFn(Function):
+class _ConvTranspose2dFn(Op):
     """conv_transpose2d without bias: forward is conv2d's input gradient of ``x``; backward is conv2d of the
     upstream gradient (for x) and conv2d's weight gradient with the roles of input and upstream swapped."""
 

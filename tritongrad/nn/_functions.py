@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from ..autograd import Function
+from ..autograd import Op
 from ..functions import _reshape, unbroadcast
 
 __all__ = [
@@ -35,7 +35,7 @@ def _fused_matmul(be, a, b, bias, activation, need_pre, allow_tf32):
     return be.unary(activation, pre), (pre if need_pre else None)
 
 
-class LinearFn(Function):
+class LinearFn(Op):
     """``activation(x @ w.T + b)`` (``F.linear`` plus an optional fused activation). Leading dims of ``x`` are
     flattened: grad_x = g @ W, grad_W = g^T @ x, grad_b = sum of g over rows."""
 
@@ -75,7 +75,7 @@ class LinearFn(Function):
         return "AddmmBackward0"
 
 
-class LayerNormFn(Function):
+class LayerNormFn(Op):
     """``F.layer_norm`` over the last ``n`` elements of each row (normalized dims flattened)."""
 
     def forward(self, x, w, b, *, n, eps):
@@ -109,7 +109,7 @@ class LayerNormFn(Function):
         return "NativeLayerNormBackward0"
 
 
-class RMSNormFn(Function):
+class RMSNormFn(Op):
     """``F.rms_norm`` over the last ``n`` elements of each row."""
 
     def forward(self, x, w, *, n, eps):
@@ -130,7 +130,7 @@ class RMSNormFn(Function):
         return _reshape(be, gx, self.x_shape), None if gw is None else _reshape(be, gw, self.w_shape)
 
 
-class CrossEntropyFn(Function):
+class CrossEntropyFn(Op):
     """``F.cross_entropy`` with class-index targets on (M, C) logits (fused: no probabilities stored)."""
 
     def forward(self, logits, target, weight, *, ignore_index, label_smoothing, reduction):
@@ -148,7 +148,7 @@ class CrossEntropyFn(Function):
         return "NllLossBackward0"
 
 
-class CrossEntropyProbFn(Function):
+class CrossEntropyProbFn(Op):
     """``F.cross_entropy`` with probability targets on (M, C) logits; differentiable in the target too:
     d loss / d target[c] = -(1 - eps) * w[c] * log_softmax(x)[c] (times the reduction's scale)."""
 
@@ -183,7 +183,7 @@ class CrossEntropyProbFn(Function):
         return "SumBackward0" if self.params[1] == "sum" else "MeanBackward0"
 
 
-class DropoutFn(Function):
+class DropoutFn(Op):
     """``F.dropout`` in training: Philox mask from (seed, offset), regenerated in backward (never stored)."""
 
     def forward(self, x, *, p, seed, offset):
@@ -198,7 +198,7 @@ class DropoutFn(Function):
         return "NativeDropoutBackward0"
 
 
-class BatchNormFn(Function):
+class BatchNormFn(Op):
     """``F.batch_norm`` on x viewed as (N, C, L); running statistics updated in place by the backend."""
 
     def forward(self, x, w, b, running_mean, running_var, *, training, momentum, eps):
@@ -226,7 +226,7 @@ class BatchNormFn(Function):
         return "NativeBatchNormBackward0"
 
 
-class SDPAFn(Function):
+class SDPAFn(Op):
     """Flash attention on (B, H, L, D) operands with an optional additive float mask (differentiable)."""
 
     def forward(self, q, k, v, mask, *, is_causal, scale):
@@ -249,7 +249,7 @@ class SDPAFn(Function):
         return "ScaledDotProductFlashAttentionBackward0"
 
 
-class Conv2dFn(Function):
+class Conv2dFn(Op):
     """``F.conv2d`` (implicit GEMM on cuda) with symmetric zero padding."""
 
     def forward(self, x, w, b, *, stride, padding, dilation, groups):
@@ -268,7 +268,7 @@ class Conv2dFn(Function):
         return "ConvolutionBackward0"
 
 
-class MaxPool2dFn(Function):
+class MaxPool2dFn(Op):
     """``F.max_pool2d`` returning (values, int64 flat indices); gradients scatter to the argmax."""
 
     def forward(self, x, *, kernel_size, stride, padding, dilation, ceil_mode):
@@ -287,7 +287,7 @@ class MaxPool2dFn(Function):
         return "MaxPool2DWithIndicesBackward0"
 
 
-class AvgPool2dFn(Function):
+class AvgPool2dFn(Op):
     """``F.avg_pool2d``."""
 
     def forward(self, x, *, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
@@ -303,7 +303,7 @@ class AvgPool2dFn(Function):
         return "AvgPool2DBackward0"
 
 
-class AdaptiveAvgPool2dFn(Function):
+class AdaptiveAvgPool2dFn(Op):
     """``F.adaptive_avg_pool2d``."""
 
     def forward(self, x, *, output_size):
@@ -318,7 +318,7 @@ class AdaptiveAvgPool2dFn(Function):
         return "AdaptiveAvgPool2DBackward0"
 
 
-class EmbeddingFn(Function):
+class EmbeddingFn(Op):
     """``F.embedding``: rows of ``weight`` gathered at int64 ``indices`` (index_select); backward is a
     scatter-add (index_add) into a zero weight gradient, with the ``padding_idx`` row left at zero."""
 
@@ -346,7 +346,7 @@ class EmbeddingFn(Function):
         return "EmbeddingBackward0"
 
 
-class PadFn(Function):
+class PadFn(Op):
     """Constant padding: ``pads`` is one non-negative (before, after) pair per dim of ``x``."""
 
     def forward(self, x, *, pads, value):
@@ -365,7 +365,7 @@ class PadFn(Function):
         return "ConstantPadNdBackward0"
 
 
-class LogSigmoidFn(Function):
+class LogSigmoidFn(Op):
     """``log(sigmoid(x)) = -(relu(-x) + log1p(exp(-|x|)))``, stable for any x; gradient ``sigmoid(-x)``
     (smooth at 0, where the kinks of relu and abs would give the wrong subgradient)."""
 

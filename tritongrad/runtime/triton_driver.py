@@ -6,8 +6,10 @@ of that device and the compile target. Its stock NVIDIA driver answers through t
 falls back to the device's default stream, knowing nothing of tritongrad's streams. `TritongradCudaDriver`
 keeps Triton's launcher and compiled utilities (``CudaUtils``, ``CudaLauncher``) and answers those
 questions from `tritongrad.runtime`, so kernels launch on tritongrad's current stream. It is installed with
-``triton.runtime.driver.set_active`` when the cuda device is first used on a real GPU; interpreter mode
-does not use a driver.
+``triton.runtime.driver.set_active`` when the cuda device is first used. In interpreter mode launches do
+not use a driver, but Triton's tools do (``get_active_torch_device``, ``triton.testing.do_bench``, the
+autotuner's benchmarking): the driver is installed there too, without compiled utilities, and answers no
+compile target (``tl.target_info`` then says "no target", as with no driver).
 
 Works with Triton 3.6 through 3.9: ``CudaDriver.__init__`` is not called (3.6 would import torch there);
 what it sets up -- ``utils`` and ``launcher_cls`` -- is set here, and every query torch answered is a
@@ -59,6 +61,8 @@ class TritongradCudaDriver(CudaDriver):
         return _device.get_device_capability(device)
 
     def get_current_target(self):
+        if _device.interpreting():      # kernels are interpreted, not compiled: no target, as with no driver
+            return None
         return target_from_capability(self.get_device_capability(self.get_current_device()))
 
     def get_device_interface(self):
@@ -67,7 +71,10 @@ class TritongradCudaDriver(CudaDriver):
         return cuda
 
     def get_active_torch_device(self):
-        raise RuntimeError("tritongrad's Triton driver has no torch device: tritongrad does not use torch")
+        """The current cuda device as a `tritongrad.device`: what Triton's tutorials pass as ``device=`` to
+        the framework's factories (``DEVICE = driver.active.get_active_torch_device()``)."""
+        from ..device import device
+        return device("cuda", self.get_current_device())
 
     def get_benchmarker(self):
         return timing.do_bench
@@ -97,15 +104,26 @@ def _install_scratch_allocator():
         triton.set_allocator(_scratch_allocator)
 
 
+class _NoGpuUtils:
+    """The driver's ``utils`` in interpreter mode: Triton's compiled CUDA utilities need a GPU."""
+
+    def __getattr__(self, name):
+        raise AttributeError(f"triton.runtime.driver.active.utils.{name} needs a GPU: in interpreter mode "
+                             f"(TRITON_INTERPRET=1) tritongrad's Triton driver has no compiled CUDA utilities")
+
+
 _installed = None
 
 
 def install():
-    """Make `TritongradCudaDriver` Triton's active driver (once) and give Triton a scratch allocator."""
+    """Make `TritongradCudaDriver` Triton's active driver (once); on a GPU, also give Triton a scratch
+    allocator."""
     global _installed
     if _installed is None:
         from triton.runtime import driver
-        _installed = TritongradCudaDriver()
+        interpreting = _device.interpreting()
+        _installed = TritongradCudaDriver(utils=_NoGpuUtils() if interpreting else None)
         driver.set_active(_installed)
-        _install_scratch_allocator()
+        if not interpreting:
+            _install_scratch_allocator()
     return _installed
