@@ -210,10 +210,25 @@ def test_event_elapsed_time_errors(interp):
         runtime.Event(enable_timing=True).elapsed_time(timed)
 
 
-def test_cuda_graph_is_a_clear_error_in_interpreter_mode(interp):
-    with pytest.raises(RuntimeError, match="CUDA graphs need a real GPU"):
-        with runtime.graph(runtime.CUDAGraph()):
-            pass
+def test_cuda_graph_capture_and_replay_in_interpreter_mode(interp):
+    """Interpreter mode records the captured copies and memsets and replays exactly those."""
+    src = runtime.empty((4,), np.float32)
+    dst = runtime.empty((4,), np.float32)
+    runtime.copy_host_to_device(src, np.arange(4, dtype=np.float32))
+    runtime.fill_bytes(dst, 0)
+    g = runtime.CUDAGraph()
+    with runtime.graph(g):
+        runtime.copy_device_to_device(dst, src)
+        runtime.copy_host_to_device(src, np.full(4, 9, np.float32))   # a snapshot, replayed after the first copy
+    out = np.empty(4, np.float32)
+    runtime.copy_device_to_host(out, dst)
+    assert not out.any()                                             # recorded, not run
+    g.replay()
+    runtime.copy_device_to_host(out, dst)
+    np.testing.assert_array_equal(out, np.arange(4))
+    g.replay()
+    runtime.copy_device_to_host(out, dst)
+    np.testing.assert_array_equal(out, np.full(4, 9))
 
 
 def test_set_device_checks_the_index_in_interpreter_mode(interp):
@@ -495,3 +510,36 @@ def _case_sticky_error_fails_fast():
     else:
         raise AssertionError("allocation after a sticky error did not fail")
     assert time.perf_counter() - start < 1.0
+
+
+def test_record_stream_defers_reuse_until_the_other_stream_is_done(interp, monkeypatch):
+    """``record_stream``: the memory of a buffer used on another stream returns to the pool only once an event
+    recorded on that stream at its death has completed (checked at later allocations), and no stream waits
+    are added (PyTorch's caching allocator semantics). Interpreter events always complete, so a busy side
+    stream is simulated by making ``Event.query`` say "not ready"."""
+    import gc
+    import weakref
+
+    from tritongrad.runtime import memory, streams
+    waits = []
+    monkeypatch.setattr(streams.Stream, "wait_event", lambda self, event: waits.append((self, event)))
+    side = runtime.Stream()
+    a = runtime.empty((64,), np.float32)
+    raw = weakref.ref(a.buffer.host.base)          # the host memory standing in for the device block
+    runtime.record_stream(a, runtime.current_stream())   # the allocation stream itself: nothing to defer
+    runtime.record_stream(a, side)
+    busy = [True]
+    monkeypatch.setattr(streams.Event, "query", lambda self: not busy[0])
+    del a
+    gc.collect()
+    assert memory.pending_frees() == 1 and raw() is not None
+    runtime.empty((64,), np.float32)               # an allocation checks the event: the side stream is busy
+    assert memory.pending_frees() == 1 and raw() is not None
+    busy[0] = False
+    runtime.empty((64,), np.float32)               # now done: the block is released
+    assert memory.pending_frees() == 0 and raw() is None
+    b = runtime.empty((8,), np.float32)
+    raw_b = weakref.ref(b.buffer.host.base)
+    del b                                          # no record_stream: released at once
+    assert raw_b() is None and memory.pending_frees() == 0
+    assert waits == [], "record_stream must not add stream waits"

@@ -20,7 +20,7 @@ from .device import bindings, device_index, device_state, interpreting
 from .errors import call
 from .sync import host_sync
 
-__all__ = ["Stream", "Event", "stream", "current_stream", "default_stream"]
+__all__ = ["Stream", "OwnedStream", "Event", "stream", "current_stream", "default_stream"]
 
 _local = threading.local()          # .streams: {device index: [stream stack]}
 _interp_handles = itertools.count(1)
@@ -110,6 +110,25 @@ class Stream:
 
     def __repr__(self):
         return f"<tritongrad.cuda.Stream device=cuda:{self.device} cuda_stream=0x{self.cuda_stream:x}>"
+
+
+class OwnedStream(Stream):
+    """A stream owned by one runtime object (a CUDA graph's private pool) and destroyed with it
+    (``cuStreamDestroy``: work still queued on it completes first). ``OwnedStream.alive`` counts the live
+    ones, so a leak shows in tests. Never make one current in user code: it dies with its owner."""
+
+    __slots__ = ()
+    alive = 0
+
+    def __init__(self, device=None, priority=0):
+        OwnedStream.alive += 1
+        super().__init__(device, priority)
+
+    def __del__(self):
+        OwnedStream.alive -= 1
+        if getattr(self, "handle", None) is not None and not sys.is_finalizing() and errors.sticky_error() is None:
+            device_state(self.device)
+            call(bindings().cuStreamDestroy, self.handle)
 
 
 def default_stream(device=None):
