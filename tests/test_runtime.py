@@ -324,7 +324,8 @@ def test_triton_driver_reports_tritongrad_state_without_torch():
 @needs_gpu
 @pytest.mark.parametrize("case", ["_case_device_queries", "_case_allocation_and_copies", "_case_out_of_memory",
                                   "_case_pinned_memory_and_async_copies", "_case_streams_events_and_driver",
-                                  "_case_graph_capture_replay", "_case_sticky_error_fails_fast"])
+                                  "_case_graph_capture_replay", "_case_record_stream_defers_reuse",
+                                  "_case_sticky_error_fails_fast"])
 def test_on_gpu(case):
     _run_case(case)
 
@@ -482,6 +483,41 @@ def _case_graph_capture_replay():
     del out
     g.reset()
     c.synchronize()
+
+
+def _case_record_stream_defers_reuse():
+    """A side stream held back by ``cuStreamWaitValue32`` on a mapped host word: a buffer recorded on it is not
+    freed while it waits, the allocation stream is not made to wait for it, and the block is released at the
+    first allocation after the side stream finishes."""
+    import tritongrad.cuda as c
+    from cuda.bindings import driver as d
+    from tritongrad.runtime import memory
+    from tritongrad.runtime.errors import call
+    host = int(call(d.cuMemHostAlloc, 4, d.CU_MEMHOSTALLOC_DEVICEMAP | d.CU_MEMHOSTALLOC_PORTABLE))
+    word = ctypes.c_uint32.from_address(host)
+    word.value = 0
+    side = c.Stream()
+    call(d.cuStreamWaitValue32, side.handle, call(d.cuMemHostGetDevicePointer, host, 0), 1,
+         int(d.CUstreamWaitValue_flags.CU_STREAM_WAIT_VALUE_GEQ))
+    a = runtime.empty((1 << 20,), np.uint8)
+    runtime.record_stream(a, side)
+    del a
+    assert memory.pending_frees() == 1
+    keep = runtime.empty((1 << 20,), np.uint8)         # the side stream still waits: nothing released
+    assert memory.pending_frees() == 1 and not side.query()
+    done = c.Event()
+    done.record()                                      # the current stream was not made to wait for `side`
+    deadline = time.time() + 10
+    while not done.query():
+        assert time.time() < deadline, "the allocation stream waits for the recorded stream"
+        time.sleep(0.01)
+    word.value = 1                                     # let the side stream finish
+    side.synchronize()
+    keep2 = runtime.empty((16,), np.uint8)
+    assert memory.pending_frees() == 0
+    del keep, keep2
+    c.synchronize()
+    call(d.cuMemFreeHost, host)
 
 
 def _case_sticky_error_fails_fast():
