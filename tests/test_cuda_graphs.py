@@ -345,3 +345,23 @@ def test_input_dying_during_the_capture_is_kept_by_the_graph():
         gc.collect()
     g.replay()
     assert out.item() == 6.0
+
+
+def test_a_stream_forked_from_the_capture_is_captured_too():
+    x = tritongrad.ones(4, device=DEV)
+    (x * 3 + 1).sum()
+    side = tcuda.Stream()
+    g = tcuda.CUDAGraph()
+    with tcuda.graph(g):
+        side.wait_stream(tcuda.current_stream())       # fork: `side` joins the capture
+        with tcuda.stream(side):
+            assert tcuda.is_current_stream_capturing()
+            y = x * 3                                   # captured, in the graph's pool
+        tcuda.current_stream().wait_stream(side)       # join
+        out = (y + 1).sum()
+    assert y._data.buffer.graph_pool is not None
+    with tcuda.stream(side):
+        assert not tcuda.is_current_stream_capturing()
+        assert getattr((x * 2)._data.buffer, "graph_pool", None) is None
+    g.replay()
+    assert out.item() == 16.0

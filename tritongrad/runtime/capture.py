@@ -8,6 +8,9 @@ ordinary memory, so its buffers never land in the graph's pool (nor the graph's 
 that captures may not allocate on some other stream while its capture is open: that memory would be used by
 the captured work yet owned by no graph (`check_allocation`).
 
+**Forks.** As in CUDA, a stream that waits for an event recorded on a captured stream joins that capture
+(`join`): its work is captured too, and its allocations come from the same pool, until the capture ends.
+
 **Private pool.** Blocks are allocated on a side stream outside the capture (on a GPU: a real
 ``cuMemAllocFromPoolAsync``, then a wait on the side stream; a capture-safe host synchronization that
 `sync` counts), so Triton's launcher can inspect real pointers and every replay writes the same addresses.
@@ -40,7 +43,7 @@ from .array import Buffer, DeviceArray, HostBuffer
 from .device import device_state, interpreting
 from .sync import host_sync
 
-__all__ = ["GraphPool", "PoolHostBuffer", "begin", "end", "pool_of", "thread_pool", "check_allocation",
+__all__ = ["GraphPool", "PoolHostBuffer", "begin", "join", "end", "pool_of", "thread_pool", "check_allocation",
            "keep_if_captured", "install_recorder", "BLOCK"]
 
 BLOCK = 512                  # pool block sizes are rounded up to this
@@ -93,11 +96,21 @@ def begin(device, stream):
     return pool
 
 
-def end(pool):
-    """The capture of ``pool`` ended (or was aborted): later allocations on its stream are ordinary again."""
+def join(stream, pool):
+    """``stream`` waited for an event recorded on a stream of ``pool``'s capture: as in CUDA, its later work
+    is part of that capture (a fork; it must be joined back by the capturing stream waiting for it)."""
+    if not pool.capturing or stream in _pools:
+        return
     with _lock:
-        if _pools.get(pool.capture_stream) is pool:
-            del _pools[pool.capture_stream]
+        _pools.setdefault(stream, pool)
+
+
+def end(pool):
+    """The capture of ``pool`` ended (or was aborted): later allocations on its streams (the captured one and
+    any forked from it) are ordinary again."""
+    with _lock:
+        for stream in [s for s, p in _pools.items() if p is pool]:
+            del _pools[stream]
     pools = _thread_pools()
     if pool in pools:
         pools.remove(pool)

@@ -84,7 +84,11 @@ class Stream:
         call(bindings().cuStreamSynchronize, self.handle)
 
     def wait_event(self, event):
-        """Make later work on this stream wait for ``event`` (no host synchronization)."""
+        """Make later work on this stream wait for ``event`` (no host synchronization). When ``event`` was
+        recorded on a stream being captured into a CUDA graph, this stream joins the capture, as in CUDA."""
+        if event._capture_pool is not None:
+            from . import capture
+            capture.join(self, event._capture_pool)
         if interpreting() or event._handle is None:
             return
         device_state(self.device)
@@ -92,7 +96,7 @@ class Stream:
 
     def wait_stream(self, other):
         """Make later work on this stream wait for the work queued so far on ``other``."""
-        if interpreting() or other == self:
+        if other == self:
             return
         self.wait_event(other.record_event())
 
@@ -194,7 +198,7 @@ class Event:
     recorded timing events (host time in interpreter mode).
     """
 
-    __slots__ = ("enable_timing", "blocking", "_handle", "_device", "_host_time", "__weakref__")
+    __slots__ = ("enable_timing", "blocking", "_handle", "_device", "_host_time", "_capture_pool", "__weakref__")
 
     def __init__(self, enable_timing=False, blocking=False):
         self.enable_timing = enable_timing
@@ -202,6 +206,7 @@ class Event:
         self._handle = None
         self._device = None
         self._host_time = None
+        self._capture_pool = None   # the CUDA graph capture it was last recorded in, if any
 
     @property
     def cuda_event(self):
@@ -211,6 +216,8 @@ class Event:
     def record(self, stream=None):
         """Record the event on ``stream`` (default: the current stream)."""
         stream = current_stream() if stream is None else stream
+        from .capture import pool_of
+        self._capture_pool = pool_of(stream)
         if interpreting():
             self._host_time = time.perf_counter()
             return
