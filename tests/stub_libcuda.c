@@ -8,7 +8,7 @@
 #include <stdint.h>
 typedef int CUresult;
 static long handles = 0x1000;
-long stub_streams_alive = 0, stub_frees = 0, stub_allocs = 0, stub_waits = 0, stub_launches = 0;
+long stub_streams_alive = 0, stub_frees = 0, stub_allocs = 0, stub_waits = 0, stub_launches = 0, stub_ctx_sets = 0;
 int stub_busy = 0;   /* while set, cuEventQuery/cuStreamQuery answer CUDA_ERROR_NOT_READY (600) */
 static int ret0(void) { return 0; }
 static CUresult cuInit(unsigned f) { return 0; }
@@ -43,6 +43,7 @@ static CUresult cuMemcpyDtoDAsync(uint64_t d, uint64_t s, size_t n, void *st) { 
 static CUresult cuMemsetD8Async(uint64_t d, unsigned char v, size_t n, void *st) { memset((void*)d, v, n); return 0; }
 static CUresult cuEventQuery(void *e) { return stub_busy ? 600 : 0; }
 static CUresult cuStreamQuery(void *s) { return stub_busy ? 600 : 0; }
+static CUresult cuCtxSetCurrent(void *c) { stub_ctx_sets++; return 0; }
 static CUresult cuGraphLaunch(void *x, void *s) { stub_launches++; return 0; }
 static CUresult cuGetErrorString(int e, const char **s) { *s = "stub error"; return 0; }
 static CUresult cuGetErrorName(int e, const char **s) { *s = "STUB_ERROR"; return 0; }
@@ -54,7 +55,7 @@ static struct { const char *n; void *f; } table[] = {
   E(cuMemHostAlloc), E(cuMemFreeHost), E(cuMemHostGetDevicePointer), E(cuStreamCreateWithPriority),
   E(cuStreamDestroy), E(cuEventCreate), E(cuEventElapsedTime), E(cuStreamWaitEvent), E(cuStreamEndCapture),
   E(cuGraphInstantiate), E(cuMemcpyHtoDAsync), E(cuMemcpyDtoHAsync), E(cuMemcpyDtoDAsync), E(cuMemsetD8Async),
-  E(cuEventQuery), E(cuStreamQuery), E(cuGraphLaunch), E(cuGetErrorString), E(cuGetErrorName), {0, 0}};
+  E(cuEventQuery), E(cuStreamQuery), E(cuCtxSetCurrent), E(cuGraphLaunch), E(cuGetErrorString), E(cuGetErrorName), {0, 0}};
 CUresult cuGetProcAddress_v2(const char *sym, void **pfn, int ver, uint64_t flags, int *status) {
     if (status) *status = 0;
     for (int i = 0; table[i].n; i++) if (!strcmp(table[i].n, sym)) { *pfn = table[i].f; return 0; }

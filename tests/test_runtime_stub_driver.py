@@ -131,6 +131,15 @@ except c.OutOfMemoryError as e:
 else:
     raise AssertionError("no OutOfMemoryError")
 c.empty_cache()
+
+# a thread that launches without allocating first: Triton's driver query makes the context current there
+import threading
+from tritongrad.runtime.triton_driver import TritongradCudaDriver
+drv, sets = TritongradCudaDriver(utils=object()), counter("stub_ctx_sets")
+t = threading.Thread(target=drv.get_current_device)
+t.start(); t.join()
+assert counter("stub_ctx_sets") == sets + 1
+
 from tritongrad.runtime import timing
 assert timing.time_ms(lambda: None, warmup=1, repeats=2, flush=False) == [1.5, 1.5]
 assert "torch" not in sys.modules
