@@ -246,6 +246,7 @@ class _PinnedBlock:
     def __del__(self):
         if not sys.is_finalizing() and errors.sticky_error() is None:
             _free_pinned_sync()
+            device_state(self.device)   # this may run in any thread: the context must be current in it
             call(bindings().cuMemFreeHost, self.ptr)
 
 

@@ -271,6 +271,7 @@ class Event:
 
     def __del__(self):
         if self._handle is not None and not sys.is_finalizing() and errors.sticky_error() is None:
+            device_state(self._device)   # collected in any thread: make the event's context current there
             call(bindings().cuEventDestroy, self._handle)
 
     def __repr__(self):
