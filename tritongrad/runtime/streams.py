@@ -14,6 +14,7 @@ import itertools
 import sys
 import threading
 import time
+import weakref
 
 from . import errors
 from .device import bindings, device_index, device_state, interpreting
@@ -86,9 +87,10 @@ class Stream:
     def wait_event(self, event):
         """Make later work on this stream wait for ``event`` (no host synchronization). When ``event`` was
         recorded on a stream being captured into a CUDA graph, this stream joins the capture, as in CUDA."""
-        if event._capture_pool is not None:
+        pool = event._capture_pool() if event._capture_pool is not None else None
+        if pool is not None:
             from . import capture
-            capture.join(self, event._capture_pool)
+            capture.join(self, pool)
         if interpreting() or event._handle is None:
             return
         device_state(self.device)
@@ -206,7 +208,7 @@ class Event:
         self._handle = None
         self._device = None
         self._host_time = None
-        self._capture_pool = None   # the CUDA graph capture it was last recorded in, if any
+        self._capture_pool = None   # weak reference to the CUDA graph capture it was last recorded in, if any
 
     @property
     def cuda_event(self):
@@ -217,7 +219,8 @@ class Event:
         """Record the event on ``stream`` (default: the current stream)."""
         stream = current_stream() if stream is None else stream
         from .capture import pool_of
-        self._capture_pool = pool_of(stream)
+        pool = pool_of(stream)
+        self._capture_pool = None if pool is None else weakref.ref(pool)
         if interpreting():
             self._host_time = time.perf_counter()
             return
