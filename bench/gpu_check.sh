@@ -22,7 +22,8 @@
 #
 # Limits in seconds (environment): GPU_CHECK_BUDGET_S (whole check, 345), GPU_CHECK_SMOKE_S (90, install
 # included), GPU_CHECK_GPU_TESTS_S (80), GPU_CHECK_TESTS_S (110), GPU_CHECK_TEST_TIMEOUT_S (per test, 60),
-# GPU_CHECK_WORKERS (pytest workers, 8). PYTHON names the interpreter (default python3).
+# GPU_CHECK_WORKERS (pytest workers, 12: compiling kernels is CPU work, and the machine has 16 cores).
+# PYTHON names the interpreter (default python3).
 # Runs compiled kernels: TRITON_INTERPRET is removed from the environment.
 set -u
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ export PYTHONUNBUFFERED=1
 export TRITON_CACHE_DIR="${TRITON_CACHE_DIR:-/tmp/tritongrad-triton-cache}"   # shared by the test workers
 BUDGET_S="${GPU_CHECK_BUDGET_S:-345}"
 TEST_TIMEOUT_S="${GPU_CHECK_TEST_TIMEOUT_S:-60}"
-WORKERS="${GPU_CHECK_WORKERS:-8}"
+WORKERS="${GPU_CHECK_WORKERS:-12}"
 START=$(date +%s)
 FAILED=0
 SUMMARY="$OUT/summary.txt"
