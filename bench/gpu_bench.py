@@ -745,6 +745,23 @@ class Bench:
         self.add(make_row("train_gpt", f"peak memory during the steps (model, optimizer state, activations), {label}",
                           "MB", ours_peak, theirs_peak, key=f"peak/{dtype}"))
         extra[f"{dtype}_params"] = n_params
+        self._graphed_gpt_case(model, opt, params, tx, ty, label, tokens, theirs_ms, dtype, extra)
+
+    def _graphed_gpt_case(self, model, opt, params, tx, ty, label, tokens, theirs_ms, dtype, extra):
+        """The same step captured once in a CUDA graph (`tritongrad.cuda.make_graphed_step`) and replayed:
+        what launch overhead costs the eager step. A failed capture is recorded, not raised."""
+        tg = self.tg
+        try:
+            step = functools.partial(_gpt_step, tg, model, opt, params)
+            graphed = tg.cuda.make_graphed_step(step, tx, ty, warmup=1)
+            graphed_ms = self.time_ms(graphed, heavy=True, flush_l2=False)
+        except Exception as e:
+            extra[f"{dtype}_graphed_error"] = f"{type(e).__name__}: {e}"
+            return
+        self.add(make_row("train_gpt", f"train step replayed from a CUDA graph, {label}", "tokens/s",
+                          tokens / (graphed_ms * 1e-3), None if theirs_ms is None else tokens / (theirs_ms * 1e-3),
+                          tritongrad_ms=graphed_ms, torch_ms=theirs_ms, key=f"graphed_step/{dtype}"))
+        del graphed
 
     def _gpt_twin(self, model, cfg, dtype):
         """The torch twin with tritongrad's initial weights (None without torch)."""
