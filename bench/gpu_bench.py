@@ -22,7 +22,8 @@ Sections (`SECTIONS`, in this order; each in its own try/except, its error recor
   flash backend (backward counted as 2.5x the forward's FLOPs, half of all for causal);
 * ``train_gpt``: one training step (forward, loss, backward, grad clip, AdamW) of ``examples.train_gpt``'s
   model (its GPU configuration, float32 then bfloat16 weights) in tokens/s and peak memory, vs `torch_gpt`,
-  its torch twin (same parameter names: tritongrad's initial weights are copied in and the losses compared);
+  its torch twin (same parameter names: tritongrad's initial weights are copied in and the losses compared),
+  and the same tritongrad step replayed from a CUDA graph (``make_graphed_step``);
 * ``conv2d``: forward + backward (input and weight gradients), TFLOP/s vs torch/cuDNN (tf32 off for fp32);
 * ``cross_entropy_memory``: peak memory above the inputs of cross_entropy forward + backward at vocabulary
   50,304 vs torch eager (the floor: the logits' gradient itself);
