@@ -208,8 +208,8 @@ class GraphPool:
 
     def raw(self, arg):
         """``arg`` as recorded: a `DeviceArray` becomes a view with the same address, shape, strides and dtype
-        over a plain `Buffer` (no reference to the Python buffer object, as a GPU graph holds only addresses);
-        tuples are converted element-wise; anything else is kept as it is."""
+        over a plain `Buffer` (no reference to the Python buffer object, as a GPU graph holds only addresses),
+        as does a cuda Tensor (its array); tuples are converted element-wise; anything else is kept as it is."""
         if isinstance(arg, DeviceArray):
             buf = arg.buffer
             self.note(buf)
@@ -217,6 +217,9 @@ class GraphPool:
                                arg.offset)
         if type(arg) is tuple:
             return tuple(self.raw(a) for a in arg)
+        data = getattr(arg, "_data", None)   # a tritongrad Tensor passed as a kernel argument: its array
+        if isinstance(data, DeviceArray) and hasattr(arg, "data_ptr"):
+            return self.raw(data)
         return arg
 
     def record(self, fn, *args, **kwargs):
