@@ -579,3 +579,10 @@ def test_record_stream_defers_reuse_until_the_other_stream_is_done(interp, monke
     del b                                          # no record_stream: released at once
     assert raw_b() is None and memory.pending_frees() == 0
     assert waits == [], "record_stream must not add stream waits"
+
+
+@pytest.mark.skipif(HAS_GPU, reason="the GPU runs this case compiled, in test_on_gpu")
+def test_graph_capture_replay_case_in_interpreter_mode(interp):
+    """`_case_graph_capture_replay` (two launches of a custom Triton kernel captured, replayed on new inputs)
+    through the runtime's recording of captured launches in interpreter mode."""
+    _case_graph_capture_replay()
