@@ -21,8 +21,10 @@ Sections (`SECTIONS`, in this order; each in its own try/except, its error recor
 * ``attention``: causal and full bf16 ``scaled_dot_product_attention`` forward + backward, TFLOP/s vs torch's
   flash backend (backward counted as 2.5x the forward's FLOPs, half of all for causal);
 * ``train_gpt``: one training step (forward, loss, backward, grad clip, AdamW) of ``examples.train_gpt``'s
-  model (its GPU configuration, float32 then bfloat16 weights, then float32 weights under bfloat16 autocast) in tokens/s and peak memory, vs `torch_gpt`,
-  its torch twin (same parameter names: tritongrad's initial weights are copied in and the losses compared);
+  model (its GPU configuration, float32 then bfloat16 weights, then float32 weights under bfloat16 autocast) in
+  tokens/s and peak memory, vs `torch_gpt`, its torch twin (same parameter names: tritongrad's initial weights
+  are copied in and the losses compared), and the same tritongrad step replayed from a CUDA graph
+  (``make_graphed_step``);
 * ``conv2d``: forward + backward (input and weight gradients), TFLOP/s vs torch/cuDNN (tf32 off for fp32);
 * ``cross_entropy_memory``: peak memory above the inputs of cross_entropy forward + backward at vocabulary
   50,304 vs torch eager (the floor: the logits' gradient itself);
@@ -749,6 +751,23 @@ class Bench:
         self.add(make_row("train_gpt", f"peak memory during the steps (model, optimizer state, activations), {label}",
                           "MB", ours_peak, theirs_peak, key=f"peak/{dtype}"))
         extra[f"{dtype}_params"] = n_params
+        self._graphed_gpt_case(model, opt, params, tx, ty, label, tokens, theirs_ms, dtype, extra)
+
+    def _graphed_gpt_case(self, model, opt, params, tx, ty, label, tokens, theirs_ms, dtype, extra):
+        """The same step captured once in a CUDA graph (`tritongrad.cuda.make_graphed_step`) and replayed:
+        what launch overhead costs the eager step. A failed capture is recorded, not raised."""
+        tg = self.tg
+        try:
+            step = functools.partial(_gpt_step, tg, model, opt, params)
+            graphed = tg.cuda.make_graphed_step(step, tx, ty, warmup=1)
+            graphed_ms = self.time_ms(graphed, heavy=True, flush_l2=False)
+        except Exception as e:
+            extra[f"{dtype}_graphed_error"] = f"{type(e).__name__}: {e}"
+            return
+        self.add(make_row("train_gpt", f"train step replayed from a CUDA graph, {label}", "tokens/s",
+                          tokens / (graphed_ms * 1e-3), None if theirs_ms is None else tokens / (theirs_ms * 1e-3),
+                          tritongrad_ms=graphed_ms, torch_ms=theirs_ms, key=f"graphed_step/{dtype}"))
+        del graphed
 
     def _gpt_twin(self, model, cfg, dtype):
         """The torch twin with tritongrad's initial weights (None without torch)."""

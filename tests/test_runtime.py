@@ -210,10 +210,25 @@ def test_event_elapsed_time_errors(interp):
         runtime.Event(enable_timing=True).elapsed_time(timed)
 
 
-def test_cuda_graph_is_a_clear_error_in_interpreter_mode(interp):
-    with pytest.raises(RuntimeError, match="CUDA graphs need a real GPU"):
-        with runtime.graph(runtime.CUDAGraph()):
-            pass
+def test_cuda_graph_capture_and_replay_in_interpreter_mode(interp):
+    """Interpreter mode records the captured copies and memsets and replays exactly those."""
+    src = runtime.empty((4,), np.float32)
+    dst = runtime.empty((4,), np.float32)
+    runtime.copy_host_to_device(src, np.arange(4, dtype=np.float32))
+    runtime.fill_bytes(dst, 0)
+    g = runtime.CUDAGraph()
+    with runtime.graph(g):
+        runtime.copy_device_to_device(dst, src)
+        runtime.copy_host_to_device(src, np.full(4, 9, np.float32))   # a snapshot, replayed after the first copy
+    out = np.empty(4, np.float32)
+    runtime.copy_device_to_host(out, dst)
+    assert not out.any()                                             # recorded, not run
+    g.replay()
+    runtime.copy_device_to_host(out, dst)
+    np.testing.assert_array_equal(out, np.arange(4))
+    g.replay()
+    runtime.copy_device_to_host(out, dst)
+    np.testing.assert_array_equal(out, np.full(4, 9))
 
 
 def test_set_device_checks_the_index_in_interpreter_mode(interp):
@@ -309,7 +324,8 @@ def test_triton_driver_reports_tritongrad_state_without_torch():
 @needs_gpu
 @pytest.mark.parametrize("case", ["_case_device_queries", "_case_allocation_and_copies", "_case_out_of_memory",
                                   "_case_pinned_memory_and_async_copies", "_case_streams_events_and_driver",
-                                  "_case_graph_capture_replay", "_case_sticky_error_fails_fast"])
+                                  "_case_graph_capture_replay", "_case_record_stream_defers_reuse",
+                                  "_case_sticky_error_fails_fast"])
 def test_on_gpu(case):
     _run_case(case)
 
@@ -469,6 +485,41 @@ def _case_graph_capture_replay():
     c.synchronize()
 
 
+def _case_record_stream_defers_reuse():
+    """A side stream held back by ``cuStreamWaitValue32`` on a mapped host word: a buffer recorded on it is not
+    freed while it waits, the allocation stream is not made to wait for it, and the block is released at the
+    first allocation after the side stream finishes."""
+    import tritongrad.cuda as c
+    from cuda.bindings import driver as d
+    from tritongrad.runtime import memory
+    from tritongrad.runtime.errors import call
+    host = int(call(d.cuMemHostAlloc, 4, d.CU_MEMHOSTALLOC_DEVICEMAP | d.CU_MEMHOSTALLOC_PORTABLE))
+    word = ctypes.c_uint32.from_address(host)
+    word.value = 0
+    side = c.Stream()
+    call(d.cuStreamWaitValue32, side.handle, call(d.cuMemHostGetDevicePointer, host, 0), 1,
+         int(d.CUstreamWaitValue_flags.CU_STREAM_WAIT_VALUE_GEQ))
+    a = runtime.empty((1 << 20,), np.uint8)
+    runtime.record_stream(a, side)
+    del a
+    assert memory.pending_frees() == 1
+    keep = runtime.empty((1 << 20,), np.uint8)         # the side stream still waits: nothing released
+    assert memory.pending_frees() == 1 and not side.query()
+    done = c.Event()
+    done.record()                                      # the current stream was not made to wait for `side`
+    deadline = time.time() + 10
+    while not done.query():
+        assert time.time() < deadline, "the allocation stream waits for the recorded stream"
+        time.sleep(0.01)
+    word.value = 1                                     # let the side stream finish
+    side.synchronize()
+    keep2 = runtime.empty((16,), np.uint8)
+    assert memory.pending_frees() == 0
+    del keep, keep2
+    c.synchronize()
+    call(d.cuMemFreeHost, host)
+
+
 def _case_sticky_error_fails_fast():
     import triton
     import triton.language as tl
@@ -495,3 +546,43 @@ def _case_sticky_error_fails_fast():
     else:
         raise AssertionError("allocation after a sticky error did not fail")
     assert time.perf_counter() - start < 1.0
+
+
+def test_record_stream_defers_reuse_until_the_other_stream_is_done(interp, monkeypatch):
+    """``record_stream``: the memory of a buffer used on another stream returns to the pool only once an event
+    recorded on that stream at its death has completed (checked at later allocations), and no stream waits
+    are added (PyTorch's caching allocator semantics). Interpreter events always complete, so a busy side
+    stream is simulated by making ``Event.query`` say "not ready"."""
+    import gc
+    import weakref
+
+    from tritongrad.runtime import memory, streams
+    waits = []
+    monkeypatch.setattr(streams.Stream, "wait_event", lambda self, event: waits.append((self, event)))
+    side = runtime.Stream()
+    a = runtime.empty((64,), np.float32)
+    raw = weakref.ref(a.buffer.host.base)          # the host memory standing in for the device block
+    runtime.record_stream(a, runtime.current_stream())   # the allocation stream itself: nothing to defer
+    runtime.record_stream(a, side)
+    busy = [True]
+    monkeypatch.setattr(streams.Event, "query", lambda self: not busy[0])
+    del a
+    gc.collect()
+    assert memory.pending_frees() == 1 and raw() is not None
+    runtime.empty((64,), np.float32)               # an allocation checks the event: the side stream is busy
+    assert memory.pending_frees() == 1 and raw() is not None
+    busy[0] = False
+    runtime.empty((64,), np.float32)               # now done: the block is released
+    assert memory.pending_frees() == 0 and raw() is None
+    b = runtime.empty((8,), np.float32)
+    raw_b = weakref.ref(b.buffer.host.base)
+    del b                                          # no record_stream: released at once
+    assert raw_b() is None and memory.pending_frees() == 0
+    assert waits == [], "record_stream must not add stream waits"
+
+
+@pytest.mark.skipif(HAS_GPU, reason="the GPU runs this case compiled, in test_on_gpu")
+def test_graph_capture_replay_case_in_interpreter_mode(interp):
+    """`_case_graph_capture_replay` (two launches of a custom Triton kernel captured, replayed on new inputs)
+    through the runtime's recording of captured launches in interpreter mode."""
+    _case_graph_capture_replay()

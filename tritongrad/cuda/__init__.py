@@ -133,8 +133,8 @@ def make_graphed_step(step_fn, *static_inputs, warmup=3, capture=True):
       (``optimizer.load_state_dict``, new parameters): capture again instead.
 
     ``capture=False`` runs the same warm-up and then ``step_fn`` eagerly on every call, with the same
-    input handling: for debugging, and where CUDA graphs do not exist (interpreter mode, where
-    ``capture=True`` raises before any warm-up step runs).
+    input handling: for debugging. In interpreter mode (``TRITON_INTERPRET=1``) capture and replay work as
+    on a GPU (the runtime records the captured launches and copies, see `tritongrad.runtime.capture`).
     """
     from ..tensor import Tensor
     if not callable(step_fn):
@@ -149,9 +149,6 @@ def make_graphed_step(step_fn, *static_inputs, warmup=3, capture=True):
             raise TypeError(f"static input {i} must be a tritongrad Tensor, got {type(x).__name__}")
         if x.device.type != "cuda":
             raise ValueError(f"static input {i} is on {x.device}; a graphed step reads its inputs on cuda")
-    if capture and _interpreting():
-        raise RuntimeError("CUDA graphs need a real GPU: in interpreter mode (TRITON_INTERPRET=1) there is no "
-                           "stream work to capture; pass capture=False to run the step eagerly")
     return GraphedStep(step_fn, tuple(static_inputs), warmup, capture)
 
 

@@ -4,16 +4,20 @@ The allocator is CUDA's stream-ordered pool: ``cuMemAllocFromPoolAsync`` on the 
 device's default pool, whose release threshold is set to "keep everything", so freed memory is reused
 without returning to the OS (``torch.cuda``'s caching allocator plays this role in PyTorch). A
 `CudaBuffer` frees itself with ``cuMemFreeAsync`` on its allocation stream when garbage collected: no host
-synchronization anywhere. A buffer used on another stream must be announced with `record_stream`.
+synchronization anywhere. A buffer used on another stream must be announced with `record_stream`: its
+memory then returns to the pool only once an event recorded on each such stream at its death has completed
+(checked without waiting at later allocations), as in PyTorch's caching allocator.
 
-While a CUDA graph is being captured (`tritongrad.cuda.graph`), allocations come from that graph's private
-pool instead (real memory, so Triton's launcher can inspect the pointers, kept until the graph and its
-outputs die), and buffers allocated before the capture that die during it are kept until the graph dies,
-because replays may still read them.
+While a stream is captured into a CUDA graph (`tritongrad.cuda.graph`), allocations made with that stream
+current come from the graph's private pool instead (`capture`: real memory, so Triton's launcher can inspect
+the pointers, kept until the graph and its outputs die), and buffers allocated before the capture that die
+during it are kept until the graph dies, because replays may still read them. In interpreter mode copies and
+memsets queued on a captured stream are recorded by the graph and run at each replay.
 """
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import sys
 import threading
@@ -22,7 +26,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from . import _stats, error_word, errors
+from . import _stats, capture, error_word, errors
 from .array import Buffer, DeviceArray, HostBuffer
 from .device import bindings, device_index, device_state, interpreting, is_available, mem_get_info
 from .errors import OutOfMemoryError, call, format_out_of_memory
@@ -33,8 +37,8 @@ __all__ = ["CudaBuffer", "allocate", "empty", "record_stream", "memory_allocated
            "memory_reserved", "reset_peak_memory_stats", "empty_cache", "pinned_empty", "is_pinned",
            "copy_host_to_device", "copy_device_to_host", "copy_device_to_device", "fill_bytes"]
 
-_GRAPH_BLOCK = 512            # graph private pool sizes are rounded up to this
-_active_graph_pool = None     # the _GraphPool of the capture in progress, if any
+_deferred = []                # (events, release) of buffers used on other streams (record_stream), in order
+_deferred_lock = threading.Lock()
 
 
 class CudaBuffer(Buffer):
@@ -55,18 +59,64 @@ class CudaBuffer(Buffer):
             return
         if self.graph_pool is not None:
             self.graph_pool.release(self.ptr, self.nbytes)
-        elif _active_graph_pool is not None:
-            _active_graph_pool.keep_until_graph_dies(self.ptr)
-        else:
+        elif not capture.keep_if_captured(self):
             _free_async(self.ptr, self.stream, self.other_streams)
 
 
+class _InterpreterBuffer(HostBuffer):
+    """Interpreter mode: a `HostBuffer` that knows its allocation stream and the other streams it was used on
+    (`record_stream`), so that its memory is released as a `CudaBuffer`'s would be."""
+
+    __slots__ = ("stream", "other_streams")
+
+    def __init__(self, nbytes, device, stream):
+        super().__init__(nbytes, device)
+        self.stream = stream
+        self.other_streams = None
+
+    def __del__(self):
+        HostBuffer.__del__(self)
+        if capture.keep_if_captured(self, self.host) or not self.other_streams:
+            return
+        host = self.host
+        _defer([s.record_event() for s in self.other_streams], lambda: host)
+
+
+def _defer(events, release):
+    """Run ``release()`` once every event of ``events`` has completed (checked by `_process_deferred`)."""
+    with _deferred_lock:
+        _deferred.append((events, release))
+
+
+def _process_deferred():
+    """Release the buffers whose uses on other streams (`record_stream`) have completed. Never waits: asks
+    each pending event with ``cuEventQuery``. Called at every allocation (a no-op when nothing is pending)."""
+    if not _deferred:
+        return
+    with _deferred_lock:
+        ready = [entry for entry in _deferred if all(e.query() for e in entry[0])]
+        if not ready:
+            return
+        _deferred[:] = [entry for entry in _deferred if entry not in ready]
+    for _, release in ready:
+        release()
+
+
+def pending_frees():
+    """How many dead buffers wait for work on other streams (`record_stream`) before their memory is reused.
+    (PyTorch keeps the same state in its caching allocator; no public counterpart.)"""
+    return len(_deferred)
+
+
 def _free_async(ptr, stream, other_streams=None):
-    d = bindings()
+    """``cuMemFreeAsync`` of ``ptr`` on its allocation ``stream``; when the buffer was also used on
+    ``other_streams``, deferred until an event recorded on each of them now has completed: until then no
+    allocation can be handed that memory while those streams may still use it (no stream waits added)."""
+    if other_streams:
+        _defer([s.record_event() for s in other_streams], functools.partial(_free_async, ptr, stream))
+        return
     device_state(stream.device)
-    for s in other_streams or ():
-        stream.wait_event(s.record_event())
-    call(d.cuMemFreeAsync, ptr, stream.handle)
+    call(bindings().cuMemFreeAsync, ptr, stream.handle)
 
 
 def _pool_alloc(dev, nbytes, stream_handle):
@@ -78,6 +128,7 @@ def _pool_alloc(dev, nbytes, stream_handle):
             and nbytes > dev.total_memory:
         host_sync("allocator out-of-memory retry (cuCtxSynchronize)")
         call(d.cuCtxSynchronize)
+        _process_deferred()   # every stream is idle now: deferred frees can go back to the pool first
         call(d.cuMemPoolTrimTo, dev.pool, 0)
         err, ptr = d.cuMemAllocFromPoolAsync(nbytes, dev.pool, stream_handle)
         if err and err.name in ("CUDA_ERROR_OUT_OF_MEMORY", "CUDA_ERROR_INVALID_VALUE"):
@@ -89,93 +140,24 @@ def _pool_alloc(dev, nbytes, stream_handle):
     return int(ptr)
 
 
-class _GraphPool:
-    """Private memory of one CUDA graph: blocks allocated during its capture, reused only within it."""
-
-    def __init__(self, device, capture_stream=None):
-        from .streams import Stream
-        self.device = device
-        self.capture_stream = capture_stream   # the stream being captured
-        self.blocks = []                       # every block this pool owns (freed when the pool dies)
-        self.free = defaultdict(list)          # rounded size -> blocks released during the capture
-        self.capturing = True
-        self.side_stream = Stream(device)      # allocations are made here, outside the captured stream
-        self.release_stream = None             # stream of the last replay: frees are ordered after it
-        self.host_arrays = []                  # pinned host memory that captured copies read or write
-
-    def allocate(self, nbytes):
-        size = -(-nbytes // _GRAPH_BLOCK) * _GRAPH_BLOCK
-        if self.free[size]:
-            return self.free[size].pop()
-        ptr = _pool_alloc(device_state(self.device), size, self.side_stream.handle)
-        host_sync("CUDA graph private pool block allocation during capture (cuStreamSynchronize)",
-                  capture_safe=True)
-        self.side_stream._wait()
-        self.blocks.append(ptr)
-        return ptr
-
-    def constant(self, host):
-        """A device copy of the C-contiguous NumPy array ``host``, owned by the graph and never reused: the
-        source of the device-to-device copy that a host-to-device copy inside the capture becomes."""
-        size = -(-host.nbytes // _GRAPH_BLOCK) * _GRAPH_BLOCK
-        ptr = _pool_alloc(device_state(self.device), size, self.side_stream.handle)
-        self.blocks.append(ptr)
-        call(bindings().cuMemcpyHtoDAsync, ptr, host.ctypes.data, host.nbytes, self.side_stream.handle)
-        host_sync("upload of a host-to-device copy's data during CUDA graph capture (cuStreamSynchronize)",
-                  capture_safe=True)
-        self.side_stream._wait()
-        return ptr
-
-    def release(self, ptr, nbytes):
-        if self.capturing:  # later captured work may reuse it: it is ordered after every use so far
-            self.free[-(-nbytes // _GRAPH_BLOCK) * _GRAPH_BLOCK].append(ptr)
-
-    def keep_until_graph_dies(self, ptr):
-        self.blocks.append(ptr)
-
-    def __del__(self):
-        if sys.is_finalizing() or errors.sticky_error() is not None:
-            return
-        stream = self.release_stream or self.side_stream
-        for ptr in self.blocks:
-            _free_async(ptr, stream)
-
-
-def begin_graph_pool(device, capture_stream=None):
-    """Route this process's allocations to a new graph private pool (capture of ``capture_stream``
-    begins); returns it."""
-    global _active_graph_pool
-    if _active_graph_pool is not None:
-        raise RuntimeError("another CUDA graph capture is already in progress")
-    _active_graph_pool = _GraphPool(device, capture_stream)
-    return _active_graph_pool
-
-
-def capturing_pool():
-    """The private pool of the CUDA graph capture in progress, or None."""
-    return _active_graph_pool
-
-
-def end_graph_pool():
-    """Stop routing allocations to the capture's pool (capture ended)."""
-    global _active_graph_pool
-    _active_graph_pool.capturing = False
-    _active_graph_pool.free.clear()
-    _active_graph_pool = None
-
-
 def allocate(nbytes, device=None):
     """A new uninitialised `Buffer` of ``nbytes`` on ``device`` (current by default), ordered on the current
     stream. A `HostBuffer` in interpreter mode."""
     nbytes = int(nbytes)
+    index = device_index(device)
+    stream = current_stream(index)
+    pool = capture.pool_of(stream)
+    if pool is None:
+        capture.check_allocation(stream)
+        _process_deferred()
     if interpreting():
-        return HostBuffer(nbytes, device_index(device))
-    dev = device_state(device)
-    stream = current_stream(dev.index)
+        if pool is not None:
+            return capture.PoolHostBuffer(pool, nbytes, stream)
+        return _InterpreterBuffer(nbytes, index, stream)
+    dev = device_state(index)
     if nbytes == 0:
         return CudaBuffer(0, 0, dev.index, stream)
-    pool = _active_graph_pool
-    if pool is not None and pool.device == dev.index:
+    if pool is not None:
         return CudaBuffer(pool.allocate(nbytes), nbytes, dev.index, stream, pool)
     return CudaBuffer(_pool_alloc(dev, nbytes, stream.handle), nbytes, dev.index, stream)
 
@@ -188,10 +170,14 @@ def empty(shape, dtype, device=None):
 
 
 def record_stream(array, stream):
-    """``Tensor.record_stream``: ``array`` (a `DeviceArray` or `Buffer`) is used on ``stream`` too, so its
-    free waits for the work queued on ``stream`` at that time."""
+    """``Tensor.record_stream``: ``array`` (a `DeviceArray` or `Buffer`) is used on ``stream`` too. When it
+    dies, an event is recorded on each such stream, and its memory returns to the pool only after those
+    events have completed (checked without waiting at later allocations), so no later allocation can reuse it
+    while ``stream`` may still read or write it. Nothing is added to any stream's work (as in PyTorch)."""
     buf = getattr(array, "buffer", array)
-    if isinstance(buf, CudaBuffer) and stream != buf.stream:
+    if not isinstance(buf, (CudaBuffer, _InterpreterBuffer)):
+        return
+    if stream != buf.stream and stream not in (buf.other_streams or ()):
         buf.other_streams = (buf.other_streams or []) + [stream]
 
 
@@ -232,9 +218,11 @@ def empty_cache(device=None):
     interpreter mode."""
     host_sync("empty_cache (cuCtxSynchronize)")
     if interpreting():
+        _process_deferred()
         return
     dev = device_state(device)
     call(bindings().cuCtxSynchronize)
+    _process_deferred()
     call(bindings().cuMemPoolTrimTo, dev.pool, 0)
 
 
@@ -258,6 +246,7 @@ class _PinnedBlock:
     def __del__(self):
         if not sys.is_finalizing() and errors.sticky_error() is None:
             _free_pinned_sync()
+            device_state(self.device)   # this may run in any thread: the context must be current in it
             call(bindings().cuMemFreeHost, self.ptr)
 
 
@@ -392,14 +381,20 @@ def _staged_upload(dst, src, stream):
 _pending_host = []   # (event, host array) of non-blocking copies: the host memory must outlive the copy
 
 
-def _capturing_on(stream):
-    """The private pool of the CUDA graph capture of ``stream`` in progress, or None."""
-    pool = _active_graph_pool
-    return pool if pool is not None and stream == pool.capture_stream else None
+def _run_or_record(stream, arrays, fn, *args):
+    """Interpreter mode: run ``fn(*args)`` (a copy or memset on raw addresses) now, or, when ``stream`` is
+    being captured, record it in the graph (watching the `DeviceArray` objects ``arrays`` it touches)."""
+    pool = capture.pool_of(stream)
+    if pool is None:
+        fn(*args)
+        return
+    for a in arrays:
+        pool.note(a.buffer)
+    pool.record(fn, *args)
 
 
 def _keep_host_alive(stream, host):
-    pool = _capturing_on(stream)
+    pool = capture.pool_of(stream)
     if pool is not None:   # a copy recorded in a graph reads/writes ``host`` at every replay
         pool.host_arrays.append(host)
         return
@@ -426,19 +421,24 @@ def copy_host_to_device(dst, src, non_blocking=False, stream=None):
     at each replay (as in PyTorch)."""
     src = np.ascontiguousarray(src)
     _check_fits(src.nbytes, dst.nbytes, "copy_host_to_device")
-    pool = _capturing_on(current_stream(dst.device) if stream is None else stream)
+    stream = current_stream(dst.device) if stream is None else stream
+    pool = capture.pool_of(stream)
     if pool is not None and src.nbytes and not (non_blocking and _pinned_for_copies(src)):
-        call(bindings().cuMemcpyDtoDAsync, dst.data_ptr(), pool.constant(src), src.nbytes,
-             pool.capture_stream.handle)
+        constant = pool.constant(src)
+        if interpreting():
+            _run_or_record(stream, [dst], ctypes.memmove, dst.data_ptr(), constant, src.nbytes)
+        else:
+            call(bindings().cuMemcpyDtoDAsync, dst.data_ptr(), constant, src.nbytes, stream.handle)
         return
     staged = non_blocking and src.nbytes <= STAGING_MAX_BYTES and not _pinned_for_copies(src)
     _report_copy_sync("copy_host_to_device", src, src.nbytes, non_blocking, staged)
-    if interpreting():
-        ctypes.memmove(dst.data_ptr(), src.ctypes.data, src.nbytes)
-        return
     if src.nbytes == 0:
         return
-    stream = current_stream(dst.device) if stream is None else stream
+    if interpreting():
+        if pool is not None:   # a pinned non-blocking copy: each replay reads ``src`` as it is then
+            pool.host_arrays.append(src)
+        _run_or_record(stream, [dst], ctypes.memmove, dst.data_ptr(), src.ctypes.data, src.nbytes)
+        return
     device_state(stream.device)
     if staged:
         _staged_upload(dst, src, stream)
@@ -460,14 +460,16 @@ def copy_device_to_host(dst, src, non_blocking=False, stream=None):
     if not dst.flags.c_contiguous:
         raise ValueError("copy_device_to_host needs a C-contiguous destination array")
     _report_copy_sync("copy_device_to_host", dst, dst.nbytes, non_blocking)
-    if interpreting():
-        ctypes.memmove(dst.ctypes.data, src.data_ptr(), dst.nbytes)
-        if not non_blocking:
-            error_word.raise_pending(src.device)
-        return
     if dst.nbytes == 0:
         return
     stream = current_stream(src.device) if stream is None else stream
+    if interpreting():
+        if capture.pool_of(stream) is not None:   # a pinned non-blocking copy: each replay writes ``dst``
+            capture.pool_of(stream).host_arrays.append(dst)
+        _run_or_record(stream, [src], ctypes.memmove, dst.ctypes.data, src.data_ptr(), dst.nbytes)
+        if not non_blocking:
+            error_word.raise_pending(src.device)
+        return
     device_state(stream.device)
     call(bindings().cuMemcpyDtoHAsync, dst.ctypes.data, src.data_ptr(), dst.nbytes, stream.handle)
     if non_blocking:
@@ -482,23 +484,23 @@ def copy_device_to_device(dst, src, non_blocking=False, stream=None):
     ``stream`` (default: current). Never blocks the host (as a device copy in PyTorch); ``non_blocking`` is
     accepted for symmetry."""
     _check_fits(src.nbytes, dst.nbytes, "copy_device_to_device")
-    if interpreting():
-        ctypes.memmove(dst.data_ptr(), src.data_ptr(), src.nbytes)
-        return
     if src.nbytes == 0:
         return
     stream = current_stream(dst.device) if stream is None else stream
+    if interpreting():
+        _run_or_record(stream, [dst, src], ctypes.memmove, dst.data_ptr(), src.data_ptr(), src.nbytes)
+        return
     device_state(stream.device)
     call(bindings().cuMemcpyDtoDAsync, dst.data_ptr(), src.data_ptr(), src.nbytes, stream.handle)
 
 
 def fill_bytes(dst, value, stream=None):
     """Set every byte of the contiguous `DeviceArray` ``dst`` to ``value`` (0..255) on ``stream``."""
-    if interpreting():
-        ctypes.memset(dst.data_ptr(), value, dst.nbytes)
-        return
     if dst.nbytes == 0:
         return
     stream = current_stream(dst.device) if stream is None else stream
+    if interpreting():
+        _run_or_record(stream, [dst], ctypes.memset, dst.data_ptr(), value, dst.nbytes)
+        return
     device_state(stream.device)
     call(bindings().cuMemsetD8Async, dst.data_ptr(), value, dst.nbytes, stream.handle)

@@ -14,13 +14,14 @@ import itertools
 import sys
 import threading
 import time
+import weakref
 
 from . import error_word, errors
 from .device import bindings, device_index, device_state, interpreting
 from .errors import call
 from .sync import host_sync
 
-__all__ = ["Stream", "Event", "stream", "current_stream", "default_stream"]
+__all__ = ["Stream", "OwnedStream", "Event", "stream", "current_stream", "default_stream"]
 
 _local = threading.local()          # .streams: {device index: [stream stack]}
 _interp_handles = itertools.count(1)
@@ -85,7 +86,12 @@ class Stream:
         call(bindings().cuStreamSynchronize, self.handle)
 
     def wait_event(self, event):
-        """Make later work on this stream wait for ``event`` (no host synchronization)."""
+        """Make later work on this stream wait for ``event`` (no host synchronization). When ``event`` was
+        recorded on a stream being captured into a CUDA graph, this stream joins the capture, as in CUDA."""
+        pool = event._capture_pool() if event._capture_pool is not None else None
+        if pool is not None:
+            from . import capture
+            capture.join(self, pool)
         if interpreting() or event._handle is None:
             return
         device_state(self.device)
@@ -93,7 +99,7 @@ class Stream:
 
     def wait_stream(self, other):
         """Make later work on this stream wait for the work queued so far on ``other``."""
-        if interpreting() or other == self:
+        if other == self:
             return
         self.wait_event(other.record_event())
 
@@ -111,6 +117,25 @@ class Stream:
 
     def __repr__(self):
         return f"<tritongrad.cuda.Stream device=cuda:{self.device} cuda_stream=0x{self.cuda_stream:x}>"
+
+
+class OwnedStream(Stream):
+    """A stream owned by one runtime object (a CUDA graph's private pool) and destroyed with it
+    (``cuStreamDestroy``: work still queued on it completes first). ``OwnedStream.alive`` counts the live
+    ones, so a leak shows in tests. Never make one current in user code: it dies with its owner."""
+
+    __slots__ = ()
+    alive = 0
+
+    def __init__(self, device=None, priority=0):
+        OwnedStream.alive += 1
+        super().__init__(device, priority)
+
+    def __del__(self):
+        OwnedStream.alive -= 1
+        if getattr(self, "handle", None) is not None and not sys.is_finalizing() and errors.sticky_error() is None:
+            device_state(self.device)
+            call(bindings().cuStreamDestroy, self.handle)
 
 
 def default_stream(device=None):
@@ -176,7 +201,7 @@ class Event:
     recorded timing events (host time in interpreter mode).
     """
 
-    __slots__ = ("enable_timing", "blocking", "_handle", "_device", "_host_time", "__weakref__")
+    __slots__ = ("enable_timing", "blocking", "_handle", "_device", "_host_time", "_capture_pool", "__weakref__")
 
     def __init__(self, enable_timing=False, blocking=False):
         self.enable_timing = enable_timing
@@ -184,6 +209,7 @@ class Event:
         self._handle = None
         self._device = None
         self._host_time = None
+        self._capture_pool = None   # weak reference to the CUDA graph capture it was last recorded in, if any
 
     @property
     def cuda_event(self):
@@ -193,6 +219,9 @@ class Event:
     def record(self, stream=None):
         """Record the event on ``stream`` (default: the current stream)."""
         stream = current_stream() if stream is None else stream
+        from .capture import pool_of
+        pool = pool_of(stream)
+        self._capture_pool = None if pool is None else weakref.ref(pool)
         if interpreting():
             self._host_time = time.perf_counter()
             return
@@ -246,6 +275,7 @@ class Event:
 
     def __del__(self):
         if self._handle is not None and not sys.is_finalizing() and errors.sticky_error() is None:
+            device_state(self._device)   # collected in any thread: make the event's context current there
             call(bindings().cuEventDestroy, self._handle)
 
     def __repr__(self):

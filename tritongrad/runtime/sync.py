@@ -40,7 +40,7 @@ _MODES = {"default": 0, "warn": 1, "error": 2}
 _mode = 0                  # 0: nothing, 1: warn, 2: raise, on every host synchronization
 _counters = []             # active HostSyncCounter objects, innermost last
 _lock = threading.Lock()
-_capture = threading.local()   # .active: this thread is capturing a CUDA graph (set by `graphs`)
+_capture = threading.local()   # .active: how many CUDA graph captures this thread has open (set by `graphs`)
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(_RUNTIME_DIR))   # the directory holding tritongrad/
@@ -126,13 +126,14 @@ def get_sync_debug_mode():
 
 
 def set_capturing(active):
-    """Mark this thread as capturing a CUDA graph (``graphs.CUDAGraph.capture_begin``/``_end``)."""
-    _capture.active = bool(active)
+    """A CUDA graph capture of this thread begins (``active`` True) or ends (False); captures may nest
+    (``graphs.CUDAGraph.capture_begin``/``_end``)."""
+    _capture.active = max(getattr(_capture, "active", 0) + (1 if active else -1), 0)
 
 
 def capturing():
     """True while this thread captures a CUDA graph."""
-    return getattr(_capture, "active", False)
+    return getattr(_capture, "active", 0) > 0
 
 
 def host_sync(operation, capture_safe=False):

@@ -49,7 +49,13 @@ class TritongradCudaDriver(CudaDriver):
         return True
 
     def get_current_device(self):
-        return _device.current_device()
+        """This thread's current device; its primary context is made current in this thread too (Triton's
+        module load and ``cuLaunchKernel`` use the thread's current context, and a thread that launches
+        on buffers it did not allocate would otherwise have none)."""
+        index = _device.current_device()
+        if not _device.interpreting():
+            _device.device_state(index)
+        return index
 
     def set_current_device(self, device):
         _device.set_device(device)
