@@ -20,11 +20,12 @@ from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
 from .parameter import Buffer, Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sparse import Embedding
+from . import parallel  # noqa: E402  (after Module: DistributedDataParallel subclasses it)
 
 __all__ = [
     "Module", "Parameter", "Buffer", "Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten", "Unflatten",
     "Linear", "Embedding", "LayerNorm", "RMSNorm", "BatchNorm1d", "BatchNorm2d", "Dropout", "Conv2d", "MaxPool2d",
     "AvgPool2d", "AdaptiveAvgPool2d", "MultiheadAttention", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "LeakyReLU",
     "Softmax", "LogSoftmax", "LogSigmoid", "Softplus", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
-    "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "functional", "init", "utils",
+    "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "functional", "init", "utils", "parallel",
 ]
