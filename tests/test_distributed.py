@@ -79,3 +79,25 @@ def test_errors_before_init_process_group():
         dist.init_process_group("mpi", init_method="tcp://10.0.0.1:23456")
     assert dist.ReduceOp.AVG.name == "AVG" and set(dist.ReduceOp.__members__) == {"SUM", "PRODUCT", "MIN", "MAX",
                                                                                   "AVG"}
+
+
+LAUNCHED = """
+import os, sys
+import tritongrad as tg, tritongrad.distributed as dist
+dist.init_process_group("mpi")
+t = tg.tensor([float(dist.get_rank())])
+dist.all_reduce(t)
+print("rank", os.environ["RANK"], "local", os.environ["LOCAL_RANK"], "of", os.environ["WORLD_SIZE"],
+      os.environ["LOCAL_WORLD_SIZE"], "args", sys.argv[1:], "sum", t.item(), flush=True)
+"""
+
+
+@needs_mpi
+def test_launcher_sets_the_variables_and_passes_the_arguments(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(LAUNCHED)
+    out = subprocess.run([sys.executable, "-m", "tritongrad.distributed.run", "--nproc-per-node", "2", str(script),
+                          "--steps", "3"], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = sorted(line for line in out.stdout.splitlines() if line.startswith("rank"))
+    assert lines == [f"rank {r} local {r} of 2 2 args ['--steps', '3'] sum 1.0" for r in range(2)]
