@@ -154,6 +154,8 @@ def check_gather_scatter(rank, world):
 
 
 def check_send_recv(rank, world):
+    if world == 1:
+        return "skipped: point-to-point needs two ranks"
     nxt, prv = (rank + 1) % world, (rank - 1) % world
     work = dist.isend(T(rank_data(rank, "float32", (6,))), nxt)
     got = Z(6)
@@ -374,6 +376,22 @@ def check_nccl_unique_id_bootstrap(rank, world):
     first = raw.clone()
     dist.broadcast(first, 0)
     assert raw.tolist() == first.tolist() and len(raw) == 128 and any(raw.tolist())
+
+
+def check_nccl_step_never_waits_on_the_host(rank, world):
+    """On cuda a whole DDP step (backward with its bucketed all-reduces, optimizer step) queues everything
+    on the stream: no host synchronization."""
+    if DEVICE == "cpu":
+        return "ok"
+    x, y = _batch(4, seed=rank)
+    ddp = DDP(_model(0), bucket_cap_mb=300 / 2 ** 20)
+    opt = tg.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9)
+    for step in range(2):
+        with tg.cuda.count_host_syncs() as syncs:
+            opt.zero_grad()
+            F.cross_entropy(ddp(x), y).backward()
+            opt.step()
+    assert syncs.count == 0, syncs
 
 
 def check_nccl_backend_needs_a_gpu(rank, world):
