@@ -49,15 +49,19 @@ class NCCLBackend:
         return current_stream(self.device)
 
     def _launch(self, queue, keep):
-        """Queue NCCL calls (``queue(stream_handle)``) on the current stream; the handle for them."""
+        """Queue NCCL calls (``queue(stream_handle)``) on the current stream and an event after them; the
+        handle waits for that event on the caller's current stream (no host wait) and queries it."""
+        from ..runtime.streams import Event
         stream = self._stream()
         queue(stream.cuda_stream)
+        done = Event()
+        done.record(stream)
 
         def wait():
             current = self._stream()
             if current != stream:
-                current.wait_stream(stream)
-        return Work(wait, None, stream.query, keep=keep)
+                current.wait_event(done)
+        return Work(wait, None, done.query, keep=keep)
 
     def _group(self, queue):
         """Run ``queue(stream)`` between ncclGroupStart and ncclGroupEnd."""
