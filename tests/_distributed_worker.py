@@ -5,7 +5,9 @@ writes ``OUT_DIR/rank<r>.json``: check name -> "ok" or the traceback. Every rank
 input (`rank_data`), so each collective is compared with NumPy on the full set of inputs; DDP runs are
 compared with the same model trained in one process on the global batch.
 """
+import faulthandler
 import json
+import os
 import sys
 import traceback
 
@@ -418,6 +420,8 @@ CHECKS = [name for name in dict(globals()) if name.startswith("check_")]
 
 def main(out_dir, backend="mpi", verbose=False):
     global DEVICE, BACKEND
+    # a rank stuck in a collective (another rank failed before it) prints where and exits
+    faulthandler.dump_traceback_later(float(os.environ.get("WORKER_TIMEOUT_S", 200)), exit=True)
     BACKEND, DEVICE = backend, {"mpi": "cpu", "nccl": "cuda"}[backend]
     dist.init_process_group(backend)
     rank, world = dist.get_rank(), dist.get_world_size()

@@ -9,6 +9,7 @@ parameters, buffers). The ``mpiexec`` is the one the ``distributed`` extra insta
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,16 +30,22 @@ needs_mpi = pytest.mark.skipif(MPIEXEC is None or not dist.is_mpi_available(),
 
 def launch(n, out, *extra, timeout=240):
     """Run the worker on ``n`` ranks; {rank: {check: result}}."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, str(WORKER), str(out), *extra],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", WORKER_TIMEOUT_S=str(timeout - 20))
+    proc = subprocess.Popen([MPIEXEC, "-n", str(n), sys.executable, str(WORKER), str(out), *extra], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)          # mpiexec and every rank it started
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"mpiexec -n {n} timed out after {timeout} s:\n{stdout[-3000:]}\n{stderr[-3000:]}")
     results = {}
     for r in range(n):
         f = Path(out) / f"rank{r}.json"
         if f.exists():
             results[r] = json.loads(f.read_text())
     if proc.returncode != 0 or len(results) != n:
-        pytest.fail(f"mpiexec -n {n} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        pytest.fail(f"mpiexec -n {n} failed (exit {proc.returncode}):\n{stdout[-3000:]}\n{stderr[-3000:]}")
     return results
 
 
