@@ -82,6 +82,12 @@ def test_errors_before_init_process_group():
         dist.init_process_group("gloo")
     with pytest.raises(ValueError, match="nccl cannot handle cpu tensors"):
         dist.init_process_group("cpu:nccl")
+    from tritongrad.distributed.distributed_c10d import _parse_backend
+    assert _parse_backend("mpi") == {"cpu": "mpi"} and _parse_backend("NCCL") == {"cuda": "nccl"}
+    assert _parse_backend("cpu:mpi,cuda:nccl") == {"cpu": "mpi", "cuda": "nccl"}
+    import tritongrad.cuda as tcuda
+    if tcuda.is_interpreter():                              # cuda is host memory here: no nccl by default
+        assert _parse_backend(None) == {"cpu": "mpi"}
     with pytest.raises(ValueError, match="bootstraps through MPI"):
         dist.init_process_group("mpi", init_method="tcp://10.0.0.1:23456")
     assert dist.ReduceOp.AVG.name == "AVG" and set(dist.ReduceOp.__members__) == {"SUM", "PRODUCT", "MIN", "MAX",
