@@ -6,6 +6,7 @@
     python examples/train_gpt.py --device cuda --amp bf16    # mixed precision: fp32 weights, bf16 matmuls
     python examples/train_gpt.py --device cuda --amp fp16    # float16 autocast with a GradScaler
     python examples/train_gpt.py --tiny --resume runs/gpt.safetensors --steps 2000   # continue a run
+    mpiexec -n 2 python examples/train_gpt.py --tiny         # data parallel: 2 processes share each batch
 
 The corpus is every ``.py`` file under ``sysconfig.get_paths()["stdlib"]`` (no download; ``site-packages`` is
 left out), read as bytes in sorted path order; every 20th file goes to the validation set, so the split is by
@@ -25,6 +26,11 @@ its state in float32. ``--amp bf16|fp16`` instead keeps float32 master weights a
 ``tritongrad.autocast`` (matmuls and attention in the low precision, softmax, norms and the loss in float32);
 ``fp16`` adds a ``tritongrad.amp.GradScaler`` (gradients unscaled before clipping; steps with inf/nan
 gradients skipped on the device, no host synchronization).
+
+Started by ``mpiexec -n N`` (or ``python -m tritongrad.distributed.run --nproc-per-node N``) with the same
+arguments, it trains data-parallel: each rank takes its ``batch_size / N`` rows of the same global batch, the
+model is wrapped in ``DistributedDataParallel`` (``nccl`` on a GPU, ``mpi`` on cpu), and only rank 0 prints
+and writes checkpoints -- the run matches the single-process one up to float rounding.
 
 For benchmarks: ``from examples.train_gpt import GPTConfig, build_model, load_corpus, get_batch``.
 """
@@ -338,10 +344,33 @@ def main(argv=None):
         return train(args, device)
 
 
+def launched_by_mpi():
+    """True when mpiexec (or tritongrad.distributed.run) started this process as one of several."""
+    return any(int(os.environ.get(v, "1")) > 1 for v in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "WORLD_SIZE"))
+
+
+def join_data_parallel(args, device):
+    """Join the process group; returns (rank, world size, this rank's device). Ranks other than 0 go quiet."""
+    import tritongrad.distributed as dist
+    if device.type == "cuda" and torch.cuda.is_interpreter():
+        sys.exit("data parallel on --device cuda needs real GPUs (nccl); under Triton's interpreter use --device cpu")
+    dist.init_process_group("nccl" if device.type == "cuda" else "mpi")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if args.batch_size % world:
+        sys.exit(f"--batch-size {args.batch_size} must be a multiple of the {world} processes")
+    if rank:
+        sys.stdout = open(os.devnull, "w")
+        args.no_progress_bar = True
+    return rank, world, torch.device("cuda", torch.cuda.current_device()) if device.type == "cuda" else device
+
+
 def train(args, device):
     """The run behind `main` for parsed ``args`` on ``device``: returns the final step, the loss history,
     this run's seconds, the sample, the checkpoint path and the `GPTConfig`."""
     dtype = getattr(torch, args.dtype)
+    rank, world = 0, 1
+    if launched_by_mpi():
+        rank, world, device = join_data_parallel(args, device)
 
     config = _config_from_args(args)
     if args.resume:
@@ -349,6 +378,7 @@ def train(args, device):
         config = GPTConfig(**saved["config"])  # the size flags do not apply to a resumed run
     torch.manual_seed(args.seed)
     model = build_model(config).to(device=device, dtype=dtype)
+    train_model = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     optimizer = configure_optimizer(model, args.lr, args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(args.warmup, args.steps))
     history = {"step": [], "train_loss": [], "val_step": [], "val_loss": []}
@@ -374,8 +404,9 @@ def train(args, device):
                                  args.seed)
         history["val_step"].append(at_step)
         history["val_loss"].append(val_loss)
-        save_checkpoint(args.out, model, optimizer, scheduler, step=at_step, config=dataclasses.asdict(config),
-                        history=history)
+        if rank == 0:
+            save_checkpoint(args.out, model, optimizer, scheduler, step=at_step, config=dataclasses.asdict(config),
+                            history=history)
         return val_loss
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -393,8 +424,11 @@ def train(args, device):
                   use_tqdm=not args.no_progress_bar) as progress:
         while step < stop:
             x, y = get_batch(train_data, args.batch_size, config.block_size, device, batch_rng(args.seed, step))
+            if world > 1:       # this rank's rows of the global batch
+                rows = slice(rank * args.batch_size // world, (rank + 1) * args.batch_size // world)
+                x, y = x[rows], y[rows]
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                _, loss = model(x, y)
+                _, loss = train_model(x, y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if args.grad_clip > 0:

@@ -93,6 +93,33 @@ def test_retain_grad_and_hooks(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_post_accumulate_grad_hook_fires_as_soon_as_the_leaf_is_ready(device):
+    w1, w2 = leaf([2.0, 3.0], device), leaf([5.0, 7.0], device)
+    x = tg.tensor([1.0, -1.0], device=device)
+    order = []
+
+    def hook(p):
+        order.append((p is w1, p.grad.tolist(), w1.grad is None))
+    handles = [w.register_post_accumulate_grad_hook(hook) for w in (w2, w1)]
+    loss = ((x * w1) * w2).sum()         # w2's gradient is final before w1's backward runs
+    loss.backward()
+    assert order == [(False, [2.0, -3.0], True), (True, [5.0, -7.0], False)]
+    order.clear()
+    ((x * w1) * w2).sum().backward()     # the hook sees the accumulated .grad
+    assert order[0][1] == [4.0, -6.0] and order[1][1] == [10.0, -14.0]
+    order.clear()
+    tg.autograd.grad(((x * w1) * w2).sum(), [w1])    # autograd.grad accumulates nothing: no hook
+    for h in handles:
+        h.remove()
+    ((x * w1) * w2).sum().backward()
+    assert order == [] and w1.grad.tolist() == [15.0, -21.0]
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (w1 * 2).register_post_accumulate_grad_hook(hook)
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        x.register_post_accumulate_grad_hook(hook)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_detach(device):
     x = leaf([1.0, 2.0], device)
     d = (x * 2).detach()

@@ -366,9 +366,14 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
         lst = pending.setdefault(id(node), [None] * len(node._out_refs))
         lst[t._out_idx] = _accumulate(t._be, lst[t._out_idx], g, uses)
         nodes.append(node)
-    for node in _topo_order(nodes):
+    order = _topo_order(nodes)
+    # leaves with post-accumulate hooks (DDP) are finished as soon as their last producer has run
+    early = _early_leaves(order) if capture is None and POST_ACCUMULATE_HOOKS[0] else None
+    for node in order:
         grads = pending.pop(id(node), None)
         if grads is None or all(g is None for g in grads):
+            if early:
+                _release_leaves(node, early, leaf_grads, uses, Tensor)
             continue
         node._check_saved()
         for i, ref in enumerate(node._out_refs):
@@ -418,17 +423,54 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
             else:
                 lst = pending.setdefault(id(p.grad_fn), [None] * len(p.grad_fn._out_refs))
                 lst[p._out_idx] = _accumulate(p._be, lst[p._out_idx], g, uses)
+        if early:
+            _release_leaves(node, early, leaf_grads, uses, Tensor)
     if capture is not None:
         return captured
     for leaf, g in leaf_grads.values():
-        if leaf._hooks:
-            uses.add(g, _SHARED)
-            g = _apply_hooks(leaf, g)
-            uses.add(g, _SHARED)
-        if not leaf.requires_grad:
-            continue
-        _accumulate_leaf(leaf, g, uses, Tensor)
+        _finish_leaf(leaf, g, uses, Tensor)
     return None
+
+
+POST_ACCUMULATE_HOOKS = [0]
+"""How many post-accumulate-grad hooks are registered anywhere; while 0 the engine skips their bookkeeping."""
+
+
+def _early_leaves(order):
+    """id(leaf) -> number of edges from the nodes of ``order`` into it, for leaves with post-accumulate hooks."""
+    counts = {}
+    for node in order:
+        for p in node.parents:
+            if p is not None and p.grad_fn is None and p._post_acc_hooks:
+                counts[id(p)] = counts.get(id(p), 0) + 1
+    return counts
+
+
+def _release_leaves(node, counts, leaf_grads, uses, Tensor):
+    """``node`` has run: a hooked leaf none of whose producers is left gets its gradient now (as PyTorch's
+    AccumulateGrad node runs as soon as its inputs are ready), so its hooks fire during the backward."""
+    for p in node.parents:
+        if p is not None and id(p) in counts:
+            counts[id(p)] -= 1
+            if counts[id(p)] == 0:
+                del counts[id(p)]
+                slot = leaf_grads.pop(id(p), None)
+                if slot is not None:
+                    _finish_leaf(p, slot[1], uses, Tensor)
+
+
+def _finish_leaf(leaf, g, uses, Tensor):
+    """Run ``leaf``'s gradient hooks on ``g``, accumulate it into ``.grad``, then its post-accumulate hooks."""
+    if leaf._hooks:
+        uses.add(g, _SHARED)
+        g = _apply_hooks(leaf, g)
+        uses.add(g, _SHARED)
+    if not leaf.requires_grad:
+        return
+    _accumulate_leaf(leaf, g, uses, Tensor)
+    if leaf._post_acc_hooks:
+        for hook in list(leaf._post_acc_hooks.values()):
+            hook(leaf)
 
 
 def _accumulate_leaf(leaf, g, uses, Tensor):

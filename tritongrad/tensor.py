@@ -126,6 +126,7 @@ class Tensor(KernelArgMixin):
     grad_fn = None
     _out_idx = 0
     _hooks = None
+    _post_acc_hooks = None
     _retains_grad = False
     _base = None
     _view_ops = ()
@@ -449,6 +450,24 @@ class Tensor(KernelArgMixin):
         key = object()
         self._hooks[key] = hook
         return _HookHandle(self._hooks, key)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after this leaf's gradient has been accumulated into ``.grad`` during
+        backward (``Tensor.register_post_accumulate_grad_hook``, PyTorch 2.1+): the hook reads ``tensor.grad``
+        and returns None. It fires as soon as every op that feeds this leaf has run its backward, so work it
+        starts (a gradient all-reduce) overlaps the rest of the backward. Not called by `autograd.grad`.
+        Returns a handle with ``remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        from .autograd import POST_ACCUMULATE_HOOKS
+        if self._post_acc_hooks is None:
+            self._post_acc_hooks = {}
+        key = object()
+        self._post_acc_hooks[key] = hook
+        POST_ACCUMULATE_HOOKS[0] += 1
+        return _HookHandle(self._post_acc_hooks, key, POST_ACCUMULATE_HOOKS)
 
     def pin_memory(self, device=None):
         """This cpu tensor copied into page-locked host memory (``Tensor.pin_memory``): host-to-device
@@ -1462,11 +1481,12 @@ class Tensor(KernelArgMixin):
 
 
 class _HookHandle:
-    def __init__(self, hooks, key):
-        self._hooks, self._key = hooks, key
+    def __init__(self, hooks, key, counter=None):
+        self._hooks, self._key, self._counter = hooks, key, counter
 
     def remove(self):
-        self._hooks.pop(self._key, None)
+        if self._hooks.pop(self._key, None) is not None and self._counter is not None:
+            self._counter[0] -= 1
 
 
 def _rebuild(arr, dev, requires_grad):
