@@ -231,8 +231,20 @@ class Tensor(KernelArgMixin):
         return f"tritongrad.cuda.{base}" if self.is_cuda else f"tritongrad.{base}"
 
     def type(self, dtype=None):
-        """The type name (``Tensor.type()``), or a cast when ``dtype`` is given."""
-        return self.type_name() if dtype is None else self.to(dtype)
+        """The type name (``Tensor.type()``), or a cast when ``dtype`` is given: a dtype, a typed-tensor
+        class (``torch.LongTensor``, ``torch.cuda.FloatTensor``) or its name ('torch.LongTensor')."""
+        if dtype is None:
+            return self.type_name()
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            from ._typed_tensors import TYPED, cuda_types
+            table = cuda_types if ".cuda." in dtype else TYPED
+            name = dtype.rsplit(".", 1)[-1]
+            if name not in table:
+                raise ValueError(f"invalid type: {dtype!r}")
+            dtype = table[name]
+        if hasattr(dtype, "device_type") and hasattr(dtype, "dtype"):
+            return self.to(dtype.device_type if dtype.device_type != self.device.type else self.device, dtype.dtype)
+        return self.to(dtype)
 
     @property
     def data(self):
@@ -1867,7 +1879,26 @@ class _DeviceMove(autograd.Op):
 
 
 # ---------------------------------------------------------------------------------------- repr
-_PRINT_PRECISION, _PRINT_THRESHOLD, _PRINT_EDGEITEMS, _PRINT_LINEWIDTH = 4, 1000, 3, 80
+_PRINT_PROFILES = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
+                   "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
+                   "full": dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80)}
+_PRINT = dict(_PRINT_PROFILES["default"], sci_mode=None)
+"""The print options (``torch.set_printoptions``); process-wide, as PyTorch's."""
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """How tensors print (``torch.set_printoptions``): ``precision`` digits after the point, summarize (with
+    ``edgeitems`` per side) above ``threshold`` elements, wrap at ``linewidth``; ``profile`` 'default',
+    'short' or 'full' first; ``sci_mode`` True/False forces or forbids scientific notation (None: automatic)."""
+    if profile is not None:
+        if profile not in _PRINT_PROFILES:
+            raise ValueError(f"set_printoptions: unknown profile {profile!r}, expected one of {list(_PRINT_PROFILES)}")
+        _PRINT.update(_PRINT_PROFILES[profile])
+    for name, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                        ("linewidth", linewidth)):
+        if value is not None:
+            _PRINT[name] = value
+    _PRINT["sci_mode"] = sci_mode
 
 
 class _Formatter:
@@ -1888,12 +1919,15 @@ class _Formatter:
         self.int_mode = bool(np.all(nz == np.ceil(nz)))
         big_range = amax / amin > 1000.0 or amax > 1.0e8
         self.sci_mode = big_range if self.int_mode else (big_range or amin < 1.0e-4)
+        if _PRINT["sci_mode"] is not None:
+            self.sci_mode = bool(_PRINT["sci_mode"])
+        p = _PRINT["precision"]
         if self.sci_mode:
-            self.width = max(len(f"{v:.{_PRINT_PRECISION}e}") for v in nz.tolist())
+            self.width = max(len(f"{v:.{p}e}") for v in nz.tolist())
         elif self.int_mode:
             self.width = max(len(f"{v:.0f}") + 1 for v in nz.tolist())
         else:
-            self.width = max(len(f"{v:.{_PRINT_PRECISION}f}") for v in nz.tolist())
+            self.width = max(len(f"{v:.{p}f}") for v in nz.tolist())
 
     @staticmethod
     def _plain(v):
@@ -1903,11 +1937,11 @@ class _Formatter:
         if not self.floating:
             s = self._plain(v)
         elif self.sci_mode:
-            s = f"{v:.{_PRINT_PRECISION}e}"
+            s = f"{v:.{_PRINT['precision']}e}"
         elif self.int_mode:
             s = f"{v:.0f}" + ("" if math.isinf(v) or math.isnan(v) else ".")
         else:
-            s = f"{v:.{_PRINT_PRECISION}f}"
+            s = f"{v:.{_PRINT['precision']}f}"
         return " " * (self.width - len(s)) + s
 
 
@@ -1915,7 +1949,7 @@ def _summarized(vals):
     """The edge items PyTorch shows of a big array (for the formatter's width)."""
     if vals.ndim == 0:
         return vals
-    e = _PRINT_EDGEITEMS
+    e = _PRINT["edgeitems"]
     if vals.shape[0] > 2 * e:
         vals = np.concatenate([vals[:e], vals[-e:]])
     return np.stack([_summarized(v) for v in vals]) if vals.ndim > 1 else vals
@@ -1924,13 +1958,13 @@ def _summarized(vals):
 def _body(vals, indent, summarize, fmt):
     """``_tensor_str_with_formatter``: nested brackets, rows wrapped at the line width, '...' when
     summarizing."""
-    e = _PRINT_EDGEITEMS
+    e = _PRINT["edgeitems"]
     if vals.ndim == 0:
         return fmt(vals.item())
     n = vals.shape[0]
     cut = summarize and n > 2 * e
     if vals.ndim == 1:
-        per_line = max(1, int((_PRINT_LINEWIDTH - indent) // (fmt.width + 2)))
+        per_line = max(1, int((_PRINT["linewidth"] - indent) // (fmt.width + 2)))
         items = [fmt(v) for v in vals[:e].tolist()] + [" ..."] + [fmt(v) for v in vals[-e:].tolist()] if cut \
             else [fmt(v) for v in vals.tolist()]
         lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
@@ -1961,7 +1995,7 @@ def _format(t):
     else:
         if dt not in (_dt.get_default_dtype(), _dt.int64, _dt.bool):
             suffixes.append(f"dtype={dt!r}")
-        summarize = t.numel() > _PRINT_THRESHOLD
+        summarize = t.numel() > _PRINT["threshold"]
         fmt = _Formatter(_summarized(vals) if summarize else vals, dt.is_floating_point)
         body = _body(vals, indent, summarize, fmt)
     if t.grad_fn is not None:
@@ -1971,7 +2005,7 @@ def _format(t):
     out = prefix + body
     last = len(out) - out.rfind("\n") + 1
     for sfx in suffixes:
-        if last + len(sfx) + 2 > _PRINT_LINEWIDTH:
+        if last + len(sfx) + 2 > _PRINT["linewidth"]:
             out += ",\n" + " " * indent + sfx
             last = indent + len(sfx)
         else:

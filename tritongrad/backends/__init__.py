@@ -1,5 +1,9 @@
 """Backends: ``numpy`` (cpu, the reference) and ``triton`` (cuda). `backend_for` picks one per device.
 
+The package also answers PyTorch's ``torch.backends`` namespace: ``backends.cuda`` (``matmul.allow_tf32``
+and the attention switches), ``backends.cudnn`` and ``backends.mps``; any other name is a clear
+AttributeError.
+
 Each backend class is the core interface (`base.Backend`: storage, elementwise, reductions, matmul,
 indexing) plus the fused nn ops (``*_nn_a``: norms, cross-entropy, dropout, batch norm; ``*_nn_b``:
 attention, conv2d, pooling) and the optimizer steps (``*_optim``). The Triton one is imported only when a
@@ -52,6 +56,17 @@ def cuda_backend():
 
         _cuda = CUDABackend()
     return _cuda
+
+
+_TORCH_NAMESPACES = ("cuda", "cudnn", "mps")
+
+
+def __getattr__(name):
+    if name in _TORCH_NAMESPACES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"tritongrad.backends has no {name!r}: of PyTorch's torch.backends it provides "
+                         f"{', '.join(_TORCH_NAMESPACES)}")
 
 
 def backend_for(device):

@@ -25,7 +25,48 @@ __all__ = ["init", "is_available", "is_interpreter", "device_count", "current_de
            "reset_peak_memory_stats", "empty_cache", "pinned_empty", "is_pinned", "CUDAGraph", "graph",
            "is_current_stream_capturing", "make_graphed_step", "GraphedStep", "count_host_syncs",
            "HostSyncCounter", "set_sync_debug_mode", "get_sync_debug_mode", "OutOfMemoryError", "CudaError",
-           "is_bf16_supported", "amp"]
+           "is_bf16_supported", "amp", "manual_seed", "manual_seed_all", "seed", "seed_all", "initial_seed",
+           "get_rng_state", "set_rng_state"]
+
+
+def manual_seed(seed):
+    """Seed the cuda generator (``torch.cuda.manual_seed``; tritongrad's cuda devices share one generator)."""
+    from ..random import default_generator
+    default_generator("cuda").manual_seed(seed)
+
+
+def manual_seed_all(seed):
+    """``torch.cuda.manual_seed_all``: `manual_seed` (one cuda generator)."""
+    manual_seed(seed)
+
+
+def seed():
+    """Seed the cuda generator from OS entropy (``torch.cuda.seed``)."""
+    from ..random import default_generator
+    default_generator("cuda").seed()
+
+
+def seed_all():
+    """``torch.cuda.seed_all``: `seed`."""
+    seed()
+
+
+def initial_seed():
+    """The cuda generator's seed (``torch.cuda.initial_seed``)."""
+    from ..random import default_generator
+    return default_generator("cuda").initial_seed()
+
+
+def get_rng_state(device="cuda"):
+    """The cuda generator's state as a uint8 tensor (``torch.cuda.get_rng_state``)."""
+    from ..random import default_generator
+    return default_generator("cuda").get_state()
+
+
+def set_rng_state(new_state, device="cuda"):
+    """Restore the cuda generator's state (``torch.cuda.set_rng_state``)."""
+    from ..random import default_generator
+    default_generator("cuda").set_state(new_state)
 
 
 def is_bf16_supported(including_emulation=True):
@@ -153,3 +194,6 @@ def make_graphed_step(step_fn, *static_inputs, warmup=3, capture=True):
 
 
 from . import amp  # noqa: E402  (torch.cuda.amp: deprecated aliases of tritongrad.amp for cuda)
+from .._typed_tensors import cuda_types as _cuda_types  # noqa: E402
+
+globals().update(_cuda_types)   # torch.cuda.FloatTensor, torch.cuda.LongTensor, ...
