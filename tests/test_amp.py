@@ -423,3 +423,37 @@ def test_state_dict_round_trip_and_errors():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert isinstance(tg.cuda.amp.GradScaler(), GradScaler)
+
+
+def test_scaled_autocast_step_replays_from_a_cuda_graph():
+    """The whole fp16-autocast + GradScaler step (unscale, clip, device-side skip, scale update) captured once
+    and replayed equals the same steps run eagerly: parameters and the loss scale."""
+    def setup():
+        model = _model("cuda")
+        return model, tg.optim.AdamW(model.parameters(), lr=1e-2), GradScaler("cuda", growth_interval=2)
+
+    def make_step(model, opt, scaler):
+        def step(x, y):
+            opt.zero_grad()
+            with tg.autocast("cuda"):
+                loss = F.cross_entropy(model(x), y)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+            scaler.update()
+            return loss
+        return step
+
+    x, y = _batch("cuda")
+    eager = setup()
+    eager_step = make_step(*eager)
+    for _ in range(1 + 3):          # the graphed run below: one eager warm-up, then three replays
+        eager_step(x, y)
+    graphed = setup()
+    replay = tg.cuda.make_graphed_step(make_step(*graphed), x, y, warmup=1)
+    for _ in range(3):
+        replay()
+    for a, b in zip(eager[0].parameters(), graphed[0].parameters()):
+        np.testing.assert_allclose(b.detach().cpu().numpy(), a.detach().cpu().numpy(), rtol=1e-6, atol=1e-7)
+    assert graphed[2].get_scale() == eager[2].get_scale() == 2.0 ** 16 * 4
