@@ -24,6 +24,7 @@ import numpy as np
 from ..dtypes import result_type
 from . import _philox
 from .base import Backend
+from .numpy_special import erfc
 
 __all__ = ["NumpyBackend"]
 
@@ -78,17 +79,14 @@ def _bound(v, x):
     return _up(np.asarray(v, dtype=x.dtype))
 
 
-def _erf(x):
-    """Elementwise error function, through ``math.erf`` in float64."""
-    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
-
-
 def _normal_cdf(x):
-    return 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
+    """The standard normal CDF ``erfc(-x / sqrt(2)) / 2`` (accurate in the lower tail too), evaluated in
+    float64 (the vectorized erfc works there) and returned in ``x``'s dtype."""
+    return (0.5 * erfc(x.astype(np.float64) * -_SQRT_HALF)).astype(x.dtype, copy=False)
 
 
 def _normal_pdf(x):
-    return np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
 
 
 def _sign(x):
@@ -100,7 +98,29 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_TANH_C = math.sqrt(2.0 / math.pi)
+_GELU_TANH_C3 = _GELU_TANH_C * 0.044715
+
+
+def _gelu_tanh_inner(x):
+    """``tanh(sqrt(2/pi) (x + 0.044715 x^3))``, in place on one temporary (``x ** 3`` would go through the
+    slow general ``pow``). ``out=`` keeps 0-d results arrays, so the in-place steps work on them too."""
+    t = np.multiply(x, x, out=np.empty_like(x))
+    t *= _GELU_TANH_C3
+    t += _GELU_TANH_C
+    t *= x
+    return np.tanh(t, out=t)
+
+
+def _gelu_tanh(x):
+    """``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` (``F.gelu(approximate="tanh")``)."""
+    y = _gelu_tanh_inner(x)
+    y += 1.0
+    y *= x
+    y *= 0.5
+    return y
 
 
 # --------------------------------------------------------------------------------------- unary ops
@@ -128,7 +148,7 @@ _UNARY = {
     "reciprocal": lambda x: 1.0 / x,
     "square": lambda x: x * x,
     "gelu": lambda x: x * _normal_cdf(x),
-    "gelu_tanh": lambda x: 0.5 * x * (1.0 + np.tanh(_GELU_TANH_C * (x + 0.044715 * x ** 3))),
+    "gelu_tanh": _gelu_tanh,
     "silu": lambda x: x * _sigmoid(x),
     "leaky_relu": lambda x, negative_slope=0.01: np.where(x > 0, x, negative_slope * x),
     "logical_not": lambda x: x == 0,
@@ -138,10 +158,20 @@ _UNARY = {
 
 
 def _gelu_tanh_derivative(x):
-    u = _GELU_TANH_C * (x + 0.044715 * x ** 3)
-    t = np.tanh(u)
-    du = _GELU_TANH_C * (1.0 + 3 * 0.044715 * x * x)
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+    """``0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)`` with ``t`` the tanh above."""
+    t = _gelu_tanh_inner(x)
+    du = np.multiply(x, x, out=np.empty_like(x))
+    du *= 3 * _GELU_TANH_C3
+    du += _GELU_TANH_C
+    du *= x
+    du *= 0.5
+    g = np.multiply(t, t, out=np.empty_like(t))
+    np.subtract(1.0, g, out=g)
+    g *= du
+    t += 1.0
+    t *= 0.5
+    g += t
+    return g
 
 
 def _zero_derivative(x, y):
