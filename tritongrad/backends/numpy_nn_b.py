@@ -26,20 +26,35 @@ def _f(a, ct):
     return None if a is None else np.asarray(a).astype(ct, copy=False)
 
 
+def _t(a):
+    """The last two axes swapped (a view: np.matmul hands the transposed layout to BLAS as is)."""
+    return a.swapaxes(-1, -2)
+
+
+def _causal_mask(lq, lk):
+    """True above the diagonal: the keys query i must not see (top-left aligned)."""
+    return np.triu(np.ones((lq, lk), dtype=bool), 1)
+
+
 def _attention_probs(q, k, mask, is_causal, scale):
     """Scores ``S = q k^T * scale + mask`` (causal: -inf above the diagonal), P = softmax(S) and the row
-    log-sum-exp. Fully masked rows get P = 0 and lse = -inf (PyTorch's ``_safe_softmax``)."""
-    s = np.einsum("bhqd,bhkd->bhqk", q, k) * scale
+    log-sum-exp. Fully masked rows get P = 0 and lse = -inf (PyTorch's ``_safe_softmax``). The contractions
+    are batched BLAS matmuls; the softmax runs in place on the score array."""
+    p = np.matmul(q, _t(k))
+    p *= scale
     if mask is not None:
-        s = s + mask
+        if np.broadcast_shapes(p.shape, mask.shape) == p.shape:
+            p += mask
+        else:
+            p = p + mask                                          # the mask widens the batch dims
     if is_causal:
-        lq, lk = s.shape[-2:]
-        s = np.where(np.tril(np.ones((lq, lk), dtype=bool)), s, -np.inf)
-    m = s.max(axis=-1, keepdims=True, initial=-np.inf)
-    m = np.where(np.isneginf(m), 0.0, m)
-    e = np.exp(s - m)
-    total = e.sum(axis=-1, keepdims=True)
-    p = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+        np.copyto(p, -np.inf, where=_causal_mask(*p.shape[-2:]))
+    m = p.max(axis=-1, keepdims=True, initial=-np.inf)
+    m[np.isneginf(m)] = 0.0
+    p -= m
+    np.exp(p, out=p)
+    total = p.sum(axis=-1, keepdims=True)
+    np.divide(p, total, out=p, where=total > 0)     # an all-masked row stays 0
     with np.errstate(divide="ignore"):
         lse = (m + np.log(total))[..., 0]
     return p, lse
@@ -128,8 +143,8 @@ class NumpyNNB:
         ct = _compute_dtype(q.dtype)
         q32, k32, v32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(mask, ct)
         p, lse = _attention_probs(q32, k32, m32, is_causal, scale)
-        o = np.einsum("bhqk,bhkd->bhqd", p, v32)
-        return o.astype(q.dtype), lse.astype(ct)
+        o = np.matmul(p, v32)
+        return o.astype(q.dtype, copy=False), lse.astype(ct, copy=False)
 
     def sdpa_bwd(self, go, q, k, v, o, lse, mask, is_causal, scale, need_mask_grad=False):
         """Gradients of `sdpa_fwd` given the upstream ``go`` and the forward's ``o`` and ``lse``.
@@ -140,14 +155,17 @@ class NumpyNNB:
         ct = _compute_dtype(q.dtype)
         q32, k32, v32, go32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(go, ct), _f(mask, ct)
         p, _ = _attention_probs(q32, k32, m32, is_causal, scale)
-        gv = np.einsum("bhqk,bhqd->bhkd", p, go32)
-        gp = np.einsum("bhqd,bhkd->bhqk", go32, v32)
-        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
-        gq = np.einsum("bhqk,bhkd->bhqd", gs, k32) * scale
-        gk = np.einsum("bhqk,bhqd->bhkd", gs, q32) * scale
-        grads = (gq.astype(q.dtype), gk.astype(k.dtype), gv.astype(v.dtype))
+        gv = np.matmul(_t(p), go32)
+        gs = np.matmul(go32, _t(v32))                             # dP
+        gs -= (gs * p).sum(axis=-1, keepdims=True)
+        gs *= p                                                   # dS = P * (dP - rowsum(dP * P))
+        gq = np.matmul(gs, k32)
+        gq *= scale
+        gk = np.matmul(_t(gs), q32)
+        gk *= scale
+        grads = (gq.astype(q.dtype, copy=False), gk.astype(k.dtype, copy=False), gv.astype(v.dtype, copy=False))
         if need_mask_grad:
-            return grads + (gs.astype(mask.dtype),)
+            return grads + (gs.astype(mask.dtype, copy=False),)
         return grads
 
     # --------------------------------------------------------------------------------------- conv2d
