@@ -36,6 +36,12 @@ def _causal_mask(lq, lk):
     return np.triu(np.ones((lq, lk), dtype=bool), 1)
 
 
+def _row_max(a):
+    """``max(a, axis=-1, keepdims=True)``; -inf for an empty last axis (``initial=`` only then: it costs NumPy
+    its fast reduction loop)."""
+    return a.max(axis=-1, keepdims=True) if a.shape[-1] else a.max(axis=-1, keepdims=True, initial=-np.inf)
+
+
 def _attention_probs(q, k, mask, is_causal, scale):
     """Scores ``S = q k^T * scale + mask`` (causal: -inf above the diagonal), P = softmax(S) and the row
     log-sum-exp. Fully masked rows get P = 0 and lse = -inf (PyTorch's ``_safe_softmax``). The contractions
@@ -49,14 +55,15 @@ def _attention_probs(q, k, mask, is_causal, scale):
             p = p + mask                                          # the mask widens the batch dims
     if is_causal:
         np.copyto(p, -np.inf, where=_causal_mask(*p.shape[-2:]))
-    m = p.max(axis=-1, keepdims=True, initial=-np.inf)
+    m = _row_max(p)
     m[np.isneginf(m)] = 0.0
     p -= m
     np.exp(p, out=p)
     total = p.sum(axis=-1, keepdims=True)
-    np.divide(p, total, out=p, where=total > 0)     # an all-masked row stays 0
     with np.errstate(divide="ignore"):
         lse = (m + np.log(total))[..., 0]
+        inv = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)   # an all-masked row stays 0
+    p *= inv
     return p, lse
 
 
