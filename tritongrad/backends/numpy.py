@@ -486,6 +486,18 @@ def _keep(g, dims, keepdim):
     return g if keepdim else np.expand_dims(g, dims)
 
 
+# --------------------------------------------------------------------------------------- matmul
+def _batched_matmul(a, b):
+    """``a @ b`` for (B, M, K) @ (B, K, N) as few BLAS calls as the layout allows: one 2-D GEMM for B == 1
+    (NumPy's stacked loop is slower on a single transposed operand) and for a broadcast ``b`` (a weight: its
+    batch stride is 0) with a contiguous ``a``, whose batch folds into M; else NumPy's stacked matmul."""
+    if a.shape[0] == 1:
+        return np.matmul(a[0], b[0])[None]
+    if b.strides[0] == 0 and a.flags.c_contiguous:
+        return np.matmul(a.reshape(-1, a.shape[2]), b[0]).reshape(a.shape[0], a.shape[1], b.shape[2])
+    return np.matmul(a, b)
+
+
 # --------------------------------------------------------------------------------------- indexing
 def _check_index(index, size, dim):
     """``index`` (an integer array) must lie in [0, size); raise IndexError naming the first bad one."""
@@ -777,13 +789,13 @@ class NumpyBackend(Backend):
         sa, sb = a.shape, b.shape
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0] and sa[2] == sb[1] and a.dtype in _FAST_FLOATS \
                 and b.dtype == a.dtype:
-            c = np.matmul(a, b)           # fast path: float32/float64, no conversions
+            c = _batched_matmul(a, b)     # fast path: float32/float64, no conversions
             return c if c.flags.c_contiguous else _out(c, a.dtype)
         if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
             raise ValueError(f"matmul expects (B, M, K) @ (B, K, N), got {a.shape} @ {b.shape}")
         if a.dtype != b.dtype:
             raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
-        return _out(np.matmul(_up(a), _up(b)), a.dtype)
+        return _out(_batched_matmul(_up(a), _up(b)), a.dtype)
 
     # ------------------------------------------------------------ indexing
     def index_select(self, x, dim, index):

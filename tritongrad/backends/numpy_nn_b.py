@@ -1,7 +1,8 @@
 """NumPy references for attention, conv2d and 2-D pooling (mixin `NumpyNNB` of the NumPy backend).
 
-Textbook formulas, no tricks: ``softmax(q k^T * scale + mask) v``; convolution as a loop over filter taps
-with an einsum per tap; pooling as a loop over window taps. fp16/bf16 inputs compute in float32 and round
+Textbook formulas, every contraction a BLAS matmul: ``softmax(q k^T * scale + mask) v`` as batched matmuls
+with the softmax in place; convolution as im2col (one strided copy per filter tap) and one matmul per group;
+pooling as a loop over window taps. fp16/bf16 inputs compute in float32 and round
 once at the end, float64 stays float64.
 
 The geometry helpers (output sizes, adaptive windows, argument checks) live in `_nn_shapes`, shared with
@@ -67,18 +68,25 @@ def _attention_probs(q, k, mask, is_causal, scale):
     return p, lse
 
 
-def _conv_taps(xp, kh, kw, oh, ow, stride, dilation):
-    """Yield ``(i, j, patch)``: the (N, C, OH, OW) slice of the padded input read by filter tap (i, j)."""
+def _tap_slices(kh, kw, oh, ow, stride, dilation):
+    """Yield ``(i, j, (rows, cols))``: the slices of the padded input that filter tap (i, j) reads for the
+    (OH, OW) outputs."""
     for i in range(kh):
         for j in range(kw):
             h0, w0 = i * dilation[0], j * dilation[1]
-            yield i, j, (h0, w0), xp[:, :, h0:h0 + stride[0] * (oh - 1) + 1:stride[0],
-                                     w0:w0 + stride[1] * (ow - 1) + 1:stride[1]]
+            yield i, j, (slice(h0, h0 + stride[0] * (oh - 1) + 1, stride[0]),
+                         slice(w0, w0 + stride[1] * (ow - 1) + 1, stride[1]))
 
 
-def _grouped(a, groups):
-    """(N, C, ...) -> (N, groups, C/groups, ...)."""
-    return a.reshape(a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
+def _im2col(xp, groups, kh, kw, oh, ow, stride, dilation):
+    """The columns of the padded input ``xp`` (N, C, Hp, Wp): (G, C/G * kh * kw, N * OH * OW), one column per
+    output position, so that the convolution is one matmul per group."""
+    n, c = xp.shape[:2]
+    cols = np.empty((groups, c // groups, kh, kw, n, oh, ow), dtype=xp.dtype)
+    xg = xp.reshape(n, groups, c // groups, *xp.shape[2:]).transpose(1, 2, 0, 3, 4)   # (G, C/G, N, Hp, Wp)
+    for i, j, (rows, cols_) in _tap_slices(kh, kw, oh, ow, stride, dilation):
+        cols[:, :, i, j] = xg[..., rows, cols_]
+    return cols.reshape(groups, -1, n * oh * ow)
 
 
 def _pool_taps(x, kernel_size, stride, padding, dilation, out_hw, fill):
@@ -183,38 +191,41 @@ class NumpyNNB:
         stride, padding, dilation, (oh, ow) = check_conv2d(x.shape, w.shape, None if b is None else b.shape,
                                                            stride, padding, dilation, groups)
         ct = _compute_dtype(x.dtype)
+        n, cout, (kh, kw) = x.shape[0], w.shape[0], w.shape[2:]
         xp = np.pad(_f(x, ct), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
-        wg = _f(w, ct).reshape(groups, -1, *w.shape[1:])                      # (G, Cout/G, Cin/G, kh, kw)
-        y = np.zeros((x.shape[0], groups, w.shape[0] // groups, oh, ow), dtype=ct)
-        for i, j, _, patch in _conv_taps(xp, w.shape[2], w.shape[3], oh, ow, stride, dilation):
-            y += np.einsum("ngcij,gkc->ngkij", _grouped(patch, groups), wg[..., i, j])
-        y = y.reshape(x.shape[0], w.shape[0], oh, ow)
+        cols = _im2col(xp, groups, kh, kw, oh, ow, stride, dilation)            # (G, Cin/G*kh*kw, N*OH*OW)
+        y = np.matmul(_f(w, ct).reshape(groups, cout // groups, -1), cols)     # (G, Cout/G, N*OH*OW)
+        y = y.reshape(cout, n, oh, ow).transpose(1, 0, 2, 3)
         if b is not None:
-            y += _f(b, ct)[:, None, None]
-        return y.astype(x.dtype)
+            y = y + _f(b, ct)[:, None, None]
+        return np.ascontiguousarray(y, dtype=x.dtype)
 
     def conv2d_bwd(self, gy, x, w, stride, padding, dilation, groups, need_x=True, need_w=True, need_b=True):
         """Gradients of `conv2d_fwd` w.r.t. x, w and the bias given the upstream ``gy`` (N, Cout, OH, OW).
-        Returns ``(gx, gw, gb)`` (None where not needed); gb (Cout,) is ``gy`` summed over N, OH, OW."""
+        Returns ``(gx, gw, gb)`` (None where not needed); gb (Cout,) is ``gy`` summed over N, OH, OW.
+        ``gw = gy @ cols^T`` and ``gcols = w^T @ gy`` (matmuls per group), then gcols is added back tap by tap
+        into the padded input's gradient (col2im)."""
         stride, padding, dilation, (oh, ow) = check_conv2d(x.shape, w.shape, None, stride, padding, dilation,
                                                            groups)
         ct = _compute_dtype(x.dtype)
-        n, _, h, wd = x.shape
-        xp = np.pad(_f(x, ct), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
-        wg = _f(w, ct).reshape(groups, -1, *w.shape[1:])
-        gyg = _grouped(_f(gy, ct), groups)                                        # (N, G, Cout/G, OH, OW)
-        gxp = np.zeros_like(xp) if need_x else None
-        gw = np.zeros(wg.shape, dtype=ct) if need_w else None
-        for i, j, (h0, w0), patch in _conv_taps(xp, w.shape[2], w.shape[3], oh, ow, stride, dilation):
-            if need_x:
-                gxp[:, :, h0:h0 + stride[0] * (oh - 1) + 1:stride[0], w0:w0 + stride[1] * (ow - 1) + 1:stride[1]] += \
-                    np.einsum("ngkij,gkc->ngcij", gyg, wg[..., i, j]).reshape(n, -1, oh, ow)
-            if need_w:
-                gw[..., i, j] = np.einsum("ngkij,ngcij->gkc", gyg, _grouped(patch, groups))
-        gx = gxp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd].astype(x.dtype) if need_x else None
+        n, c, h, wd = x.shape
+        cout, (kh, kw) = w.shape[0], w.shape[2:]
+        gyf = _f(gy, ct)
+        gyg = np.ascontiguousarray(gyf.transpose(1, 0, 2, 3)).reshape(groups, cout // groups, -1)
+        gx = gw = None
         if need_w:
-            gw = gw.reshape(w.shape).astype(w.dtype)
-        gb = _f(gy, ct).sum(axis=(0, 2, 3)).astype(gy.dtype) if need_b else None
+            xp = np.pad(_f(x, ct), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+            cols = _im2col(xp, groups, kh, kw, oh, ow, stride, dilation)
+            gw = np.matmul(gyg, _t(cols)).reshape(w.shape).astype(w.dtype, copy=False)
+        if need_x:
+            wg = _f(w, ct).reshape(groups, cout // groups, -1)
+            gcols = np.matmul(_t(wg), gyg).reshape(groups, c // groups, kh, kw, n, oh, ow)
+            gxp = np.zeros((groups, c // groups, n, h + 2 * padding[0], wd + 2 * padding[1]), dtype=ct)
+            for i, j, (rows, cols_) in _tap_slices(kh, kw, oh, ow, stride, dilation):
+                gxp[..., rows, cols_] += gcols[:, :, i, j]
+            gx = gxp.reshape(c, n, *gxp.shape[3:])[..., padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
+            gx = np.ascontiguousarray(gx.transpose(1, 0, 2, 3), dtype=x.dtype)
+        gb = gyf.sum(axis=(0, 2, 3)).astype(gy.dtype) if need_b else None
         return gx, gw, gb
 
     # -------------------------------------------------------------------------------------- pooling
