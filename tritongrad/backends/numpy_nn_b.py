@@ -90,19 +90,17 @@ def _im2col(xp, groups, kh, kw, oh, ow, stride, dilation):
 
 
 def _pool_taps(x, kernel_size, stride, padding, dilation, out_hw, fill):
-    """Yield ``(flat_index, window_value)`` per window tap: (N, C, OH, OW) values of x padded with ``fill`` and
-    the flat index ``ih * W + iw`` of each (-1 in the padding)."""
+    """Yield ``(flat_index, window_value)`` per window tap: the (N, C, OH, OW) strided view of x padded with
+    ``fill`` that the tap reads, and the (OH, OW) flat index ``ih * W + iw`` of each (-1 in the padding)."""
     h, w = x.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0] + kernel_size[0] * dilation[0]),
                     (padding[1], padding[1] + kernel_size[1] * dilation[1])), constant_values=fill)
     ih = np.arange(out_hw[0]) * stride[0] - padding[0]
     iw = np.arange(out_hw[1]) * stride[1] - padding[1]
-    for i in range(kernel_size[0]):
-        for j in range(kernel_size[1]):
-            hh, ww = ih + i * dilation[0], iw + j * dilation[1]
-            inside = ((hh >= 0) & (hh < h))[:, None] & ((ww >= 0) & (ww < w))[None, :]
-            idx = np.where(inside, hh[:, None] * w + ww[None, :], -1)
-            yield idx, xp[:, :, hh + padding[0]][:, :, :, ww + padding[1]]
+    for i, j, (rows, cols) in _tap_slices(*kernel_size, *out_hw, stride, dilation):
+        hh, ww = ih + i * dilation[0], iw + j * dilation[1]
+        inside = ((hh >= 0) & (hh < h))[:, None] & ((ww >= 0) & (ww < w))[None, :]
+        yield np.where(inside, hh[:, None] * w + ww[None, :], -1), xp[:, :, rows, cols]
 
 
 def _avg_windows(hw, out_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
@@ -237,20 +235,24 @@ class NumpyNNB:
         ct = _compute_dtype(x.dtype)
         best = np.full(x.shape[:2] + out, -np.inf, dtype=ct)
         idx = np.full(x.shape[:2] + out, -1, dtype=np.int64)      # -1: no in-bounds tap seen yet
+        take = np.empty(best.shape, dtype=bool)
         for tap_idx, val in _pool_taps(_f(x, ct), k, s, p, d, out, -np.inf):
-            take = (tap_idx >= 0) & ((val > best) | np.isnan(val) | (idx < 0))
-            best = np.where(take, val, best)
-            idx = np.where(take, tap_idx, idx)
-        return best.astype(x.dtype), idx
+            np.greater(val, best, out=take)
+            take |= np.isnan(val)
+            take |= idx < 0
+            take &= tap_idx >= 0
+            np.copyto(best, val, where=take)
+            np.copyto(idx, tap_idx, where=take)
+        return best.astype(x.dtype, copy=False), idx
 
     def max_pool2d_bwd(self, gy, indices, x_shape):
         """Gradient of `max_pool2d_fwd`: ``gy`` summed into a zero (N, C, H, W) array at ``indices`` (an
         input that is the max of several windows receives all of their gradients)."""
         n, c, h, w = x_shape
-        ct = _compute_dtype(gy.dtype)
-        gx = np.zeros((n * c, h * w), dtype=ct)
-        rows = np.repeat(np.arange(n * c), indices.shape[2] * indices.shape[3])
-        np.add.at(gx, (rows, np.asarray(indices).reshape(-1)), _f(gy, ct).reshape(-1))
+        plane = np.arange(n * c).reshape(n, c, 1, 1) * (h * w)                  # each (n, c) plane's offset
+        # bincount sums in float64 (then rounds once): a scatter-add without np.add.at's per-element loop
+        gx = np.bincount((np.asarray(indices) + plane).reshape(-1), weights=np.asarray(gy).reshape(-1),
+                         minlength=n * c * h * w)
         return gx.reshape(x_shape).astype(gy.dtype)
 
     def avg_pool2d_fwd(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
