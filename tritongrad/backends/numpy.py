@@ -809,7 +809,17 @@ class NumpyBackend(Backend):
         out = np.zeros(shape, dtype=_compute_dtype(dtype))
         out1 = _at_least_1d(out)
         index = _check_index(index, out1.shape[dim], dim)
-        np.add.at(out1, _along(dim, index), _up(_at_least_1d(src)))
+        src1 = _up(_at_least_1d(src))
+        if index.ndim == 1 and len(index):
+            # the sources sorted by destination (stably), each destination's run summed by one reduceat: the
+            # sums np.add.at would make (rounded alike, not always bit for bit), without its per-element loop
+            order = np.argsort(index, kind="stable")
+            dest = index[order]
+            starts = np.flatnonzero(np.r_[True, dest[1:] != dest[:-1]])
+            sums = np.add.reduceat(np.take(src1, order, axis=dim), starts, axis=dim)
+            out1[_along(dim, dest[starts])] += sums
+        else:
+            np.add.at(out1, _along(dim, index), src1)
         return _out(out, dtype)
 
     def index_copy_(self, x, dim, index, src):
