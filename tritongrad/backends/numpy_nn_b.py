@@ -43,19 +43,24 @@ def _row_max(a):
     return a.max(axis=-1, keepdims=True) if a.shape[-1] else a.max(axis=-1, keepdims=True, initial=-np.inf)
 
 
-def _attention_probs(q, k, mask, is_causal, scale):
-    """Scores ``S = q k^T * scale + mask`` (causal: -inf above the diagonal), P = softmax(S) and the row
-    log-sum-exp. Fully masked rows get P = 0 and lse = -inf (PyTorch's ``_safe_softmax``). The contractions
-    are batched BLAS matmuls; the softmax runs in place on the score array."""
-    p = np.matmul(q, _t(k))
-    p *= scale
+def _attention_scores(q, k, mask, is_causal, scale):
+    """``S = q k^T * scale + mask``, causal: -inf above the diagonal (a new array, scaled and masked in place)."""
+    s = np.matmul(q, _t(k))
+    s *= scale
     if mask is not None:
-        if np.broadcast_shapes(p.shape, mask.shape) == p.shape:
-            p += mask
+        if np.broadcast_shapes(s.shape, mask.shape) == s.shape:
+            s += mask
         else:
-            p = p + mask                                          # the mask widens the batch dims
+            s = s + mask                                          # the mask widens the batch dims
     if is_causal:
-        np.copyto(p, -np.inf, where=_causal_mask(*p.shape[-2:]))
+        np.copyto(s, -np.inf, where=_causal_mask(*s.shape[-2:]))
+    return s
+
+
+def _attention_probs(q, k, mask, is_causal, scale):
+    """P = softmax(S) of `_attention_scores` and the row log-sum-exp, the softmax in place on the scores.
+    Fully masked rows get P = 0 and lse = -inf (PyTorch's ``_safe_softmax``)."""
+    p = _attention_scores(q, k, mask, is_causal, scale)
     m = _row_max(p)
     m[np.isneginf(m)] = 0.0
     p -= m
@@ -66,6 +71,14 @@ def _attention_probs(q, k, mask, is_causal, scale):
         inv = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)   # an all-masked row stays 0
     p *= inv
     return p, lse
+
+
+def _attention_probs_from_lse(q, k, mask, is_causal, scale, lse):
+    """P = exp(S - lse) with the forward's log-sum-exp (no second max and sum); a fully masked row
+    (lse = -inf) gives P = 0."""
+    p = _attention_scores(q, k, mask, is_causal, scale)
+    p -= np.where(np.isneginf(lse), np.inf, lse)[..., None]
+    return np.exp(p, out=p)
 
 
 def _tap_slices(kh, kw, oh, ow, stride, dilation):
@@ -167,7 +180,7 @@ class NumpyNNB:
         dtype (the caller reduces it to the mask's shape)."""
         ct = _compute_dtype(q.dtype)
         q32, k32, v32, go32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(go, ct), _f(mask, ct)
-        p, _ = _attention_probs(q32, k32, m32, is_causal, scale)
+        p = _attention_probs_from_lse(q32, k32, m32, is_causal, scale, _f(lse, ct))
         gv = np.matmul(_t(p), go32)
         gs = np.matmul(go32, _t(v32))                             # dP
         gs -= (gs * p).sum(axis=-1, keepdims=True)
