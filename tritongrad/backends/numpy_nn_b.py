@@ -10,6 +10,8 @@ the Triton side (`TritonNNB`).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._nn_shapes import adaptive_bounds, adaptive_output_hw, check_conv2d, check_pool2d, check_sdpa_mask
@@ -32,9 +34,12 @@ def _t(a):
     return a.swapaxes(-1, -2)
 
 
+@functools.lru_cache(maxsize=16)
 def _causal_mask(lq, lk):
-    """True above the diagonal: the keys query i must not see (top-left aligned)."""
-    return np.triu(np.ones((lq, lk), dtype=bool), 1)
+    """True above the diagonal: the keys query i must not see (top-left aligned). Cached, read-only."""
+    mask = np.triu(np.ones((lq, lk), dtype=bool), 1)
+    mask.flags.writeable = False
+    return mask
 
 
 def _row_max(a):
