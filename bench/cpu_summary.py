@@ -10,8 +10,8 @@
 
 * training steps beside the peers (`bench.bench_gpt`, `bench.bench_steps`): the small GPT step (the
   ``--tiny`` config of ``examples/train_gpt.py``: 2 layers, 64 wide, block 64, batch 16, AdamW, gradient
-  clipping) against PyTorch CPU; the MLP step (64-256-256-10, Adam, batch 128) and the small CNN step (two 3x3
-  convs and a linear on 8x8 images, Adam, batch 64) against PyTorch CPU and the same step in raw NumPy. Each
+  clipping); the MLP step (64-256-256-10, Adam, batch 128); the small CNN step (two 3x3 convs and a linear on
+  8x8 images, Adam, batch 64); each against PyTorch CPU and the same step in raw NumPy (backward by hand). Each
   runs with one thread (BLAS through threadpoolctl, ``torch.set_num_threads(1)``) and with the libraries'
   default thread counts (all cores), in the same interleaved rounds. Targets: GPT <= 1.5x PyTorch, MLP
   <= 1.1x raw NumPy, CNN <= 2x PyTorch (each compared at the same thread setting).
@@ -138,7 +138,8 @@ def interleaved_median(cases, rounds, target_s=0.05):
 def _step_makers(have_torch):
     """problem -> implementation -> function of nothing returning a step (checked against each other first)."""
     import tritongrad
-    makers = {"gpt": {"tritongrad": lambda: bench_gpt.tritongrad_problem()[0]}}
+    makers = {"gpt": {"tritongrad": lambda: bench_gpt.tritongrad_problem()[0], "numpy": bench_gpt.numpy_problem}}
+    bench_gpt.check_numpy_agrees()
     for name in ("mlp", "cnn"):
         makers[name] = {"tritongrad": functools.partial(bench_steps.framework_problem, tritongrad, name),
                         "numpy": functools.partial(bench_steps.numpy_problem, name)}
