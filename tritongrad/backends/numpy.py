@@ -605,24 +605,39 @@ class NumpyBackend(Backend):
         return _out(low + draws % (high - low), dtype)
 
     # ------------------------------------------------------------ elementwise
-    @_quiet
     def unary(self, op, x, **params):
-        if op not in _UNARY:
+        fn = _UNARY.get(op)
+        if fn is None:
             raise ValueError(f"unknown unary op {op!r}")
+        if type(x) is np.ndarray and x.dtype in _FAST_FLOATS:
+            # fast path: float32/float64, no conversions, no errstate context manager
+            y = _quiet_run(lambda: fn(x, **params))
+            return _out(y, _BOOL if op in _UNARY_BOOL_RESULT else x.dtype)
+        return self._unary_general(op, fn, x, **params)
+
+    @_quiet
+    def _unary_general(self, op, fn, x, **params):
         if not _is_float(x.dtype):
             if op in _UNARY_IDENTITY_ON_INTEGERS:
                 return x.copy(order="C")
             if op not in _UNARY_ON_INTEGERS:
                 raise TypeError(f"unary({op}) expects a floating-point array, got {x.dtype}")
-        y = _UNARY[op](_up(x), **params)
-        return _out(y, np.bool_ if op in _UNARY_BOOL_RESULT else x.dtype)
+        return _out(fn(_up(x), **params), np.bool_ if op in _UNARY_BOOL_RESULT else x.dtype)
 
-    @_quiet
     def unary_bwd(self, op, x, y, gy, **params):
-        if op not in _UNARY_DERIVATIVE:
+        derivative = _UNARY_DERIVATIVE.get(op)
+        if derivative is None:
             raise ValueError(f"unary op {op!r} is not differentiable")
         _require_float(f"unary_bwd({op})", x)
-        return _out(_up(gy) * _UNARY_DERIVATIVE[op](_up(x), _up(y), **params), x.dtype)
+        if type(x) is np.ndarray and x.dtype in _FAST_FLOATS and type(gy) is np.ndarray and gy.dtype == x.dtype:
+            if op == "relu":
+                return _out(np.multiply(gy, x > 0), x.dtype)      # gy * relu'(x), relu'(0) = 0
+            return _out(_quiet_run(lambda: gy * derivative(x, y, **params)), x.dtype)
+        return self._unary_bwd_general(derivative, x, y, gy, **params)
+
+    @_quiet
+    def _unary_bwd_general(self, derivative, x, y, gy, **params):
+        return _out(_up(gy) * derivative(_up(x), _up(y), **params), x.dtype)
 
     def binary(self, op, a, b):
         fn = _BINARY.get(op)

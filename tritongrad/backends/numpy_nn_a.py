@@ -67,6 +67,14 @@ def _col_dot(a, b, tmp):
     return np.multiply(a, b, out=tmp).sum(axis=0)
 
 
+def _plain_targets(target, ignore_index, classes):
+    """True when every target is a class index in [0, classes) and none is ``ignore_index`` (at least one row):
+    cross-entropy then needs no masks."""
+    if not len(target) or target.min() < 0 or target.max() >= classes:
+        return False
+    return not 0 <= ignore_index < classes or not (target == ignore_index).any()
+
+
 def _dropout_scale(p):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -160,6 +168,9 @@ class NumpyNNA:
         xf = _compute(logits)
         M, C = xf.shape
         lse = _logsumexp_rows(xf)
+        if weight is None and not label_smoothing and _plain_targets(target, ignore_index, C):
+            rows = lse - xf[np.arange(M), target]                  # the common case: -log_softmax(x)[t]
+            return _reduce_rows(rows, reduction, M).astype(logits.dtype, copy=False), lse
         valid = target != ignore_index
         bad = valid & ((target < 0) | (target >= C))
         if bad.any():
@@ -187,6 +198,13 @@ class NumpyNNA:
         _check_reduction(reduction)
         xf = _compute(logits)
         M, C = xf.shape
+        if weight is None and not label_smoothing and _plain_targets(target, ignore_index, C):
+            g = _compute(gloss)
+            scale = (g[:, None] if reduction == "none" else g / M if reduction == "mean" else g).astype(xf.dtype)
+            grad = _probs(xf, lse)                                 # the common case: s * (p - onehot(t))
+            grad *= scale
+            grad[np.arange(M), target] -= scale[:, 0] if reduction == "none" else scale
+            return grad.astype(logits.dtype, copy=False)
         valid = target != ignore_index
         t = np.where(valid, target, 0)
         w = None if weight is None else _compute(weight).astype(xf.dtype)
