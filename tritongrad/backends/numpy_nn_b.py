@@ -219,8 +219,9 @@ class NumpyNNB:
     def conv2d_bwd(self, gy, x, w, stride, padding, dilation, groups, need_x=True, need_w=True, need_b=True):
         """Gradients of `conv2d_fwd` w.r.t. x, w and the bias given the upstream ``gy`` (N, Cout, OH, OW).
         Returns ``(gx, gw, gb)`` (None where not needed); gb (Cout,) is ``gy`` summed over N, OH, OW.
-        ``gw = gy @ cols^T`` and ``gcols = w^T @ gy`` (matmuls per group), then gcols is added back tap by tap
-        into the padded input's gradient (col2im)."""
+        ``gw = gy @ cols^T`` (a matmul per group); ``gx`` for stride 1 is the full convolution of ``gy`` with the
+        flipped kernel, else ``gcols = w^T @ gy`` added back tap by tap into the padded input's gradient
+        (col2im)."""
         stride, padding, dilation, (oh, ow) = check_conv2d(x.shape, w.shape, None, stride, padding, dilation,
                                                            groups)
         ct = _compute_dtype(x.dtype)
@@ -233,7 +234,14 @@ class NumpyNNB:
             xp = np.pad(_f(x, ct), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
             cols = _im2col(xp, groups, kh, kw, oh, ow, stride, dilation)
             gw = np.matmul(gyg, _t(cols)).reshape(w.shape).astype(w.dtype, copy=False)
-        if need_x:
+        if need_x and stride == (1, 1) and dilation == (1, 1) and padding[0] < kh and padding[1] < kw:
+            # stride 1: the input gradient is the full convolution of gy with the flipped, transposed kernel
+            # (a gather and a matmul, no scatter-add)
+            wf = _f(w, ct).reshape(groups, cout // groups, c // groups, kh, kw)[..., ::-1, ::-1]
+            wf = wf.transpose(0, 2, 1, 3, 4).reshape(c, cout // groups, kh, kw)
+            gx = self.conv2d_fwd(gyf, wf, None, 1, (kh - 1 - padding[0], kw - 1 - padding[1]), 1, groups)
+            gx = gx.astype(x.dtype, copy=False)
+        elif need_x:
             wg = _f(w, ct).reshape(groups, cout // groups, -1)
             gcols = np.matmul(_t(wg), gyg).reshape(groups, c // groups, kh, kw, n, oh, ow)
             gxp = np.zeros((groups, c // groups, n, h + 2 * padding[0], wd + 2 * padding[1]), dtype=ct)
