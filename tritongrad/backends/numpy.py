@@ -15,10 +15,7 @@ Each op is written as its textbook formula on ``np.ndarray``s. The rules of `bas
 from __future__ import annotations
 
 import contextvars
-import ctypes
 import math
-import os
-import platform
 import threading
 
 import ml_dtypes
@@ -27,7 +24,8 @@ import numpy as np
 from ..dtypes import result_type
 from . import _philox
 from .base import Backend
-from .numpy_special import erfc
+from .numpy_runtime import keep_freed_memory
+from .numpy_special import gelu_tanh, gelu_tanh_derivative, normal_cdf, normal_pdf
 
 __all__ = ["NumpyBackend"]
 
@@ -50,28 +48,6 @@ def _quiet_run(fn, *args):
         with np.errstate(all="ignore"):
             ctx = _QUIET_CONTEXTS.ctx = contextvars.copy_context()
     return ctx.run(fn, *args)
-
-
-_M_TOP_PAD = -2                # mallopt parameter number in glibc's malloc.h
-_TOP_PAD_BYTES = 64 << 20
-
-
-def _keep_freed_memory():
-    """Ask glibc's malloc to keep 64 MiB of freed heap instead of returning it to the OS at every ``free``.
-
-    A training step allocates and frees the same megabyte-sized temporaries every step; with glibc's
-    defaults the heap top is trimmed and grown again each time and every page of every temporary is faulted in
-    anew (about 4,500 page faults and a third of the CPU time of the small GPT step). ``M_TOP_PAD`` keeps that
-    memory mapped, as a caching allocator would. Only on glibc, and not when the user tuned malloc through the
-    environment (``MALLOC_TOP_PAD_``, ``GLIBC_TUNABLES``) or set ``TRITONGRAD_CPU_MALLOC=default``."""
-    if (platform.system() != "Linux" or platform.libc_ver()[0] != "glibc"
-            or os.environ.get("TRITONGRAD_CPU_MALLOC") == "default"
-            or "MALLOC_TOP_PAD_" in os.environ or "GLIBC_TUNABLES" in os.environ):
-        return False
-    try:
-        return bool(ctypes.CDLL(None).mallopt(_M_TOP_PAD, _TOP_PAD_BYTES))
-    except (OSError, AttributeError):
-        return False
 
 
 # --------------------------------------------------------------------------------------- dtype helpers
@@ -104,16 +80,6 @@ def _bound(v, x):
     return _up(np.asarray(v, dtype=x.dtype))
 
 
-def _normal_cdf(x):
-    """The standard normal CDF ``erfc(-x / sqrt(2)) / 2`` (accurate in the lower tail too), evaluated in
-    float64 (the vectorized erfc works there) and returned in ``x``'s dtype."""
-    return (0.5 * erfc(x.astype(np.float64) * -_SQRT_HALF)).astype(x.dtype, copy=False)
-
-
-def _normal_pdf(x):
-    return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
-
-
 def _sign(x):
     """-1, 0 or 1 in ``x``'s dtype; nan gives 0, as PyTorch's ``sign``/``sgn`` kernels."""
     return np.where(x > 0, 1, np.where(x < 0, -1, 0)).astype(x.dtype)
@@ -121,31 +87,6 @@ def _sign(x):
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
-
-
-_SQRT_HALF = math.sqrt(0.5)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_GELU_TANH_C = math.sqrt(2.0 / math.pi)
-_GELU_TANH_C3 = _GELU_TANH_C * 0.044715
-
-
-def _gelu_tanh_inner(x):
-    """``tanh(sqrt(2/pi) (x + 0.044715 x^3))``, in place on one temporary (``x ** 3`` would go through the
-    slow general ``pow``). ``out=`` keeps 0-d results arrays, so the in-place steps work on them too."""
-    t = np.multiply(x, x, out=np.empty_like(x))
-    t *= _GELU_TANH_C3
-    t += _GELU_TANH_C
-    t *= x
-    return np.tanh(t, out=t)
-
-
-def _gelu_tanh(x):
-    """``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` (``F.gelu(approximate="tanh")``)."""
-    y = _gelu_tanh_inner(x)
-    y += 1.0
-    y *= x
-    y *= 0.5
-    return y
 
 
 # --------------------------------------------------------------------------------------- unary ops
@@ -172,31 +113,14 @@ _UNARY = {
     "trunc": np.trunc,
     "reciprocal": lambda x: 1.0 / x,
     "square": lambda x: x * x,
-    "gelu": lambda x: x * _normal_cdf(x),
-    "gelu_tanh": _gelu_tanh,
+    "gelu": lambda x: x * normal_cdf(x),
+    "gelu_tanh": gelu_tanh,
     "silu": lambda x: x * _sigmoid(x),
     "leaky_relu": lambda x, negative_slope=0.01: np.where(x > 0, x, negative_slope * x),
     "logical_not": lambda x: x == 0,
     "isnan": np.isnan,
     "isinf": np.isinf,
 }
-
-
-def _gelu_tanh_derivative(x):
-    """``0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)`` with ``t`` the tanh above."""
-    t = _gelu_tanh_inner(x)
-    du = np.multiply(x, x, out=np.empty_like(x))
-    du *= 3 * _GELU_TANH_C3
-    du += _GELU_TANH_C
-    du *= x
-    du *= 0.5
-    g = np.multiply(t, t, out=np.empty_like(t))
-    np.subtract(1.0, g, out=g)
-    g *= du
-    t += 1.0
-    t *= 0.5
-    g += t
-    return g
 
 
 def _zero_derivative(x, y):
@@ -224,8 +148,8 @@ _UNARY_DERIVATIVE = {
     "trunc": _zero_derivative,
     "reciprocal": lambda x, y: -y * y,
     "square": lambda x, y: 2.0 * x,
-    "gelu": lambda x, y: _normal_cdf(x) + x * _normal_pdf(x),
-    "gelu_tanh": lambda x, y: _gelu_tanh_derivative(x),
+    "gelu": lambda x, y: normal_cdf(x) + x * normal_pdf(x),
+    "gelu_tanh": lambda x, y: gelu_tanh_derivative(x),
     "silu": lambda x, y: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
     "leaky_relu": lambda x, y, negative_slope=0.01: np.where(x > 0, 1.0, negative_slope).astype(x.dtype),
 }
@@ -546,7 +470,7 @@ class NumpyBackend(Backend):
 
     def __init__(self):
         super().__init__()
-        self.malloc_tuned = _keep_freed_memory()
+        self.malloc_tuned = keep_freed_memory()
 
     # ------------------------------------------------------------ storage
     def empty(self, shape, dtype, device=0):

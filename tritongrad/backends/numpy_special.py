@@ -1,4 +1,5 @@
-"""Vectorized error functions for the NumPy backend: `erf`, `erfc` and `erfinv` on whole arrays.
+"""Vectorized special functions for the NumPy backend: `erf`, `erfc` and `erfinv` on whole arrays, and the
+normal CDF and GELU forms built on them.
 
 ``math.erf`` is a Python call per element; ``scipy.special`` would make SciPy (tens of MB) a dependency of the
 core for three functions. These are the classic rational approximations of Sun's FDLIBM ``s_erf.c`` (the
@@ -19,7 +20,7 @@ import math
 
 import numpy as np
 
-__all__ = ["erf", "erfc", "erfinv"]
+__all__ = ["erf", "erfc", "erfinv", "normal_cdf", "normal_pdf", "gelu_tanh", "gelu_tanh_derivative"]
 
 # erf(x) = x + x * PP(x^2) / QQ(x^2) on |x| < 0.84375
 _EFX = 1.28379167095512586316e-01
@@ -192,3 +193,57 @@ def erfinv(y):
         x = np.where(a == 1.0, np.inf, x)
         x = np.where((a > 1.0) | np.isnan(a), np.nan, x)
     return np.copysign(x, y)
+
+
+# ------------------------------------------------------------------------------ the normal CDF and GELU
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_TANH_C = math.sqrt(2.0 / math.pi)
+_GELU_TANH_C3 = _GELU_TANH_C * 0.044715
+
+
+def normal_cdf(x):
+    """The standard normal CDF ``erfc(-x / sqrt(2)) / 2`` (accurate in the lower tail too), evaluated in
+    float64 (the vectorized erfc works there) and returned in ``x``'s dtype."""
+    return (0.5 * erfc(x.astype(np.float64) * -_SQRT_HALF)).astype(x.dtype, copy=False)
+
+
+def normal_pdf(x):
+    """The standard normal density ``exp(-x^2 / 2) / sqrt(2 pi)``, in ``x``'s dtype."""
+    return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
+
+
+def _gelu_tanh_inner(x):
+    """``tanh(sqrt(2/pi) (x + 0.044715 x^3))``, in place on one temporary (``x ** 3`` would go through the
+    slow general ``pow``). ``out=`` keeps 0-d results arrays, so the in-place steps work on them too."""
+    t = np.multiply(x, x, out=np.empty_like(x))
+    t *= _GELU_TANH_C3
+    t += _GELU_TANH_C
+    t *= x
+    return np.tanh(t, out=t)
+
+
+def gelu_tanh(x):
+    """``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` (``F.gelu(approximate="tanh")``)."""
+    y = _gelu_tanh_inner(x)
+    y += 1.0
+    y *= x
+    y *= 0.5
+    return y
+
+
+def gelu_tanh_derivative(x):
+    """``0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)`` with ``t`` the tanh above."""
+    t = _gelu_tanh_inner(x)
+    du = np.multiply(x, x, out=np.empty_like(x))
+    du *= 3 * _GELU_TANH_C3
+    du += _GELU_TANH_C
+    du *= x
+    du *= 0.5
+    g = np.multiply(t, t, out=np.empty_like(t))
+    np.subtract(1.0, g, out=g)
+    g *= du
+    t += 1.0
+    t *= 0.5
+    g += t
+    return g

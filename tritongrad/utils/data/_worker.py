@@ -21,7 +21,7 @@ import traceback
 import numpy as np
 
 from ... import random as _random
-from ...backends.numpy_threads import set_num_threads
+from ...backends.numpy_runtime import set_num_threads
 from . import _collate
 from ._shm import SegmentWriter
 from .dataset import IterableDataset, TensorDataset

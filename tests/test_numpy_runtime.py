@@ -1,9 +1,12 @@
-"""The cpu device's BLAS threads: ``set_num_threads``/``get_num_threads`` and one BLAS thread per DataLoader
-worker (no oversubscription)."""
+"""The cpu device's runtime: ``set_num_threads``/``get_num_threads``, one BLAS thread per DataLoader
+worker (no oversubscription), and the malloc policy's opt-outs."""
+import platform
+
 import numpy as np
 import pytest
 
 import tritongrad as tg
+from tritongrad.backends.numpy_runtime import keep_freed_memory
 from tritongrad.utils.data import DataLoader, Dataset
 
 threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl is a dependency; not installed here")
@@ -49,3 +52,16 @@ def test_dataloader_workers_run_one_blas_thread(restore_threads):
     tg.set_num_threads(2)
     counts = [int(b) for b in DataLoader(ThreadProbe(), batch_size=None, num_workers=1)]
     assert counts == [1, 1]
+
+
+def test_malloc_policy_respects_the_environment(monkeypatch):
+    monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.setenv("TRITONGRAD_CPU_MALLOC", "default")
+    assert keep_freed_memory() is False
+    monkeypatch.delenv("TRITONGRAD_CPU_MALLOC")
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "0")
+    assert keep_freed_memory() is False
+    monkeypatch.delenv("MALLOC_TOP_PAD_")
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is glibc        # mallopt succeeded (or nothing to tune off glibc)
