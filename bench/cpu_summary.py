@@ -123,16 +123,21 @@ def _threads(setting):
 
 def interleaved_median(cases, rounds, target_s=0.05):
     """``cases``: name -> (step function, thread setting). Each round times every case once (as many calls as
-    take about ``target_s``) in turn; returns name -> ``{"median_ms", "min_ms"}`` per call over the rounds."""
-    numbers, times = {}, {name: [] for name in cases}
+    take about ``target_s``) in turn; returns name -> ``{"median_ms", "min_ms", "cpu_median_ms"}`` per call over
+    the rounds: wall-clock time, and the process's CPU time (all its threads), which time-slicing by other
+    jobs on a shared machine does not inflate."""
+    numbers, wall, cpu = {}, {name: [] for name in cases}, {name: [] for name in cases}
     for name, (fn, setting) in cases.items():
         with _threads(setting):
             numbers[name] = _calls_for(fn, (), target_s)
     for _ in range(rounds):
         for name, (fn, setting) in cases.items():
             with _threads(setting):
-                times[name].append(_per_call_s(fn, (), numbers[name]))
-    return {name: {"median_ms": statistics.median(t) * 1e3, "min_ms": min(t) * 1e3} for name, t in times.items()}
+                c0 = time.process_time()
+                wall[name].append(_per_call_s(fn, (), numbers[name]))
+                cpu[name].append((time.process_time() - c0) / numbers[name])
+    return {name: {"median_ms": statistics.median(wall[name]) * 1e3, "min_ms": min(wall[name]) * 1e3,
+                   "cpu_median_ms": statistics.median(cpu[name]) * 1e3} for name in cases}
 
 
 def _step_makers(have_torch):
@@ -171,12 +176,12 @@ def measure_steps(rounds):
     return [{"problem": p, "impl": i, "threads": t, **timed[(p, i, t)]} for (p, i, t) in cases]
 
 
-def step_ratios(rows):
-    """``{(problem, threads): {impl: median_ms}}`` and the target verdicts: per problem and thread setting,
-    tritongrad / the peer named in `STEP_TARGETS`."""
+def step_ratios(rows, key="median_ms"):
+    """``{(problem, threads): {impl: ms}}`` (``key``: "median_ms" wall-clock, or "cpu_median_ms") and the
+    target verdicts: per problem and thread setting, tritongrad / the peer named in `STEP_TARGETS`."""
     table = {}
     for r in rows:
-        table.setdefault((r["problem"], r["threads"]), {})[r["impl"]] = r["median_ms"]
+        table.setdefault((r["problem"], r["threads"]), {})[r["impl"]] = r[key]
     verdicts = {}
     for (problem, threads), ms in table.items():
         peer, limit = STEP_TARGETS[problem]
@@ -226,22 +231,27 @@ def markdown(result):
         lines.append(f"| {r['size']} | {tuple(r['dims'])} | {r['numpy_ms']:.3f} | {r['tritongrad_ms']:.3f} | "
                      f"{r['tritongrad_vs_numpy']:.2f} | {torch_ms} | {torch_ratio} | {verdict} |")
     if result.get("steps"):
-        lines += ["", "Training steps, float32, median ms per step over interleaved rounds (min in brackets); "
-                  "targets: GPT <= 1.5x PyTorch, MLP <= 1.1x raw NumPy, CNN <= 2x PyTorch", "",
-                  "| step | threads | tritongrad ms | PyTorch CPU ms | raw NumPy ms | tritongrad / peer | |",
-                  "|---|---|---:|---:|---:|---:|---|"]
+        lines += ["", "Training steps, float32: median ms per step over interleaved rounds (wall clock, min in "
+                  "brackets; with one thread also the process's CPU time per step, which other jobs' time slices do "
+                  "not inflate); targets: GPT <= 1.5x PyTorch, MLP <= 1.1x raw NumPy, CNN <= 2x PyTorch", "",
+                  "| step | threads | clock | tritongrad ms | PyTorch CPU ms | raw NumPy ms | tritongrad / peer | |",
+                  "|---|---|---|---:|---:|---:|---:|---|"]
         cells = {(r["problem"], r["threads"], r["impl"]): r for r in result["steps"]}
-        table, verdicts = step_ratios(result["steps"])
+        for key, clock in (("median_ms", "wall"), ("cpu_median_ms", "CPU")):
+            table, verdicts = step_ratios(result["steps"], key)
+            for (problem, threads) in table:
+                if clock == "CPU" and threads != "1":
+                    continue              # CPU time sums the threads: a speed only with one thread
+                peer, ratio, ok = verdicts.get((problem, threads), (None, None, None))
+                ratio_text = "n/a" if ratio is None else f"{ratio:.2f}x {'PyTorch' if peer == 'torch' else 'NumPy'}"
 
-        def cell(key):
-            r = cells.get(key)
-            return "n/a" if r is None else f"{r['median_ms']:.2f} ({r['min_ms']:.2f})"
-        for (problem, threads) in table:
-            peer, ratio, ok = verdicts.get((problem, threads), (None, None, None))
-            ratio_text = "n/a" if ratio is None else f"{ratio:.2f}x {'PyTorch' if peer == 'torch' else 'NumPy'}"
-            lines.append(f"| {problem} | {threads} | {cell((problem, threads, 'tritongrad'))} | "
-                         f"{cell((problem, threads, 'torch'))} | {cell((problem, threads, 'numpy'))} | {ratio_text} | "
-                         f"{'' if ok is None else _verdict(ok)} |")
+                def cell(impl):
+                    r = cells.get((problem, threads, impl))
+                    if r is None:
+                        return "n/a"
+                    return f"{r[key]:.2f}" + (f" ({r['min_ms']:.2f})" if clock == "wall" else "")
+                lines.append(f"| {problem} | {threads} | {clock} | {cell('tritongrad')} | {cell('torch')} | "
+                             f"{cell('numpy')} | {ratio_text} | {'' if ok is None else _verdict(ok)} |")
     return "\n".join(lines)
 
 
