@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from bench.gpu_bench import torch_gpt
 from examples.train_gpt import TINY, build_model, configure_optimizer
@@ -221,3 +222,22 @@ def check_numpy_agrees(seed=0, steps=3, rtol=2e-4):
         a, b = float(tg_step().item()), float(np_step())
         if not math.isclose(a, b, rel_tol=rtol):
             raise AssertionError(f"GPT step {i}: raw NumPy loss {b} differs from tritongrad's {a}")
+
+
+# ------------------------------------------------------------------------------------ pytest-benchmark
+def test_gpt_step_tritongrad(benchmark):
+    check_numpy_agrees()
+    benchmark.group = "gpt step (tiny)"
+    benchmark(tritongrad_problem()[0])
+
+
+def test_gpt_step_numpy(benchmark):
+    benchmark.group = "gpt step (tiny)"
+    benchmark(numpy_problem())
+
+
+def test_gpt_step_torch(benchmark):
+    pytest.importorskip("torch", reason="PyTorch CPU is the optional peer; it is not installed")
+    check_agrees()
+    benchmark.group = "gpt step (tiny)"
+    benchmark(torch_problem()[0])

@@ -13,7 +13,10 @@ and parameters after two steps of each implementation before anything is timed.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+import pytest
 
 LR = 1e-3
 BETAS = (0.9, 0.999)
@@ -209,3 +212,26 @@ def check_agrees(name, make, seed=0, steps=2, rtol=1e-4, atol=1e-5):
         if not np.allclose(got, p_ref, rtol=rtol, atol=atol):
             raise AssertionError(f"{name}: parameter {k} differs from raw NumPy's after {steps} steps "
                                  f"(max |diff| {np.max(np.abs(got - p_ref))})")
+
+
+# ------------------------------------------------------------------------------------ pytest-benchmark
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_step_tritongrad(benchmark, name):
+    import tritongrad
+    check_agrees(name, functools.partial(framework_problem, tritongrad))
+    benchmark.group = f"{name} step"
+    benchmark(framework_problem(tritongrad, name))
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_step_numpy(benchmark, name):
+    benchmark.group = f"{name} step"
+    benchmark(numpy_problem(name))
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+def test_step_torch(benchmark, name):
+    torch = pytest.importorskip("torch", reason="PyTorch CPU is the optional peer; it is not installed")
+    check_agrees(name, functools.partial(framework_problem, torch))
+    benchmark.group = f"{name} step"
+    benchmark(framework_problem(torch, name))
