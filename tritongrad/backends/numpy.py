@@ -219,6 +219,13 @@ _BINARY = {
 _BINARY_BOOL_RESULT = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
 
 
+def _tie_share(loses, ties, dtype):
+    """An operand's share of a max/min gradient in ``dtype``: 0 where it ``loses``, 0.5 on ``ties``, else 1."""
+    share = np.array(np.logical_not(loses), dtype=dtype)      # an array also for 0-d operands
+    share[ties] = 0.5
+    return share
+
+
 def _pow_grad_b(a, b, c):
     # d(a**b)/db = a**b * log(a), defined as 0 where a == 0 and b >= 0 (PyTorch's rule)
     return np.where((a == 0) & (b >= 0), 0.0, c * np.log(a))
@@ -232,10 +239,8 @@ _BINARY_PARTIALS = {
     "div": (lambda a, b, c: 1.0 / b, lambda a, b, c: -a / (b * b)),
     "pow": (lambda a, b, c: np.where(b == 0, 0.0, b * np.power(a, b - 1)), _pow_grad_b),
     # ties split the gradient equally; a nan operand takes it all (PyTorch's rule)
-    "maximum": (lambda a, b, c: np.where(a == b, 0.5, np.where(a < b, 0.0, 1.0)),
-                lambda a, b, c: np.where(a == b, 0.5, np.where(a > b, 0.0, 1.0))),
-    "minimum": (lambda a, b, c: np.where(a == b, 0.5, np.where(a > b, 0.0, 1.0)),
-                lambda a, b, c: np.where(a == b, 0.5, np.where(a < b, 0.0, 1.0))),
+    "maximum": (lambda a, b, c: _tie_share(a < b, a == b, c.dtype), lambda a, b, c: _tie_share(a > b, a == b, c.dtype)),
+    "minimum": (lambda a, b, c: _tie_share(a > b, a == b, c.dtype), lambda a, b, c: _tie_share(a < b, a == b, c.dtype)),
     "atan2": (lambda a, b, c: b / (a * a + b * b), lambda a, b, c: -a / (a * a + b * b)),
     # a - floor(a / b) * b, differentiated with floor(a / b) held constant
     "remainder": (lambda a, b, c: np.ones_like(c), lambda a, b, c: -np.floor_divide(a, b)),

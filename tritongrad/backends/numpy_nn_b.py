@@ -144,13 +144,14 @@ def _window_sum(x, bounds, div):
     """y[..., a, b] = sum of x over the window (bounds[0][a], bounds[1][b]) / div[a, b]."""
     rows = np.stack([x[:, :, lo:hi].sum(axis=2) for lo, hi in bounds[0]], axis=2)
     y = np.stack([rows[..., lo:hi].sum(axis=-1) for lo, hi in bounds[1]], axis=-1)
-    return y / div
+    y /= div.astype(y.dtype)                  # the divisor in the compute dtype: no float64 round trip
+    return y
 
 
 def _window_scatter(g, x_shape, bounds, div, ct):
     """The adjoint of `_window_sum`: spread ``g / div`` evenly back over each window."""
     gx = np.zeros(x_shape, dtype=ct)
-    g = g / div
+    g = g / div.astype(ct)
     for a, (h0, h1) in enumerate(bounds[0]):
         for b, (w0, w1) in enumerate(bounds[1]):
             gx[:, :, h0:h1, w0:w1] += g[:, :, a, b][:, :, None, None]
