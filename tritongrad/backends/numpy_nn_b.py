@@ -111,8 +111,12 @@ def _pool_taps(x, kernel_size, stride, padding, dilation, out_hw, fill):
     """Yield ``(flat_index, window_value)`` per window tap: the (N, C, OH, OW) strided view of x padded with
     ``fill`` that the tap reads, and the (OH, OW) flat index ``ih * W + iw`` of each (-1 in the padding)."""
     h, w = x.shape[2:]
-    xp = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0] + kernel_size[0] * dilation[0]),
-                    (padding[1], padding[1] + kernel_size[1] * dilation[1])), constant_values=fill)
+    # the rows/columns the last window reaches past the input (ceil_mode), padded like the front padding
+    extra = [max(0, (o - 1) * st + (k - 1) * d + 1 - n - p)
+             for o, st, k, d, n, p in zip(out_hw, stride, kernel_size, dilation, (h, w), padding)]
+    xp = x
+    if padding[0] or padding[1] or extra[0] or extra[1]:
+        xp = np.pad(x, ((0, 0), (0, 0), (padding[0], extra[0]), (padding[1], extra[1])), constant_values=fill)
     ih = np.arange(out_hw[0]) * stride[0] - padding[0]
     iw = np.arange(out_hw[1]) * stride[1] - padding[1]
     for i, j, (rows, cols) in _tap_slices(*kernel_size, *out_hw, stride, dilation):
@@ -262,14 +266,18 @@ class NumpyNNB:
         ct = _compute_dtype(x.dtype)
         best = np.full(x.shape[:2] + out, -np.inf, dtype=ct)
         idx = np.full(x.shape[:2] + out, -1, dtype=np.int64)      # -1: no in-bounds tap seen yet
-        take = np.empty(best.shape, dtype=bool)
-        for tap_idx, val in _pool_taps(_f(x, ct), k, s, p, d, out, -np.inf):
-            np.greater(val, best, out=take)
-            take |= np.isnan(val)
-            take |= idx < 0
-            take &= tap_idx >= 0
-            np.copyto(best, val, where=take)
-            np.copyto(idx, tap_idx, where=take)
+        taps = list(_pool_taps(_f(x, ct), k, s, p, d, out, -np.inf))
+        for _, val in taps:
+            np.maximum(best, val, out=best)                    # NaN propagates
+        # the index of the first tap (window order) holding the maximum: later taps overwritten by earlier ones
+        for tap_idx, val in reversed(taps):
+            hit = val == best
+            hit &= tap_idx >= 0                                # padding never wins
+            np.copyto(idx, tap_idx, where=hit)
+        nan = np.isnan(best)
+        if nan.any():                                          # a NaN window reports its last NaN
+            for tap_idx, val in taps:
+                np.copyto(idx, tap_idx, where=nan & np.isnan(val))
         return best.astype(x.dtype, copy=False), idx
 
     def max_pool2d_bwd(self, gy, indices, x_shape):
