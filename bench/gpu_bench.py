@@ -898,7 +898,7 @@ def torch_gpt(torch, cfg):
     class MLP(nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc, self.gelu, self.proj = nn.Linear(c, 4 * c), nn.GELU(), nn.Linear(4 * c, c)
+            self.fc, self.gelu, self.proj = nn.Linear(c, 4 * c), nn.GELU(approximate="tanh"), nn.Linear(4 * c, c)
 
         def forward(self, x):
             return self.proj(self.gelu(self.fc(x)))

@@ -25,6 +25,8 @@ from ..dtypes import result_type
 from ..runtime import error_word
 from . import _philox
 from .base import Backend
+from .numpy_runtime import keep_freed_memory
+from .numpy_special import gelu_tanh, gelu_tanh_derivative, normal_cdf, normal_pdf
 
 __all__ = ["NumpyBackend"]
 
@@ -79,19 +81,6 @@ def _bound(v, x):
     return _up(np.asarray(v, dtype=x.dtype))
 
 
-def _erf(x):
-    """Elementwise error function, through ``math.erf`` in float64."""
-    return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
-
-
-def _normal_cdf(x):
-    return 0.5 * (1.0 + _erf(x / math.sqrt(2.0)))
-
-
-def _normal_pdf(x):
-    return np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-
-
 def _sign(x):
     """-1, 0 or 1 in ``x``'s dtype; nan gives 0, as PyTorch's ``sign``/``sgn`` kernels."""
     return np.where(x > 0, 1, np.where(x < 0, -1, 0)).astype(x.dtype)
@@ -99,9 +88,6 @@ def _sign(x):
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
-
-
-_GELU_TANH_C = math.sqrt(2.0 / math.pi)
 
 
 # --------------------------------------------------------------------------------------- unary ops
@@ -128,21 +114,14 @@ _UNARY = {
     "trunc": np.trunc,
     "reciprocal": lambda x: 1.0 / x,
     "square": lambda x: x * x,
-    "gelu": lambda x: x * _normal_cdf(x),
-    "gelu_tanh": lambda x: 0.5 * x * (1.0 + np.tanh(_GELU_TANH_C * (x + 0.044715 * x ** 3))),
+    "gelu": lambda x: x * normal_cdf(x),
+    "gelu_tanh": gelu_tanh,
     "silu": lambda x: x * _sigmoid(x),
     "leaky_relu": lambda x, negative_slope=0.01: np.where(x > 0, x, negative_slope * x),
     "logical_not": lambda x: x == 0,
     "isnan": np.isnan,
     "isinf": np.isinf,
 }
-
-
-def _gelu_tanh_derivative(x):
-    u = _GELU_TANH_C * (x + 0.044715 * x ** 3)
-    t = np.tanh(u)
-    du = _GELU_TANH_C * (1.0 + 3 * 0.044715 * x * x)
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
 
 
 def _zero_derivative(x, y):
@@ -170,8 +149,8 @@ _UNARY_DERIVATIVE = {
     "trunc": _zero_derivative,
     "reciprocal": lambda x, y: -y * y,
     "square": lambda x, y: 2.0 * x,
-    "gelu": lambda x, y: _normal_cdf(x) + x * _normal_pdf(x),
-    "gelu_tanh": lambda x, y: _gelu_tanh_derivative(x),
+    "gelu": lambda x, y: normal_cdf(x) + x * normal_pdf(x),
+    "gelu_tanh": lambda x, y: gelu_tanh_derivative(x),
     "silu": lambda x, y: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
     "leaky_relu": lambda x, y, negative_slope=0.01: np.where(x > 0, 1.0, negative_slope).astype(x.dtype),
 }
@@ -241,6 +220,13 @@ _BINARY = {
 _BINARY_BOOL_RESULT = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
 
 
+def _tie_share(loses, ties, dtype):
+    """An operand's share of a max/min gradient in ``dtype``: 0 where it ``loses``, 0.5 on ``ties``, else 1."""
+    share = np.array(np.logical_not(loses), dtype=dtype)      # an array also for 0-d operands
+    share[ties] = 0.5
+    return share
+
+
 def _pow_grad_b(a, b, c):
     # d(a**b)/db = a**b * log(a), defined as 0 where a == 0 and b >= 0 (PyTorch's rule)
     return np.where((a == 0) & (b >= 0), 0.0, c * np.log(a))
@@ -254,10 +240,8 @@ _BINARY_PARTIALS = {
     "div": (lambda a, b, c: 1.0 / b, lambda a, b, c: -a / (b * b)),
     "pow": (lambda a, b, c: np.where(b == 0, 0.0, b * np.power(a, b - 1)), _pow_grad_b),
     # ties split the gradient equally; a nan operand takes it all (PyTorch's rule)
-    "maximum": (lambda a, b, c: np.where(a == b, 0.5, np.where(a < b, 0.0, 1.0)),
-                lambda a, b, c: np.where(a == b, 0.5, np.where(a > b, 0.0, 1.0))),
-    "minimum": (lambda a, b, c: np.where(a == b, 0.5, np.where(a > b, 0.0, 1.0)),
-                lambda a, b, c: np.where(a == b, 0.5, np.where(a < b, 0.0, 1.0))),
+    "maximum": (lambda a, b, c: _tie_share(a < b, a == b, c.dtype), lambda a, b, c: _tie_share(a > b, a == b, c.dtype)),
+    "minimum": (lambda a, b, c: _tie_share(a > b, a == b, c.dtype), lambda a, b, c: _tie_share(a < b, a == b, c.dtype)),
     "atan2": (lambda a, b, c: b / (a * a + b * b), lambda a, b, c: -a / (a * a + b * b)),
     # a - floor(a / b) * b, differentiated with floor(a / b) held constant
     "remainder": (lambda a, b, c: np.ones_like(c), lambda a, b, c: -np.floor_divide(a, b)),
@@ -432,6 +416,18 @@ def _keep(g, dims, keepdim):
     return g if keepdim else np.expand_dims(g, dims)
 
 
+# --------------------------------------------------------------------------------------- matmul
+def _batched_matmul(a, b):
+    """``a @ b`` for (B, M, K) @ (B, K, N) as few BLAS calls as the layout allows: one 2-D GEMM for B == 1
+    (NumPy's stacked loop is slower on a single transposed operand) and for a broadcast ``b`` (a weight: its
+    batch stride is 0) with a contiguous ``a``, whose batch folds into M; else NumPy's stacked matmul."""
+    if a.shape[0] == 1:
+        return np.matmul(a[0], b[0])[None]
+    if b.strides[0] == 0 and a.flags.c_contiguous:
+        return np.matmul(a.reshape(-1, a.shape[2]), b[0]).reshape(a.shape[0], a.shape[1], b.shape[2])
+    return np.matmul(a, b)
+
+
 # --------------------------------------------------------------------------------------- indexing
 def _check_index(index, size, dim):
     """``index`` (an integer array) must lie in [0, size); raise IndexError naming the first bad one."""
@@ -477,6 +473,10 @@ class NumpyBackend(Backend):
     """`Backend` on ``np.ndarray``s (the cpu device)."""
 
     name = "numpy"
+
+    def __init__(self):
+        super().__init__()
+        self.malloc_tuned = keep_freed_memory()
 
     # ------------------------------------------------------------ storage
     def empty(self, shape, dtype, device=0):
@@ -535,24 +535,39 @@ class NumpyBackend(Backend):
         return _out(low + draws % (high - low), dtype)
 
     # ------------------------------------------------------------ elementwise
-    @_quiet
     def unary(self, op, x, **params):
-        if op not in _UNARY:
+        fn = _UNARY.get(op)
+        if fn is None:
             raise ValueError(f"unknown unary op {op!r}")
+        if type(x) is np.ndarray and x.dtype in _FAST_FLOATS:
+            # fast path: float32/float64, no conversions, no errstate context manager
+            y = _quiet_run(lambda: fn(x, **params))
+            return _out(y, _BOOL if op in _UNARY_BOOL_RESULT else x.dtype)
+        return self._unary_general(op, fn, x, **params)
+
+    @_quiet
+    def _unary_general(self, op, fn, x, **params):
         if not _is_float(x.dtype):
             if op in _UNARY_IDENTITY_ON_INTEGERS:
                 return x.copy(order="C")
             if op not in _UNARY_ON_INTEGERS:
                 raise TypeError(f"unary({op}) expects a floating-point array, got {x.dtype}")
-        y = _UNARY[op](_up(x), **params)
-        return _out(y, np.bool_ if op in _UNARY_BOOL_RESULT else x.dtype)
+        return _out(fn(_up(x), **params), np.bool_ if op in _UNARY_BOOL_RESULT else x.dtype)
 
-    @_quiet
     def unary_bwd(self, op, x, y, gy, **params):
-        if op not in _UNARY_DERIVATIVE:
+        derivative = _UNARY_DERIVATIVE.get(op)
+        if derivative is None:
             raise ValueError(f"unary op {op!r} is not differentiable")
         _require_float(f"unary_bwd({op})", x)
-        return _out(_up(gy) * _UNARY_DERIVATIVE[op](_up(x), _up(y), **params), x.dtype)
+        if type(x) is np.ndarray and x.dtype in _FAST_FLOATS and type(gy) is np.ndarray and gy.dtype == x.dtype:
+            if op == "relu":
+                return _out(np.multiply(gy, x > 0), x.dtype)      # gy * relu'(x), relu'(0) = 0
+            return _out(_quiet_run(lambda: gy * derivative(x, y, **params)), x.dtype)
+        return self._unary_bwd_general(derivative, x, y, gy, **params)
+
+    @_quiet
+    def _unary_bwd_general(self, derivative, x, y, gy, **params):
+        return _out(_up(gy) * derivative(_up(x), _up(y), **params), x.dtype)
 
     def binary(self, op, a, b):
         fn = _BINARY.get(op)
@@ -688,18 +703,30 @@ class NumpyBackend(Backend):
     def softmax(self, x, dim, log=False):
         _require_float("softmax", x)
         x1 = _up(_at_least_1d(x))
-        shifted = x1 - np.max(x1, axis=dim, keepdims=True, initial=-np.inf)   # initial: an empty dim works
-        total = np.sum(np.exp(shifted), axis=dim, keepdims=True)
-        y = shifted - np.log(total) if log else np.exp(shifted) / total
+        # initial= only for an empty dim: it costs NumPy its fast reduction loop
+        m = np.max(x1, axis=dim, keepdims=True) if x1.shape[dim] else np.max(x1, axis=dim, keepdims=True,
+                                                                             initial=-np.inf)
+        y = np.subtract(x1, m)
+        e = np.exp(y)
+        total = np.sum(e, axis=dim, keepdims=True)
+        if log:
+            y -= np.log(total)
+        else:
+            y = e
+            y /= total
         return _out(y.reshape(x.shape), x.dtype)
 
     @_quiet
     def softmax_bwd(self, y, gy, dim, log=False):
         y1, gy1 = _up(_at_least_1d(y)), _up(_at_least_1d(gy))
         if log:
-            gx = gy1 - np.exp(y1) * np.sum(gy1, axis=dim, keepdims=True)
+            gx = np.exp(y1)
+            gx *= np.sum(gy1, axis=dim, keepdims=True)
+            np.subtract(gy1, gx, out=gx)
         else:
-            gx = y1 * (gy1 - np.sum(gy1 * y1, axis=dim, keepdims=True))
+            gx = np.multiply(gy1, y1)
+            np.subtract(gy1, np.sum(gx, axis=dim, keepdims=True), out=gx)
+            gx *= y1
         return _out(gx.reshape(y.shape), y.dtype)
 
     # ------------------------------------------------------------ matmul
@@ -707,13 +734,13 @@ class NumpyBackend(Backend):
         sa, sb = a.shape, b.shape
         if len(sa) == 3 and len(sb) == 3 and sa[0] == sb[0] and sa[2] == sb[1] and a.dtype in _FAST_FLOATS \
                 and b.dtype == a.dtype:
-            c = np.matmul(a, b)           # fast path: float32/float64, no conversions
+            c = _batched_matmul(a, b)     # fast path: float32/float64, no conversions
             return c if c.flags.c_contiguous else _out(c, a.dtype)
         if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
             raise ValueError(f"matmul expects (B, M, K) @ (B, K, N), got {a.shape} @ {b.shape}")
         if a.dtype != b.dtype:
             raise TypeError(f"matmul: operands have different dtypes {a.dtype} and {b.dtype}")
-        return _out(np.matmul(_up(a), _up(b)), a.dtype)
+        return _out(_batched_matmul(_up(a), _up(b)), a.dtype)
 
     # ------------------------------------------------------------ indexing
     def index_select(self, x, dim, index):
@@ -727,7 +754,17 @@ class NumpyBackend(Backend):
         out = np.zeros(shape, dtype=_compute_dtype(dtype))
         out1 = _at_least_1d(out)
         index = _check_index(index, out1.shape[dim], dim)
-        np.add.at(out1, _along(dim, index), _up(_at_least_1d(src)))
+        src1 = _up(_at_least_1d(src))
+        if index.ndim == 1 and len(index):
+            # the sources sorted by destination (stably), each destination's run summed by one reduceat: the
+            # sums np.add.at would make (rounded alike, not always bit for bit), without its per-element loop
+            order = np.argsort(index, kind="stable")
+            dest = index[order]
+            starts = np.flatnonzero(np.r_[True, dest[1:] != dest[:-1]])
+            sums = np.add.reduceat(np.take(src1, order, axis=dim), starts, axis=dim)
+            out1[_along(dim, dest[starts])] += sums
+        else:
+            np.add.at(out1, _along(dim, index), src1)
         return _out(out, dtype)
 
     def index_copy_(self, x, dim, index, src):

@@ -37,11 +37,42 @@ def _reduce_rows(rows, reduction, denom):
     return np.asarray(total, dtype=rows.dtype)
 
 
+def _logsumexp_rows(x):
+    """The log-sum-exp of each row of ``x`` (M, C), shifted by the row maximum (one temporary)."""
+    m = x.max(axis=1, keepdims=True)
+    e = np.subtract(x, m)
+    np.exp(e, out=e)
+    return m[:, 0] + np.log(e.sum(axis=1))
+
+
 def _log_softmax(x):
     """``(logp, lse)`` along the last axis."""
-    m = x.max(axis=1, keepdims=True)
-    lse = m + np.log(np.exp(x - m).sum(axis=1, keepdims=True))
-    return x - lse, lse[:, 0]
+    lse = _logsumexp_rows(x)
+    return x - lse[:, None], lse
+
+
+def _probs(x, lse):
+    """``softmax(x)`` rows from the saved log-sum-exp: ``exp(x - lse)``, a new array."""
+    p = np.subtract(x, lse[:, None])
+    return np.exp(p, out=p)
+
+
+def _row_dot(a, b, tmp):
+    """``sum(a * b, axis=1)`` through the preallocated ``tmp``."""
+    return np.multiply(a, b, out=tmp).sum(axis=1)
+
+
+def _col_dot(a, b, tmp):
+    """``sum(a * b, axis=0)`` through the preallocated ``tmp``."""
+    return np.multiply(a, b, out=tmp).sum(axis=0)
+
+
+def _plain_targets(target, ignore_index, classes):
+    """True when every target is a class index in [0, classes) and none is ``ignore_index`` (at least one row):
+    cross-entropy then needs no masks."""
+    if not len(target) or target.min() < 0 or target.max() >= classes:
+        return False
+    return not 0 <= ignore_index < classes or not (target == ignore_index).any()
 
 
 def _dropout_scale(p):
@@ -62,49 +93,67 @@ class NumpyNNA:
         (biased variance) fp32 (M,) (float64 for float64 ``x``)."""
         xf = _compute(x)
         mean = xf.mean(axis=1)
-        var = ((xf - mean[:, None]) ** 2).mean(axis=1)
-        rstd = 1.0 / np.sqrt(var + eps)
-        y = (xf - mean[:, None]) * rstd[:, None]
+        y = np.subtract(xf, mean[:, None])                  # x - mean, normalised in place below
+        var = _row_dot(y, y, np.empty_like(y)) / xf.shape[1]
+        var += eps
+        rstd = np.sqrt(var, out=var)
+        np.divide(1.0, rstd, out=rstd)
+        y *= rstd[:, None]
         if w is not None:
-            y = y * w
+            y *= w
         if b is not None:
-            y = y + b
-        return y.astype(x.dtype), mean, rstd
+            y += b
+        return y.astype(x.dtype, copy=False), mean, rstd
 
     def layer_norm_bwd(self, gy, x, w, mean, rstd, need_w=True, need_b=True):
         """Gradients of `layer_norm_fwd` given the upstream ``gy`` (M, N) and the saved ``mean``/``rstd``:
         ``(gx, gw, gb)``; ``gx`` in ``x``'s dtype; ``gw``/``gb`` (N,) in ``w``'s dtype (``x``'s when ``w``
         is None), None when not needed (``gw`` also when ``w`` is None)."""
         gyf, xf = _compute(gy), _compute(x)
-        xhat = (xf - mean[:, None]) * rstd[:, None]
-        wdy = gyf if w is None else gyf * w
-        gx = rstd[:, None] * (wdy - xhat * (wdy * xhat).mean(axis=1, keepdims=True)
-                              - wdy.mean(axis=1, keepdims=True))
+        n = xf.shape[1]
+        xhat = np.subtract(xf, mean[:, None])
+        xhat *= rstd[:, None]
+        tmp = np.empty_like(xhat)
         param_dtype = x.dtype if w is None else w.dtype
-        gw = (gyf * xhat).sum(axis=0).astype(param_dtype) if need_w and w is not None else None
+        gw = _col_dot(gyf, xhat, tmp).astype(param_dtype) if need_w and w is not None else None
         gb = gyf.sum(axis=0).astype(param_dtype) if need_b else None
-        return gx.astype(x.dtype), gw, gb
+        wdy = np.array(gyf) if w is None else np.multiply(gyf, w)
+        # gx = rstd * (wdy - xhat * mean(wdy * xhat) - mean(wdy)), in place on xhat and wdy
+        mean_wdy = wdy.sum(axis=1) / n
+        xhat *= (_row_dot(wdy, xhat, tmp) / n)[:, None]
+        wdy -= xhat
+        wdy -= mean_wdy[:, None]
+        wdy *= rstd[:, None]
+        return wdy.astype(x.dtype, copy=False), gw, gb
 
     # ------------------------------------------------------------------------------ rms norm
     def rms_norm_fwd(self, x, w, eps):
         """``torch.nn.functional.rms_norm`` over the last axis of ``x`` (M, N): ``(y, rstd)`` with
         ``rstd = 1/sqrt(mean(x**2) + eps)`` fp32 (M,) and ``y = x * rstd * w`` (``w`` (N,) or None)."""
         xf = _compute(x)
-        rstd = 1.0 / np.sqrt((xf * xf).mean(axis=1) + eps)
-        y = xf * rstd[:, None]
+        y = np.empty_like(xf)
+        ms = _row_dot(xf, xf, y) / xf.shape[1]
+        ms += eps
+        rstd = np.sqrt(ms, out=ms)
+        np.divide(1.0, rstd, out=rstd)
+        np.multiply(xf, rstd[:, None], out=y)
         if w is not None:
-            y = y * w
-        return y.astype(x.dtype), rstd
+            y *= w
+        return y.astype(x.dtype, copy=False), rstd
 
     def rms_norm_bwd(self, gy, x, w, rstd, need_w=True):
         """Gradients of `rms_norm_fwd`: ``(gx, gw)``; ``gw`` (N,) in ``w``'s dtype, None when not needed
         or ``w`` is None."""
         gyf, xf = _compute(gy), _compute(x)
-        xhat = xf * rstd[:, None]
-        wdy = gyf if w is None else gyf * w
-        gx = rstd[:, None] * (wdy - xhat * (wdy * xhat).mean(axis=1, keepdims=True))
-        gw = (gyf * xhat).sum(axis=0).astype(w.dtype) if need_w and w is not None else None
-        return gx.astype(x.dtype), gw
+        xhat = np.multiply(xf, rstd[:, None])
+        tmp = np.empty_like(xhat)
+        gw = _col_dot(gyf, xhat, tmp).astype(w.dtype) if need_w and w is not None else None
+        wdy = np.array(gyf) if w is None else np.multiply(gyf, w)
+        # gx = rstd * (wdy - xhat * mean(wdy * xhat)), in place on xhat and wdy
+        xhat *= (_row_dot(wdy, xhat, tmp) / xf.shape[1])[:, None]
+        wdy -= xhat
+        wdy *= rstd[:, None]
+        return wdy.astype(x.dtype, copy=False), gw
 
     # ------------------------------------------------------------------------------ cross entropy
     def cross_entropy_fwd(self, logits, target, weight, ignore_index, label_smoothing, reduction):
@@ -118,41 +167,60 @@ class NumpyNNA:
         _check_reduction(reduction)
         xf = _compute(logits)
         M, C = xf.shape
-        logp, lse = _log_softmax(xf)
+        lse = _logsumexp_rows(xf)
+        if weight is None and not label_smoothing and _plain_targets(target, ignore_index, C):
+            rows = lse - xf[np.arange(M), target]                  # the common case: -log_softmax(x)[t]
+            return _reduce_rows(rows, reduction, M).astype(logits.dtype, copy=False), lse
         valid = target != ignore_index
         bad = valid & ((target < 0) | (target >= C))
         if bad.any():
             raise IndexError(f"cross_entropy: target {int(target[bad][0])} is out of bounds for {C} classes")
         t = np.where(valid, target, 0)
-        w = np.ones(C, dtype=xf.dtype) if weight is None else _compute(weight).astype(xf.dtype)
-        w_t = np.where(valid, w[t], 0.0)
-        nll = -w_t * logp[np.arange(M), t]
-        smooth = np.where(valid, -(logp * w).sum(axis=1), 0.0)
-        rows = (1.0 - label_smoothing) * nll + label_smoothing / C * smooth
-        loss = _reduce_rows(rows.astype(xf.dtype), reduction, w_t.sum())
+        rows_m = np.arange(M)
+        w_t = np.ones(M, dtype=xf.dtype) if weight is None else _compute(weight).astype(xf.dtype)[t]
+        w_t = np.where(valid, w_t, 0.0).astype(xf.dtype, copy=False)
+        rows = w_t * (lse - xf[rows_m, t])                         # -w[t] * log_softmax(x)[t]
+        if label_smoothing:
+            # sum_c w[c] * (lse - x[c]), one matrix-vector product
+            w = np.ones(C, dtype=xf.dtype) if weight is None else _compute(weight).astype(xf.dtype)
+            smooth = np.where(valid, lse * w.sum() - xf @ w, 0.0)
+            rows = (1.0 - label_smoothing) * rows + label_smoothing / C * smooth
+        loss = _reduce_rows(rows.astype(xf.dtype, copy=False), reduction, w_t.sum())
         return loss.astype(logits.dtype), lse
 
     def cross_entropy_bwd(self, gloss, logits, target, weight, lse, ignore_index, label_smoothing, reduction):
         """Gradient of `cross_entropy_fwd` w.r.t. the logits given the upstream ``gloss`` ((M,) for
-        'none', 0-d otherwise) and the saved ``lse``: a new (M, C) array in the logits' dtype."""
+        'none', 0-d otherwise) and the saved ``lse``: a new (M, C) array in the logits' dtype.
+
+        Row i of the gradient is ``s_i * ((1-eps) w[t_i] (p_i - onehot(t_i)) + eps/C (W p_i - w))`` with
+        ``p = softmax(x)``, ``W = sum(w)`` and ``s_i`` the reduction's scale; 0 for ignored rows. It is built
+        in place on ``p``: one scaling per row, one scatter at the targets, and the ``w`` term when smoothing."""
         _check_reduction(reduction)
         xf = _compute(logits)
         M, C = xf.shape
-        p = np.exp(xf - lse[:, None])
+        if weight is None and not label_smoothing and _plain_targets(target, ignore_index, C):
+            g = _compute(gloss)
+            scale = (g[:, None] if reduction == "none" else g / M if reduction == "mean" else g).astype(xf.dtype)
+            grad = _probs(xf, lse)                                 # the common case: s * (p - onehot(t))
+            grad *= scale
+            grad[np.arange(M), target] -= scale[:, 0] if reduction == "none" else scale
+            return grad.astype(logits.dtype, copy=False)
         valid = target != ignore_index
         t = np.where(valid, target, 0)
-        w = np.ones(C, dtype=xf.dtype) if weight is None else _compute(weight).astype(xf.dtype)
-        w_t = np.where(valid, w[t], 0.0)
-        onehot = np.zeros_like(xf)
-        onehot[np.arange(M), t] = 1.0
-        dnll = w_t[:, None] * (p - onehot)                         # d(nll_i)/dx
-        dsmooth = np.where(valid[:, None], w.sum() * p - w, 0.0)   # d(smooth_i)/dx
-        drows = (1.0 - label_smoothing) * dnll + label_smoothing / C * dsmooth
+        w = None if weight is None else _compute(weight).astype(xf.dtype)
+        w_t = np.where(valid, 1.0 if w is None else w[t], 0.0)
         g = _compute(gloss)
         with np.errstate(divide="ignore", invalid="ignore"):
-            scale = g[:, None] if reduction == "none" else g / w_t.sum() if reduction == "mean" else g
-            grad = np.where(valid[:, None], drows * scale, 0.0)   # ignored rows: 0 even when 'mean' is nan
-        return grad.astype(logits.dtype)
+            scale = g if reduction == "none" else g / w_t.sum() if reduction == "mean" else g
+            scale = np.where(valid, scale, 0.0)                       # ignored rows: 0 even when 'mean' is nan
+            smooth = label_smoothing / C * scale
+            row_scale = (1.0 - label_smoothing) * w_t * scale + smooth * (C if w is None else w.sum())
+        grad = _probs(xf, lse)
+        grad *= row_scale.astype(xf.dtype)[:, None]
+        grad[np.arange(M), t] -= ((1.0 - label_smoothing) * w_t * scale).astype(xf.dtype)
+        if label_smoothing:
+            grad -= smooth.astype(xf.dtype)[:, None] * (1.0 if w is None else w)
+        return grad.astype(logits.dtype, copy=False)
 
     def cross_entropy_prob_fwd(self, logits, target, weight, label_smoothing, reduction):
         """``torch.nn.functional.cross_entropy`` with probability targets: ``target`` float (M, C),
@@ -171,7 +239,7 @@ class NumpyNNA:
         _check_reduction(reduction)
         xf = _compute(logits)
         M, C = xf.shape
-        p = np.exp(xf - lse[:, None])
+        p = _probs(xf, lse)
         wt = self._soft_targets(target, weight, label_smoothing, xf.dtype)
         drows = wt.sum(axis=1, keepdims=True) * p - wt
         g = _compute(gloss)

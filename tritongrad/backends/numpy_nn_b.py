@@ -1,13 +1,16 @@
 """NumPy references for attention, conv2d and 2-D pooling (mixin `NumpyNNB` of the NumPy backend).
 
-Textbook formulas, no tricks: ``softmax(q k^T * scale + mask) v``; convolution as a loop over filter taps
-with an einsum per tap; pooling as a loop over window taps. fp16/bf16 inputs compute in float32 and round
+Textbook formulas, every contraction a BLAS matmul: ``softmax(q k^T * scale + mask) v`` as batched matmuls
+with the softmax in place; convolution as im2col (one strided copy per filter tap) and one matmul per group;
+pooling as a loop over window taps. fp16/bf16 inputs compute in float32 and round
 once at the end, float64 stays float64.
 
 The geometry helpers (output sizes, adaptive windows, argument checks) live in `_nn_shapes`, shared with
 the Triton side (`TritonNNB`).
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -26,53 +29,100 @@ def _f(a, ct):
     return None if a is None else np.asarray(a).astype(ct, copy=False)
 
 
-def _attention_probs(q, k, mask, is_causal, scale):
-    """Scores ``S = q k^T * scale + mask`` (causal: -inf above the diagonal), P = softmax(S) and the row
-    log-sum-exp. Fully masked rows get P = 0 and lse = -inf (PyTorch's ``_safe_softmax``)."""
-    s = np.einsum("bhqd,bhkd->bhqk", q, k) * scale
+def _t(a):
+    """The last two axes swapped (a view: np.matmul hands the transposed layout to BLAS as is)."""
+    return a.swapaxes(-1, -2)
+
+
+@functools.lru_cache(maxsize=16)
+def _causal_mask(lq, lk):
+    """True above the diagonal: the keys query i must not see (top-left aligned). Cached, read-only."""
+    mask = np.triu(np.ones((lq, lk), dtype=bool), 1)
+    mask.flags.writeable = False
+    return mask
+
+
+def _row_max(a):
+    """``max(a, axis=-1, keepdims=True)``; -inf for an empty last axis (``initial=`` only then: it costs NumPy
+    its fast reduction loop)."""
+    return a.max(axis=-1, keepdims=True) if a.shape[-1] else a.max(axis=-1, keepdims=True, initial=-np.inf)
+
+
+def _attention_scores(q, k, mask, is_causal, scale):
+    """``S = q k^T * scale + mask``, causal: -inf above the diagonal (a new array, scaled and masked in place)."""
+    s = np.matmul(q, _t(k))
+    s *= scale
     if mask is not None:
-        s = s + mask
+        if np.broadcast_shapes(s.shape, mask.shape) == s.shape:
+            s += mask
+        else:
+            s = s + mask                                          # the mask widens the batch dims
     if is_causal:
-        lq, lk = s.shape[-2:]
-        s = np.where(np.tril(np.ones((lq, lk), dtype=bool)), s, -np.inf)
-    m = s.max(axis=-1, keepdims=True, initial=-np.inf)
-    m = np.where(np.isneginf(m), 0.0, m)
-    e = np.exp(s - m)
-    total = e.sum(axis=-1, keepdims=True)
-    p = np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+        np.copyto(s, -np.inf, where=_causal_mask(*s.shape[-2:]))
+    return s
+
+
+def _attention_probs(q, k, mask, is_causal, scale):
+    """P = softmax(S) of `_attention_scores` and the row log-sum-exp, the softmax in place on the scores.
+    Fully masked rows get P = 0 and lse = -inf (PyTorch's ``_safe_softmax``)."""
+    p = _attention_scores(q, k, mask, is_causal, scale)
+    m = _row_max(p)
+    m[np.isneginf(m)] = 0.0
+    p -= m
+    np.exp(p, out=p)
+    total = p.sum(axis=-1, keepdims=True)
     with np.errstate(divide="ignore"):
         lse = (m + np.log(total))[..., 0]
+        inv = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)   # an all-masked row stays 0
+    p *= inv
     return p, lse
 
 
-def _conv_taps(xp, kh, kw, oh, ow, stride, dilation):
-    """Yield ``(i, j, patch)``: the (N, C, OH, OW) slice of the padded input read by filter tap (i, j)."""
+def _attention_probs_from_lse(q, k, mask, is_causal, scale, lse):
+    """P = exp(S - lse) with the forward's log-sum-exp (no second max and sum); a fully masked row
+    (lse = -inf) gives P = 0."""
+    p = _attention_scores(q, k, mask, is_causal, scale)
+    p -= np.where(np.isneginf(lse), np.inf, lse)[..., None]
+    return np.exp(p, out=p)
+
+
+def _tap_slices(kh, kw, oh, ow, stride, dilation):
+    """Yield ``(i, j, (rows, cols))``: the slices of the padded input that filter tap (i, j) reads for the
+    (OH, OW) outputs."""
     for i in range(kh):
         for j in range(kw):
             h0, w0 = i * dilation[0], j * dilation[1]
-            yield i, j, (h0, w0), xp[:, :, h0:h0 + stride[0] * (oh - 1) + 1:stride[0],
-                                     w0:w0 + stride[1] * (ow - 1) + 1:stride[1]]
+            yield i, j, (slice(h0, h0 + stride[0] * (oh - 1) + 1, stride[0]),
+                         slice(w0, w0 + stride[1] * (ow - 1) + 1, stride[1]))
 
 
-def _grouped(a, groups):
-    """(N, C, ...) -> (N, groups, C/groups, ...)."""
-    return a.reshape(a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
+def _im2col(xp, groups, kh, kw, oh, ow, stride, dilation):
+    """The columns of the padded input ``xp`` (N, C, Hp, Wp): (G, C/G * kh * kw, N * OH * OW), one column per
+    output position, so that the convolution is one matmul per group."""
+    n, c = xp.shape[:2]
+    cols = np.empty((groups, c // groups, kh, kw, n, oh, ow), dtype=xp.dtype)
+    xg = xp.reshape(n, groups, c // groups, *xp.shape[2:]).transpose(1, 2, 0, 3, 4)   # (G, C/G, N, Hp, Wp)
+    for i, j, (rows, cols_) in _tap_slices(kh, kw, oh, ow, stride, dilation):
+        cols[:, :, i, j] = xg[..., rows, cols_]
+    return cols.reshape(groups, -1, n * oh * ow)
 
 
 def _pool_taps(x, kernel_size, stride, padding, dilation, out_hw, fill):
-    """Yield ``(flat_index, window_value)`` per window tap: (N, C, OH, OW) values of x padded with ``fill`` and
-    the flat index ``ih * W + iw`` of each (-1 in the padding)."""
+    """Yield ``(flat_index, window_value)`` per window tap: the (N, C, OH, OW) strided view of x padded with
+    ``fill`` that the tap reads, and the (OH, OW) flat index ``ih * W + iw`` of each (-1 in the padding)."""
     h, w = x.shape[2:]
-    xp = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0] + kernel_size[0] * dilation[0]),
-                    (padding[1], padding[1] + kernel_size[1] * dilation[1])), constant_values=fill)
+    # the rows/columns the last window reaches past the input (ceil_mode), padded like the front padding
+    extra = [max(0, (o - 1) * st + (k - 1) * d + 1 - n - p)
+             for o, st, k, d, n, p in zip(out_hw, stride, kernel_size, dilation, (h, w), padding)]
+    xp = x
+    if padding[0] or padding[1] or extra[0] or extra[1]:
+        xp = np.pad(x, ((0, 0), (0, 0), (padding[0], extra[0]), (padding[1], extra[1])), constant_values=fill)
     ih = np.arange(out_hw[0]) * stride[0] - padding[0]
     iw = np.arange(out_hw[1]) * stride[1] - padding[1]
-    for i in range(kernel_size[0]):
-        for j in range(kernel_size[1]):
-            hh, ww = ih + i * dilation[0], iw + j * dilation[1]
-            inside = ((hh >= 0) & (hh < h))[:, None] & ((ww >= 0) & (ww < w))[None, :]
-            idx = np.where(inside, hh[:, None] * w + ww[None, :], -1)
-            yield idx, xp[:, :, hh + padding[0]][:, :, :, ww + padding[1]]
+    for i, j, (rows, cols) in _tap_slices(*kernel_size, *out_hw, stride, dilation):
+        hh, ww = ih + i * dilation[0], iw + j * dilation[1]
+        inside = ((hh >= 0) & (hh < h))[:, None] & ((ww >= 0) & (ww < w))[None, :]
+        yield np.where(inside, hh[:, None] * w + ww[None, :], -1), xp[:, :, rows, cols]
 
 
 def _avg_windows(hw, out_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
@@ -98,13 +148,14 @@ def _window_sum(x, bounds, div):
     """y[..., a, b] = sum of x over the window (bounds[0][a], bounds[1][b]) / div[a, b]."""
     rows = np.stack([x[:, :, lo:hi].sum(axis=2) for lo, hi in bounds[0]], axis=2)
     y = np.stack([rows[..., lo:hi].sum(axis=-1) for lo, hi in bounds[1]], axis=-1)
-    return y / div
+    y /= div.astype(y.dtype)                  # the divisor in the compute dtype: no float64 round trip
+    return y
 
 
 def _window_scatter(g, x_shape, bounds, div, ct):
     """The adjoint of `_window_sum`: spread ``g / div`` evenly back over each window."""
     gx = np.zeros(x_shape, dtype=ct)
-    g = g / div
+    g = g / div.astype(ct)
     for a, (h0, h1) in enumerate(bounds[0]):
         for b, (w0, w1) in enumerate(bounds[1]):
             gx[:, :, h0:h1, w0:w1] += g[:, :, a, b][:, :, None, None]
@@ -128,8 +179,8 @@ class NumpyNNB:
         ct = _compute_dtype(q.dtype)
         q32, k32, v32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(mask, ct)
         p, lse = _attention_probs(q32, k32, m32, is_causal, scale)
-        o = np.einsum("bhqk,bhkd->bhqd", p, v32)
-        return o.astype(q.dtype), lse.astype(ct)
+        o = np.matmul(p, v32)
+        return o.astype(q.dtype, copy=False), lse.astype(ct, copy=False)
 
     def sdpa_bwd(self, go, q, k, v, o, lse, mask, is_causal, scale, need_mask_grad=False):
         """Gradients of `sdpa_fwd` given the upstream ``go`` and the forward's ``o`` and ``lse``.
@@ -139,15 +190,18 @@ class NumpyNNB:
         dtype (the caller reduces it to the mask's shape)."""
         ct = _compute_dtype(q.dtype)
         q32, k32, v32, go32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(go, ct), _f(mask, ct)
-        p, _ = _attention_probs(q32, k32, m32, is_causal, scale)
-        gv = np.einsum("bhqk,bhqd->bhkd", p, go32)
-        gp = np.einsum("bhqd,bhkd->bhqk", go32, v32)
-        gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
-        gq = np.einsum("bhqk,bhkd->bhqd", gs, k32) * scale
-        gk = np.einsum("bhqk,bhqd->bhkd", gs, q32) * scale
-        grads = (gq.astype(q.dtype), gk.astype(k.dtype), gv.astype(v.dtype))
+        p = _attention_probs_from_lse(q32, k32, m32, is_causal, scale, _f(lse, ct))
+        gv = np.matmul(_t(p), go32)
+        gs = np.matmul(go32, _t(v32))                             # dP
+        gs -= (gs * p).sum(axis=-1, keepdims=True)
+        gs *= p                                                   # dS = P * (dP - rowsum(dP * P))
+        gq = np.matmul(gs, k32)
+        gq *= scale
+        gk = np.matmul(_t(gs), q32)
+        gk *= scale
+        grads = (gq.astype(q.dtype, copy=False), gk.astype(k.dtype, copy=False), gv.astype(v.dtype, copy=False))
         if need_mask_grad:
-            return grads + (gs.astype(mask.dtype),)
+            return grads + (gs.astype(mask.dtype, copy=False),)
         return grads
 
     # --------------------------------------------------------------------------------------- conv2d
@@ -158,38 +212,49 @@ class NumpyNNB:
         stride, padding, dilation, (oh, ow) = check_conv2d(x.shape, w.shape, None if b is None else b.shape,
                                                            stride, padding, dilation, groups)
         ct = _compute_dtype(x.dtype)
+        n, cout, (kh, kw) = x.shape[0], w.shape[0], w.shape[2:]
         xp = np.pad(_f(x, ct), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
-        wg = _f(w, ct).reshape(groups, -1, *w.shape[1:])                      # (G, Cout/G, Cin/G, kh, kw)
-        y = np.zeros((x.shape[0], groups, w.shape[0] // groups, oh, ow), dtype=ct)
-        for i, j, _, patch in _conv_taps(xp, w.shape[2], w.shape[3], oh, ow, stride, dilation):
-            y += np.einsum("ngcij,gkc->ngkij", _grouped(patch, groups), wg[..., i, j])
-        y = y.reshape(x.shape[0], w.shape[0], oh, ow)
+        cols = _im2col(xp, groups, kh, kw, oh, ow, stride, dilation)            # (G, Cin/G*kh*kw, N*OH*OW)
+        y = np.matmul(_f(w, ct).reshape(groups, cout // groups, -1), cols)     # (G, Cout/G, N*OH*OW)
+        y = y.reshape(cout, n, oh, ow).transpose(1, 0, 2, 3)
         if b is not None:
-            y += _f(b, ct)[:, None, None]
-        return y.astype(x.dtype)
+            y = y + _f(b, ct)[:, None, None]
+        return np.ascontiguousarray(y, dtype=x.dtype)
 
     def conv2d_bwd(self, gy, x, w, stride, padding, dilation, groups, need_x=True, need_w=True, need_b=True):
         """Gradients of `conv2d_fwd` w.r.t. x, w and the bias given the upstream ``gy`` (N, Cout, OH, OW).
-        Returns ``(gx, gw, gb)`` (None where not needed); gb (Cout,) is ``gy`` summed over N, OH, OW."""
+        Returns ``(gx, gw, gb)`` (None where not needed); gb (Cout,) is ``gy`` summed over N, OH, OW.
+        ``gw = gy @ cols^T`` (a matmul per group); ``gx`` for stride 1 is the full convolution of ``gy`` with the
+        flipped kernel, else ``gcols = w^T @ gy`` added back tap by tap into the padded input's gradient
+        (col2im)."""
         stride, padding, dilation, (oh, ow) = check_conv2d(x.shape, w.shape, None, stride, padding, dilation,
                                                            groups)
         ct = _compute_dtype(x.dtype)
-        n, _, h, wd = x.shape
-        xp = np.pad(_f(x, ct), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
-        wg = _f(w, ct).reshape(groups, -1, *w.shape[1:])
-        gyg = _grouped(_f(gy, ct), groups)                                        # (N, G, Cout/G, OH, OW)
-        gxp = np.zeros_like(xp) if need_x else None
-        gw = np.zeros(wg.shape, dtype=ct) if need_w else None
-        for i, j, (h0, w0), patch in _conv_taps(xp, w.shape[2], w.shape[3], oh, ow, stride, dilation):
-            if need_x:
-                gxp[:, :, h0:h0 + stride[0] * (oh - 1) + 1:stride[0], w0:w0 + stride[1] * (ow - 1) + 1:stride[1]] += \
-                    np.einsum("ngkij,gkc->ngcij", gyg, wg[..., i, j]).reshape(n, -1, oh, ow)
-            if need_w:
-                gw[..., i, j] = np.einsum("ngkij,ngcij->gkc", gyg, _grouped(patch, groups))
-        gx = gxp[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd].astype(x.dtype) if need_x else None
+        n, c, h, wd = x.shape
+        cout, (kh, kw) = w.shape[0], w.shape[2:]
+        gyf = _f(gy, ct)
+        gyg = np.ascontiguousarray(gyf.transpose(1, 0, 2, 3)).reshape(groups, cout // groups, -1)
+        gx = gw = None
         if need_w:
-            gw = gw.reshape(w.shape).astype(w.dtype)
-        gb = _f(gy, ct).sum(axis=(0, 2, 3)).astype(gy.dtype) if need_b else None
+            xp = np.pad(_f(x, ct), ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+            cols = _im2col(xp, groups, kh, kw, oh, ow, stride, dilation)
+            gw = np.matmul(gyg, _t(cols)).reshape(w.shape).astype(w.dtype, copy=False)
+        if need_x and stride == (1, 1) and dilation == (1, 1) and padding[0] < kh and padding[1] < kw:
+            # stride 1: the input gradient is the full convolution of gy with the flipped, transposed kernel
+            # (a gather and a matmul, no scatter-add)
+            wf = _f(w, ct).reshape(groups, cout // groups, c // groups, kh, kw)[..., ::-1, ::-1]
+            wf = wf.transpose(0, 2, 1, 3, 4).reshape(c, cout // groups, kh, kw)
+            gx = self.conv2d_fwd(gyf, wf, None, 1, (kh - 1 - padding[0], kw - 1 - padding[1]), 1, groups)
+            gx = gx.astype(x.dtype, copy=False)
+        elif need_x:
+            wg = _f(w, ct).reshape(groups, cout // groups, -1)
+            gcols = np.matmul(_t(wg), gyg).reshape(groups, c // groups, kh, kw, n, oh, ow)
+            gxp = np.zeros((groups, c // groups, n, h + 2 * padding[0], wd + 2 * padding[1]), dtype=ct)
+            for i, j, (rows, cols_) in _tap_slices(kh, kw, oh, ow, stride, dilation):
+                gxp[..., rows, cols_] += gcols[:, :, i, j]
+            gx = gxp.reshape(c, n, *gxp.shape[3:])[..., padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
+            gx = np.ascontiguousarray(gx.transpose(1, 0, 2, 3), dtype=x.dtype)
+        gb = gyf.sum(axis=(0, 2, 3)).astype(gy.dtype) if need_b else None
         return gx, gw, gb
 
     # -------------------------------------------------------------------------------------- pooling
@@ -201,20 +266,28 @@ class NumpyNNB:
         ct = _compute_dtype(x.dtype)
         best = np.full(x.shape[:2] + out, -np.inf, dtype=ct)
         idx = np.full(x.shape[:2] + out, -1, dtype=np.int64)      # -1: no in-bounds tap seen yet
-        for tap_idx, val in _pool_taps(_f(x, ct), k, s, p, d, out, -np.inf):
-            take = (tap_idx >= 0) & ((val > best) | np.isnan(val) | (idx < 0))
-            best = np.where(take, val, best)
-            idx = np.where(take, tap_idx, idx)
-        return best.astype(x.dtype), idx
+        taps = list(_pool_taps(_f(x, ct), k, s, p, d, out, -np.inf))
+        for _, val in taps:
+            np.maximum(best, val, out=best)                    # NaN propagates
+        # the index of the first tap (window order) holding the maximum: later taps overwritten by earlier ones
+        for tap_idx, val in reversed(taps):
+            hit = val == best
+            hit &= tap_idx >= 0                                # padding never wins
+            np.copyto(idx, tap_idx, where=hit)
+        nan = np.isnan(best)
+        if nan.any():                                          # a NaN window reports its last NaN
+            for tap_idx, val in taps:
+                np.copyto(idx, tap_idx, where=nan & np.isnan(val))
+        return best.astype(x.dtype, copy=False), idx
 
     def max_pool2d_bwd(self, gy, indices, x_shape):
         """Gradient of `max_pool2d_fwd`: ``gy`` summed into a zero (N, C, H, W) array at ``indices`` (an
         input that is the max of several windows receives all of their gradients)."""
         n, c, h, w = x_shape
-        ct = _compute_dtype(gy.dtype)
-        gx = np.zeros((n * c, h * w), dtype=ct)
-        rows = np.repeat(np.arange(n * c), indices.shape[2] * indices.shape[3])
-        np.add.at(gx, (rows, np.asarray(indices).reshape(-1)), _f(gy, ct).reshape(-1))
+        plane = np.arange(n * c).reshape(n, c, 1, 1) * (h * w)                  # each (n, c) plane's offset
+        # bincount sums in float64 (then rounds once): a scatter-add without np.add.at's per-element loop
+        gx = np.bincount((np.asarray(indices) + plane).reshape(-1), weights=np.asarray(gy).reshape(-1),
+                         minlength=n * c * h * w)
         return gx.reshape(x_shape).astype(gy.dtype)
 
     def avg_pool2d_fwd(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):

@@ -27,13 +27,25 @@ def state_dtype(param_dtype):
 
 
 def _grad(grad, param, maximize):
-    g = grad.astype(state_dtype(param.dtype))
+    g = grad.astype(state_dtype(param.dtype), copy=False)       # only read, never written
     return -g if maximize else g
 
 
 def _skipped(found_inf):
     """True when GradScaler found inf/nan gradients this step (the step is then skipped)."""
     return found_inf is not None and float(found_inf) != 0.0
+
+
+def _work_copy(p, dtype):
+    """The parameter to update in place: ``p`` itself when it is already in the math dtype, else a copy in
+    it (float16/bfloat16 parameters, rounded back once by `_write_back`)."""
+    return p if p.dtype == dtype else p.astype(dtype)
+
+
+def _write_back(p, p32):
+    """Store the updated ``p32`` into the parameter ``p`` (nothing to do when it was updated in place)."""
+    if p32 is not p:
+        p[...] = p32.astype(p.dtype)
 
 
 def _bump(step):
@@ -54,7 +66,7 @@ class NumpyOptim:
             return
         for i, (p, grad) in enumerate(zip(params, grads)):
             g = _grad(grad, p, maximize)
-            p32 = p.astype(g.dtype)
+            p32 = _work_copy(p, g.dtype)
             if weight_decay != 0:
                 g = g + weight_decay * p32
             if momentum != 0:
@@ -66,7 +78,8 @@ class NumpyOptim:
                     buf *= momentum
                     buf += (1 - dampening) * g
                 g = g + momentum * buf if nesterov else buf
-            p[...] = (p32 + (-lr) * g).astype(p.dtype)
+            p32 -= lr * g
+            _write_back(p, p32)
 
     def adam_step(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, lr, beta1, beta2,
                   eps, weight_decay, decoupled, amsgrad, maximize, cache=None, block=None, found_inf=None):
@@ -77,23 +90,33 @@ class NumpyOptim:
         for i, (p, grad, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
             g = _grad(grad, p, maximize)
             step = _bump(state_steps[i])
-            p32 = p.astype(g.dtype)
+            p32 = _work_copy(p, g.dtype)
+            tmp = np.empty_like(m)
             if weight_decay != 0:
                 if decoupled:
-                    p32 = p32 * (1 - lr * weight_decay)
+                    p32 *= 1 - lr * weight_decay
                 else:
                     g = g + weight_decay * p32
-            m += (1 - beta1) * (g - m)
-            v *= beta2
-            v += (1 - beta2) * (g * g)
+            np.subtract(g, m, out=tmp)                            # m.lerp_(g, 1 - beta1)
+            tmp *= 1 - beta1
+            m += tmp
+            v *= beta2                                            # v.mul_(beta2).addcmul_(g, g, 1 - beta2)
+            np.multiply(g, g, out=tmp)
+            tmp *= 1 - beta2
+            v += tmp
             step_size = lr / (1 - beta1 ** step)
             bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
             if amsgrad:
                 np.maximum(max_exp_avg_sqs[i], v, out=max_exp_avg_sqs[i])
-                denom = np.sqrt(max_exp_avg_sqs[i]) / bias_correction2_sqrt + eps
+                np.sqrt(max_exp_avg_sqs[i], out=tmp)
             else:
-                denom = np.sqrt(v) / bias_correction2_sqrt + eps
-            p[...] = (p32 + (-step_size) * (m / denom)).astype(p.dtype)
+                np.sqrt(v, out=tmp)
+            tmp /= bias_correction2_sqrt                          # denom = sqrt(v) / sqrt(bc2) + eps
+            tmp += eps
+            np.divide(m, tmp, out=tmp)                            # p.addcdiv_(m, denom, -step_size)
+            tmp *= -step_size
+            p32 += tmp
+            _write_back(p, p32)
 
     def rmsprop_step(self, params, grads, square_avgs, grad_avgs, momentum_buffers, state_steps, *, lr, alpha, eps,
                      weight_decay, momentum, centered, maximize, cache=None, block=None, found_inf=None):

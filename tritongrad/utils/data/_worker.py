@@ -21,6 +21,7 @@ import traceback
 import numpy as np
 
 from ... import random as _random
+from ...backends.numpy_runtime import set_num_threads
 from . import _collate
 from ._shm import SegmentWriter
 from .dataset import IterableDataset, TensorDataset
@@ -216,6 +217,7 @@ def worker_loop(dataset_blob, auto_collation, collate_fn, drop_last, index_queue
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the main process's to handle
     seed = base_seed + worker_id
     seed_worker(seed)
+    set_num_threads(1)       # as PyTorch's workers: N workers must not each run a machine-wide BLAS pool
     writer = SegmentWriter(f"{prefix}w{worker_id}_", consume=True)
     _collate.set_allocator(writer.empty)
     fetcher, init_error, dataset = None, None, None
