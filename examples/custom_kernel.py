@@ -101,7 +101,10 @@ def check(rows, cols, dtype, seed=0):
     torch.manual_seed(seed)
     x = torch.randn(rows, cols, dtype=dtype, requires_grad=True)
     b = torch.randn(cols, dtype=dtype, requires_grad=True)
-    report = compare_devices(FusedBiasGelu, x, b, reference=reference)
+    # bfloat16: the bias gradient sums rows of gradients each rounded to bfloat16 (8 bits of mantissa), so where
+    # the sum cancels its error is a few ulps of the terms, not of the result: widen atol accordingly
+    tol = dict(rtol=0.02, atol=0.05) if dtype is torch.bfloat16 else {}
+    report = compare_devices(FusedBiasGelu, x, b, reference=reference, **tol)
     print(f"check {rows}x{cols} {dtype.name} against the NumPy reference:\n{report}")
     report.raise_if_failed()
     return report

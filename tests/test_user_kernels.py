@@ -55,7 +55,8 @@ def _matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk
                     mask=(rm[:, None] < M) & (ks[None, :] < K), other=0.0).to(ACC)
         b = tl.load(b_ptr + ks[:, None] * stride_bk + rn[None, :] * stride_bn,
                     mask=(ks[:, None] < K) & (rn[None, :] < N), other=0.0).to(ACC)
-        acc += tl.dot(a, b)
+        acc += tl.dot(a, b, input_precision="ieee")   # exact fp32 (the default is tf32 on a GPU, and in
+                                                       # tritongrad's interpreter, which emulates it)
     tl.store(c_ptr + rm[:, None] * stride_cm + rn[None, :] * stride_cn, acc.to(c_ptr.dtype.element_ty),
              mask=(rm[:, None] < M) & (rn[None, :] < N))
 

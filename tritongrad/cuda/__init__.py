@@ -83,7 +83,7 @@ def init():
     """``torch.cuda.init``: initialise the cuda device now rather than at its first use (on a GPU the driver, the
     primary context and the memory pool), and install tritongrad's Triton driver, so that Triton's tools
     (``triton.runtime.driver.active``) answer for tritongrad. Raises RuntimeError when CUDA is unavailable."""
-    from .backends import cuda_backend
+    from ..backends import cuda_backend
     cuda_backend()
 
 

@@ -69,8 +69,8 @@ def estimate_shared_memory(meta, args):
         bm, bn, bk = (int(meta[k]) for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
     except (KeyError, TypeError, ValueError):
         return 0
-    itemsize = next((np.dtype(a.dtype).itemsize for a in args if hasattr(a, "data_ptr") and hasattr(a, "dtype")),
-                    4)
+    itemsize = next((np.dtype(getattr(a.dtype, "np", a.dtype)).itemsize for a in args
+                     if hasattr(a, "data_ptr") and hasattr(a, "dtype")), 4)   # DeviceArray or tritongrad Tensor
     stages = max(int(meta.get("num_stages") or _DEFAULT_NUM_STAGES) - 1, 1)
     return stages * (bm * bk + bk * bn) * itemsize
 
