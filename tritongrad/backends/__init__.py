@@ -7,16 +7,23 @@ cuda tensor is first made, so ``TRITON_INTERPRET`` can be set before any kernel 
 """
 from __future__ import annotations
 
+import threading
+
 __all__ = ["backend_for", "cpu_backend", "cuda_backend"]
 
 _cpu = None
 _cuda = None
+_lock = threading.RLock()   # one instance per device type even when threads ask first at once
 
 
 def cpu_backend():
     """The NumPy reference backend instance."""
     global _cpu
-    if _cpu is None:
+    if _cpu is not None:
+        return _cpu
+    with _lock:
+        if _cpu is not None:
+            return _cpu
         from .numpy import NumpyBackend
         from .numpy_nn_a import NumpyNNA
         from .numpy_nn_b import NumpyNNB
@@ -32,10 +39,17 @@ def cpu_backend():
 def cuda_backend():
     """The Triton backend instance (checks that a GPU or Triton's interpreter is available)."""
     global _cuda
-    if _cuda is None:
+    if _cuda is not None:
+        return _cuda
+    with _lock:
+        if _cuda is not None:
+            return _cuda
         from .. import runtime
         if not runtime.interpreting():
             runtime.device_state()  # opens the GPU and installs tritongrad's Triton driver; raises without one
+        else:
+            from ..runtime import interpreter_threads
+            interpreter_threads.install()   # Triton's interpreter runs one launch at a time safely
         from .triton import TritonBackend
         from .triton_nn_a import TritonNNA
         from .triton_nn_b import TritonNNB
