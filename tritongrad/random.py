@@ -144,7 +144,10 @@ def _draw(kind, shape, dtype, device, generator, low=0, high=None):
 
 def _shape(size):
     from .tensor import _shape_arg
-    return _shape_arg(size)
+    shape = _shape_arg(size)
+    if any(n < 0 for n in shape):     # as zeros(-1): NumPy's ValueError would escape on cuda only
+        raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
+    return shape
 
 
 def _float_dtype(dtype, what):
@@ -210,6 +213,8 @@ def randperm(n, *, generator=None, dtype=None, device=None):
     """A random permutation of ``0 .. n-1`` (``torch.randperm``): the argsort of ``n`` uniform draws,
     computed on the cpu backend from the generator's Philox stream, then placed on ``device``."""
     from .tensor import tensor
+    if int(n) < 0:
+        raise RuntimeError(f"n must be non-negative, got {n}")
     keys = _draw("rand", (int(n),), _dt.float64, "cpu", generator if generator is not None else None)
     perm = np.argsort(keys.numpy(), kind="stable").astype((_dt.as_dtype(dtype) if dtype else _dt.int64).np)
     return tensor(perm, device=device)

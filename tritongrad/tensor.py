@@ -76,7 +76,8 @@ def _norm_dims(dim, ndim, empty_means_all=False):
         if len(dims) != len(dim):
             raise RuntimeError(f"dim {tuple(dim)} appears multiple times in the list of dims")
         return dims if ndim else ()
-    return (_norm_dim(dim, ndim),) if ndim else ()
+    d = _norm_dim(dim, ndim)        # checked on a 0-d tensor too: only 0 and -1 name its dim
+    return (d,) if ndim else ()
 
 
 def _shape_arg(shape):
@@ -227,7 +228,11 @@ class Tensor:
 
     @property
     def data(self):
-        return self.detach()
+        """This tensor's data, detached, with a version counter of its own (PyTorch's ``.data``): unlike
+        `detach`, changing it in place is invisible to autograd's saved-tensor checks."""
+        t = Tensor._make(self._data, self.device)
+        t._version = [0]
+        return t
 
     @data.setter
     def data(self, other):
@@ -272,7 +277,10 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        a = self.detach().cpu()._data
+        if self.requires_grad:      # as PyTorch's __array__, which calls numpy()
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        a = self.cpu()._data
         return a if dtype is None else a.astype(dtype)
 
     def tolist(self):
@@ -992,11 +1000,14 @@ class Tensor:
 
     def _minmax(self, op, dim, keepdim):
         if dim is None:
+            if self.numel() == 0:
+                raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   f"Specify the reduction dim with the 'dim' argument.")
             return self._reduce("a" + op, None, False)
         if isinstance(dim, Tensor):
             return _binary("maximum" if op == "max" else "minimum", self, dim)
         d = _norm_dim(dim, self.ndim)
-        if self.numel() == 0:
+        if self.ndim and self.shape[d] == 0:    # other empty dims are fine: ones(0, 5).max(1) is empty
             raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
         if self.dtype.is_floating_point:
             v, i = F.ArgReduce.apply(self, op=op, dim=d, keepdim=keepdim)

@@ -128,7 +128,9 @@ class NumpyNNA:
         w_t = np.where(valid, w[t], 0.0)
         nll = -w_t * logp[np.arange(M), t]
         smooth = np.where(valid, -(logp * w).sum(axis=1), 0.0)
-        rows = (1.0 - label_smoothing) * nll + label_smoothing / C * smooth
+        # without smoothing the smooth term is left out, not multiplied by 0: a -inf logit makes it inf, and
+        # the loss must then be inf (PyTorch's), not 0 * inf = nan
+        rows = nll if label_smoothing == 0 else (1.0 - label_smoothing) * nll + label_smoothing / C * smooth
         loss = _reduce_rows(rows.astype(xf.dtype), reduction, w_t.sum())
         return loss.astype(logits.dtype), lse
 
