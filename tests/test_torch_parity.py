@@ -107,3 +107,19 @@ def test_softmax_of_a_row_holding_inf_is_nan(device, n):
         assert np.isnan(fn(t, 1).cpu().numpy()).all()
     finite = tg.tensor([[-INF, 0.0, 0.0]], device=device)
     assert finite.softmax(1).tolist() == [[0.0, 0.5, 0.5]]
+
+
+# ------------------------------------------------------------------------------------------ error paths
+def test_interpreter_allocation_failure_raises_out_of_memory_quietly(monkeypatch):
+    """As on a GPU: tritongrad.cuda.OutOfMemoryError naming the size, and no "Exception ignored in
+    HostBuffer.__del__" from the half-made buffer."""
+    import gc
+    import sys
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    base = tg.cuda.memory_allocated()
+    with pytest.raises(tg.cuda.OutOfMemoryError, match=r"tried to allocate 1\.00 PiB"):
+        tg.empty(2 ** 50, dtype=tg.uint8, device="cuda")
+    gc.collect()
+    assert unraisable == [] and tg.cuda.memory_allocated() == base
+    assert tg.ones(3, device="cuda").tolist() == [1.0, 1.0, 1.0]

@@ -63,7 +63,8 @@ class HostBuffer(Buffer):
         _stats.add(device, self.nbytes)
 
     def __del__(self):
-        _stats.sub(self.device, self.nbytes)
+        if hasattr(self, "device"):     # not when __init__ failed to allocate (nothing was counted)
+            _stats.sub(self.device, self.nbytes)
 
 
 def contiguous_strides(shape, itemsize):
