@@ -203,6 +203,14 @@ case("shape", "repeat-fewer", lambda d: E(2, 3, d=d).repeat(2), RuntimeError,
      r"Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
 case("shape", "flip-dim", lambda d: E(2, 3, d=d).flip(2), IndexError, DIM_RANGE.format(2))
 case("shape", "roll-dim", lambda d: E(2, 3, d=d).roll(1, 2), IndexError, DIM_RANGE.format(2))
+case("shape", "roll-unaligned", lambda d: E(2, 3, d=d).roll((1, 2), (0,)), RuntimeError,
+     r"shifts and dimensions must align. shifts: 2, dims:1")
+case("shape", "transpose-0d", lambda d: E(d=d).transpose(0, 1), IndexError,
+     r"Dimension out of range \(expected to be in range of \[-1, 0\], but got 1\)")
+case("shape", "split-zero", lambda d: E(4, d=d).split(0), RuntimeError,
+     r"split_size can only be 0 if dimension size is 0, but got dimension size of 4")
+case("shape", "view-size", lambda d: E(2, 3, d=d).view(-1, 4), RuntimeError,
+     r"shape '\[-1, 4\]' is invalid for input of size 6")
 case("shape", "tril-1d", lambda d: E(3, d=d).tril(), RuntimeError, r"tril: input tensor must have at least 2 "
                                                                      r"dimensions")
 case("shape", "triu-1d", lambda d: E(3, d=d).triu(), RuntimeError, r"triu: input tensor must have at least 2 "
@@ -254,6 +262,13 @@ case("index", "scatter_add-dim",
 case("index", "scatter_add-ndim",
      lambda d: E(2, 3, d=d).scatter_add(1, tg.zeros(2, dtype=tg.int64, device=d), E(2, d=d)), RuntimeError,
      r"scatter_add: index \(2,\) and src \(2,\) must have the same number of dimensions as the input \(2, 3\)")
+
+case("in_place", "fill_-str", lambda d: E(3, d=d).fill_("a"), TypeError,
+     r"fill_\(\): argument 'value' must be a number or a 0-d Tensor, not str")
+case("tensor", "item-empty", lambda d: E(0, d=d).item(), RuntimeError,
+     r"a Tensor with 0 elements cannot be converted to Scalar")
+case("tensor", "requires-grad-int", lambda d: tg.ones(2, dtype=tg.int64, device=d, requires_grad=True),
+     RuntimeError, r"only Tensors of floating point dtype can require gradients")
 
 # ------------------------------------------------------------------------------------------ casts, factories
 case("cast", "to-bad-dtype", lambda d: E(3, d=d).to("float99"), (RuntimeError, ValueError, TypeError),

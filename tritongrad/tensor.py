@@ -932,6 +932,8 @@ class Tensor:
     def fill_(self, value):
         """Fill with ``value`` in place."""
         self._check_inplace()
+        if not isinstance(value, (Tensor, numbers.Number, np.generic)):
+            raise TypeError(f"fill_(): argument 'value' must be a number or a 0-d Tensor, not {type(value).__name__}")
         value = _scalar(value.item() if isinstance(value, Tensor) else value)
         if self._tracks():
             return self._rebind(F.SetSlice.apply(self, value, key=(Ellipsis,)))
@@ -1165,9 +1167,9 @@ class Tensor:
 
     def transpose(self, dim0, dim1):
         """A view with ``dim0`` and ``dim1`` swapped (``Tensor.transpose``)."""
-        if self.ndim < 2 and self.ndim == 0:
-            return self
         d0, d1 = _norm_dim(dim0, self.ndim), _norm_dim(dim1, self.ndim)
+        if self.ndim == 0:
+            return self
         dims = list(range(self.ndim))
         dims[d0], dims[d1] = dims[d1], dims[d0]
         return self.permute(*dims)
@@ -1316,7 +1318,11 @@ class Tensor:
         if dims is None:
             return self.flatten().roll(shifts, 0).reshape(self.shape)
         if isinstance(shifts, (_pyint, np.integer)):
-            shifts, dims = (shifts,), (dims,)
+            shifts = (shifts,)
+        if isinstance(dims, (_pyint, np.integer)):
+            dims = (dims,)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
         out = self
         for s, d in zip(shifts, dims):
             d = _norm_dim(d, self.ndim)
