@@ -2,6 +2,7 @@
 PyTorch's defaults), two threads training separate models get exactly what sequential training gets, and the
 shared state (the default generators, the memory statistics) stays consistent under concurrent use."""
 import gc
+import sys
 import threading
 
 import numpy as np
@@ -36,22 +37,20 @@ def _run_threads(targets):
 
 
 def _model_and_data(seed, device):
+    # on cpu, big enough that NumPy's matmuls release the GIL mid-step, so the threads' steps interleave
+    n_in, hidden, batch = (64, 256, 64) if device == "cpu" else (3, 5, 4)
+    steps = 20 if device == "cpu" else 3        # the interpreter is slow
     tg.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2)).to(device)
+    model = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, 2)).to(device)
     rng = np.random.default_rng(seed)
-    xs = [tg.tensor(rng.standard_normal((4, 3)), dtype=tg.float32, device=device) for _ in range(STEPS)]
-    ys = [tg.tensor(rng.integers(0, 2, 4), device=device) for _ in range(STEPS)]
+    xs = [tg.tensor(rng.standard_normal((batch, n_in)), dtype=tg.float32, device=device) for _ in range(steps)]
+    ys = [tg.tensor(rng.integers(0, 2, batch), device=device) for _ in range(steps)]
     return model, xs, ys
 
 
-STEPS = 6
-
-
-def _train(model, xs, ys, barrier=None):
+def _train(model, xs, ys):
     opt = tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)   # its step runs under no_grad
     for x, y in zip(xs, ys):
-        if barrier is not None:
-            barrier.wait()          # interleave the two threads' steps as tightly as possible
         opt.zero_grad()
         loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
@@ -63,18 +62,55 @@ def _train(model, xs, ys, barrier=None):
 def test_two_threads_training_equal_sequential_training(device):
     expected = [_train(*_model_and_data(seed, device)) for seed in (1, 2)]
     setups = [_model_and_data(seed, device) for seed in (1, 2)]
-    barrier = threading.Barrier(2, timeout=60)
     got = [None, None]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)     # switch threads as often as possible: one thread's no_grad (the
+                                    # optimizer step) must never leak into the other's forward
 
     def worker(i):
         def run():
-            got[i] = _train(*setups[i], barrier=barrier)
+            got[i] = _train(*setups[i])
         return run
 
-    _run_threads([worker(0), worker(1)])
+    try:
+        _run_threads([worker(0), worker(1)])
+    finally:
+        sys.setswitchinterval(interval)
     for exp, res in zip(expected, got):
         for e, r in zip(exp, res):
             np.testing.assert_array_equal(r, e)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_training_beside_an_evaluation_thread_equals_training_alone(device):
+    """The evaluation thread spends its time inside ``no_grad``; with one process-wide flag the training
+    thread's forward then recorded nothing (or only part of the graph)."""
+    expected = _train(*_model_and_data(1, device))
+    model, xs, ys = _model_and_data(1, device)
+    evaluated, _, _ = _model_and_data(2, device)
+    done, got, evals = threading.Event(), [], [0]
+
+    def train():
+        try:
+            got.extend(_train(model, xs, ys))
+        finally:
+            done.set()
+
+    def evaluate():
+        while not done.is_set():
+            with tg.no_grad():
+                assert not evaluated(xs[0]).requires_grad
+            evals[0] += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        _run_threads([train, evaluate])
+    finally:
+        sys.setswitchinterval(interval)
+    assert evals[0] > 0
+    for e, r in zip(expected, got):
+        np.testing.assert_array_equal(r, e)
 
 
 def test_no_grad_in_one_thread_does_not_affect_another():
@@ -161,7 +197,7 @@ def test_stress_threads_toggling_modes():
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_concurrent_draws_from_the_default_generator_lose_no_counter(device):
-    per_thread, threads = 20, 4
+    per_thread, threads = (20, 4) if device == "cpu" else (5, 3)
     tg.manual_seed(7)
     sequential = [tg.rand(4, device=device).cpu().numpy() for _ in range(per_thread * threads)]
     tg.manual_seed(7)
