@@ -127,6 +127,8 @@ def set_rng_state(state):
 def _draw(kind, shape, dtype, device, generator, low=0, high=None):
     from .backends import backend_for
     from .tensor import Tensor
+    if any(n < 0 for n in shape):     # as zeros(-1): NumPy's ValueError would escape on cuda only
+        raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
     dev = as_device(device)
     gen = generator if generator is not None else default_generator(dev.type)
     n = math.prod(shape)
@@ -144,10 +146,7 @@ def _draw(kind, shape, dtype, device, generator, low=0, high=None):
 
 def _shape(size):
     from .tensor import _shape_arg
-    shape = _shape_arg(size)
-    if any(n < 0 for n in shape):     # as zeros(-1): NumPy's ValueError would escape on cuda only
-        raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
-    return shape
+    return _shape_arg(size)
 
 
 def _float_dtype(dtype, what):

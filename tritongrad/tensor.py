@@ -1690,17 +1690,6 @@ def _check_index_device(idx, dev):
     return idx
 
 
-def _as_index(idx, dev):
-    if not isinstance(idx, Tensor):
-        idx = tensor(np.asarray(idx), device=dev)
-    _check_index_device(idx, dev)
-    if idx.dtype is not _dt.int64:
-        if idx.dtype.is_floating_point:
-            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-        idx = idx.to(_dt.int64)
-    return idx
-
-
 def _check_index_fits(op, x, dim, index):
     """PyTorch's gather/scatter rule, checked before any backend: ``index`` no larger than ``x`` but along
     ``dim``."""
@@ -1714,6 +1703,17 @@ def _check_softmax_dtype(name, x):
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"\"{name}\" not implemented for '{_TYPE_NAMES[x.dtype.name]}' (pass dtype= to "
                            f"compute in a floating dtype)")
+
+
+def _as_index(idx, dev):
+    if not isinstance(idx, Tensor):
+        idx = tensor(np.asarray(idx), device=dev)
+    _check_index_device(idx, dev)
+    if idx.dtype is not _dt.int64:
+        if idx.dtype.is_floating_point:
+            raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        idx = idx.to(_dt.int64)
+    return idx
 
 
 def _host_values(it):

@@ -47,9 +47,6 @@ def cuda_backend():
         from .. import runtime
         if not runtime.interpreting():
             runtime.device_state()  # opens the GPU and installs tritongrad's Triton driver; raises without one
-        else:
-            from ..runtime import interpreter_threads
-            interpreter_threads.install()   # Triton's interpreter runs one launch at a time safely
         from .triton import TritonBackend
         from .triton_nn_a import TritonNNA
         from .triton_nn_b import TritonNNB
@@ -58,6 +55,8 @@ def cuda_backend():
         class CUDABackend(TritonNNA, TritonNNB, TritonOptim, TritonBackend):
             """The cuda backend: a Triton kernel for every op."""
 
+        from ..runtime import interpreter_threads
+        interpreter_threads.install()   # interpreter mode: Triton's interpreter runs one launch at a time safely
         _cuda = CUDABackend()
     return _cuda
 

@@ -169,15 +169,7 @@ def allocate(nbytes, device=None):
     stream. A `HostBuffer` in interpreter mode."""
     nbytes = int(nbytes)
     if interpreting():
-        index = device_index(device)
-        try:
-            return HostBuffer(nbytes, index)
-        except MemoryError:     # the GPU's error, as on a GPU
-            free, total = mem_get_info(index)
-            raise OutOfMemoryError(format_out_of_memory(nbytes, free, total, memory_allocated(index),
-                                                        memory_reserved(index), index),
-                                   call="host allocation (interpreter mode)", code="CUDA_ERROR_OUT_OF_MEMORY") \
-                from None
+        return HostBuffer(nbytes, device_index(device))
     dev = device_state(device)
     stream = current_stream(dev.index)
     if nbytes == 0:
