@@ -20,7 +20,7 @@ from ._state import tls as _tls
 
 __all__ = [
     "Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-    "is_grad_enabled", "is_inference_mode_enabled", "gradcheck",
+    "is_grad_enabled", "gradcheck",
 ]
 
 _FLOAT_NP = frozenset(d.np for d in _dt.ALL if d.is_floating_point)
