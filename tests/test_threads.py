@@ -158,6 +158,30 @@ def test_overlapping_no_grad_blocks_in_two_threads_restore_each_thread():
     assert tg.is_grad_enabled()
 
 
+def test_one_no_grad_instance_shared_by_threads():
+    shared = tg.no_grad()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    after = {}
+
+    def a():
+        with shared:
+            a_in.set()
+            b_in.wait(30)
+        a_out.set()
+        after["a"] = tg.is_grad_enabled()
+
+    def b():
+        with tg.enable_grad():
+            a_in.wait(30)
+            with shared:
+                b_in.set()
+                a_out.wait(30)
+            after["b"] = tg.is_grad_enabled()
+
+    _run_threads([a, b])
+    assert after == {"a": True, "b": True}
+
+
 def test_a_new_thread_starts_with_pytorchs_defaults():
     seen = {}
 

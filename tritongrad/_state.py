@@ -23,6 +23,7 @@ class _ThreadState(threading.local):
     def __init__(self):
         self.grad_enabled = True        # torch.is_grad_enabled()
         self.inference_mode = False     # torch.is_inference_mode_enabled()
+        self.mode_stack = []            # the modes to restore when each active grad-mode block exits
 
 
 tls = _ThreadState()

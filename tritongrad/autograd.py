@@ -61,12 +61,13 @@ class _GradMode:
         return prev
 
     def __enter__(self):
-        # a stack, so one instance can be entered again while active (nested or reused decorators)
-        self.__dict__.setdefault("_prev", []).append(self._set())
+        # the previous modes go on this thread's stack, not on the instance: one instance may be entered
+        # again while active, or by several threads at once
+        _tls.mode_stack.append(self._set())
         return self
 
     def __exit__(self, *exc):
-        _tls.grad_enabled, _tls.inference_mode = self._prev.pop()
+        _tls.grad_enabled, _tls.inference_mode = _tls.mode_stack.pop()
         return False
 
     def __call__(self, fn):
@@ -98,13 +99,14 @@ class set_grad_enabled(_GradMode):
 
     def __init__(self, mode):
         self._mode = bool(mode)
-        self._prev = [self._set()]
+        self._prev = self._set()
 
     def __enter__(self):
+        _tls.mode_stack.append(self._prev)     # the mode was set by the call itself
         return self
 
     def __call__(self, fn):
-        _tls.grad_enabled, _tls.inference_mode = self._prev.pop()
+        _tls.grad_enabled, _tls.inference_mode = self._prev
         return super().__call__(fn)
 
 
