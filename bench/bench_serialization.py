@@ -105,7 +105,8 @@ def run(gb=1.0, directory=None, repeats=2):
         for cache in ("warm", "cold"):
             drop = (lambda: (_drop_cache(ours), _drop_cache(theirs))) if cache == "cold" else None
             record(f"load tritongrad mmap=False ({cache})", lambda: ser.load_file(ours, mmap=False), drop)
-            record(f"load tritongrad mmap=True + read all ({cache})", lambda: _read_all(ser.load_file(ours)), drop)
+            record(f"load tritongrad mmap=True + read all ({cache})",
+                   lambda: _read_all(ser.load_file(ours, mmap=True)), drop)
             record(f"load safetensors package ({cache})", lambda: _load_package(theirs), drop)
         _cuda_cases(ours, record, lambda: _drop_cache(ours))
     return results
@@ -171,7 +172,7 @@ def test_load_tritongrad(benchmark, tmp_path):
 
 def test_load_tritongrad_mmap_read_all(benchmark, tmp_path):
     ser.save_file(_bench_arrays(), tmp_path / "x.safetensors")
-    benchmark(lambda: _read_all(ser.load_file(tmp_path / "x.safetensors")))
+    benchmark(lambda: _read_all(ser.load_file(tmp_path / "x.safetensors", mmap=True)))
 
 
 def test_load_package(benchmark, tmp_path):

@@ -6,7 +6,7 @@
 each program takes ``BLOCK_R`` rows. A row that fits in one block (``n <= 4096``) is loaded once and
 normalised in registers; longer rows take an online pass (running max and rescaled sum) and a second pass
 that writes. Math is fp32 (fp64 for fp64), masked lanes load ``-inf`` (forward) or 0 (backward).
-A row of all ``-inf`` gives nan, as in PyTorch.
+A row of all ``-inf``, or holding a ``+inf``, gives all nan, as in PyTorch.
 """
 from __future__ import annotations
 
@@ -17,12 +17,20 @@ import triton.language as tl
 from tritongrad import runtime
 
 from ._common import aot_spec, cast_to
-from .reduce import _TL_DTYPE, _Rows, _acc_dtype, _cdiv, _check_dtype, _normalize_dims, _row_base, _safe_center, \
+from .reduce import _TL_DTYPE, _Rows, _acc_dtype, _cdiv, _check_dtype, _normalize_dims, _row_base, \
     _tile_sizes
 
 __all__ = ["softmax", "softmax_bwd", "aot_specs"]
 
 _MAX_BLOCK = 4096  # longest row handled in one block; longer rows loop
+
+
+@triton.jit
+def _finite_center(c):
+    # a row max of -inf (every entry -inf) shifts by 0, so the row gives 0 / 0 = nan; a +inf max stays, so
+    # x - max is nan for the inf entries and the sum is nan: the whole row is nan, as PyTorch's
+    # (shifting by 0 instead would give inf / inf = nan but x / inf = 0 for the finite entries)
+    return tl.where(c == -float("inf"), 0.0, c)
 
 
 @triton.jit
@@ -39,7 +47,7 @@ def _softmax_fwd_kernel(x_ptr, y_ptr, n_rows, inner, n,
         cols = tl.arange(0, BLOCK_C).to(tl.int64)[None, :]
         mask = row_mask[:, None] & (cols < n)
         x = tl.load(x_ptr + base + cols * stride_r, mask=mask, other=-float("inf")).to(ACC)
-        m = _safe_center(tl.max(x, 1))[:, None]
+        m = _finite_center(tl.max(x, 1))[:, None]
         e = tl.exp(x - m)
         s = tl.sum(e, 1)[:, None]
         if LOG:
@@ -55,11 +63,11 @@ def _softmax_fwd_kernel(x_ptr, y_ptr, n_rows, inner, n,
             mask = row_mask[:, None] & (cols < n)
             x = tl.load(x_ptr + base + cols * stride_r, mask=mask, other=-float("inf")).to(ACC)
             m_new = tl.maximum(m, tl.max(x, 1))
-            shift = _safe_center(m_new)
+            shift = _finite_center(m_new)
             # the old sum was relative to the old max; rescale it (0 while the row has only seen -inf)
-            s = s * tl.exp(_safe_center(m) - shift) + tl.sum(tl.exp(x - shift[:, None]), 1)
+            s = s * tl.exp(_finite_center(m) - shift) + tl.sum(tl.exp(x - shift[:, None]), 1)
             m = m_new
-        m = _safe_center(m)[:, None]
+        m = _finite_center(m)[:, None]
         log_s = tl.log(s)[:, None]
         for start in range(0, n, BLOCK_C):
             cols = start + tl.arange(0, BLOCK_C).to(tl.int64)[None, :]

@@ -121,6 +121,28 @@ def test_worker_exception_reraised_with_traceback_and_index(tmp_path):
     assert res["left"] == [] and res["shm"] == []
 
 
+def test_worker_exception_shuts_the_workers_down_at_once(tmp_path):
+    """The iterator stays referenced (no collection): its workers and segments must still be gone."""
+    res, err = _run(tmp_path, '''
+        loader = DataLoader(Faulty("raise", 5), batch_size=2, num_workers=2)
+        it = iter(loader)
+        pids = [w.pid for w in it._pool.workers]
+        try:
+            while True:
+                next(it)
+        except ValueError:
+            pass
+        left, shm = wait_gone(pids, limit=3.0), segments()
+        try:
+            next(it)
+            after = "a batch"
+        except StopIteration:
+            after = "StopIteration"
+        report(left=left, shm=shm, after=after, workers=len(pids))
+    ''')
+    assert res == {"left": [], "shm": [], "after": "StopIteration", "workers": 2}
+
+
 def test_worker_killed_by_signal_raises_naming_pid_and_signal(tmp_path):
     res, err = _run(tmp_path, '''
         loader = DataLoader(Faulty("kill", 13), batch_size=4, num_workers=2)

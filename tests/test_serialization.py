@@ -2,6 +2,7 @@
 crash safety, lazy and cuda loading."""
 import json
 import os
+import pickle
 import random
 import signal
 import tempfile
@@ -520,3 +521,74 @@ def test_cuda_load_never_copies_the_whole_file_to_host(tmp_path, monkeypatch):
     assert peak - data < 2 * chunk + (256 << 10), (peak, data)
     for k, want in arrays.items():
         assert_same(got[k].cpu().numpy(), want)
+
+
+# ------------------------------------------------------------------------------------------ reliability
+
+_REWRITE_AFTER_LOAD = """
+import sys, numpy as np, tritongrad
+path = sys.argv[1]
+tritongrad.save({"w": tritongrad.arange(4096, dtype=tritongrad.float32)}, path)
+w = tritongrad.load(path)["w"]          # the default: a copy, as torch.load makes
+with open(path, "wb") as f:             # rewritten in place, as cp or shutil.copyfile would
+    f.write(b"")
+assert float(w.sum()) == float(np.arange(4096).sum()), "values changed"
+print("intact")
+"""
+
+
+def test_load_copies_by_default_so_the_file_can_be_rewritten_in_place(tmp_path):
+    """With a memory map, touching the tensor after an in-place rewrite dies of SIGBUS: a subprocess, so
+    a regression fails this test rather than the test run."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _REWRITE_AFTER_LOAD, str(tmp_path / "x.safetensors")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "intact" in r.stdout, (r.returncode, r.stderr[-2000:])
+
+
+def test_cuda_load_keeps_nothing_of_the_file(tmp_path):
+    path = tmp_path / "x.safetensors"
+    ser.save({"w": tritongrad.ones(3)}, path)
+    w = ser.load(path, device="cuda")["w"]
+    path.write_bytes(b"")               # truncated in place
+    assert w.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_mmap_true_is_an_opt_in_view_of_the_file(tmp_path):
+    path = tmp_path / "x.safetensors"
+    save_file({"w": np.arange(6, dtype=np.float32)}, path)
+    mapped, copied = load_file(path, mmap=True)["w"], load_file(path)["w"]
+    assert isinstance(mapped.base, np.ndarray) and not isinstance(copied.base, np.ndarray)
+    assert_same(mapped, copied)
+
+
+def _zip_checkpoint():
+    """The layout of ``torch.save``'s default (zip) format: archive/data.pkl, archive/version, data/0."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"weight": "storage 0"}, protocol=2))
+        z.writestr("archive/version", "3\n")
+        z.writestr("archive/data/0", bytes(64))
+    return buf.getvalue()
+
+
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C   # first object of torch.save(..., _use_new_zipfile_serialization=False)
+
+
+@pytest.mark.parametrize("blob,kind", [
+    (_zip_checkpoint(), "zip archive"),
+    (pickle.dumps(_TORCH_LEGACY_MAGIC, protocol=2) + pickle.dumps({"w": list(range(50))}, protocol=2), "pickle"),
+    (pickle.dumps({"w": list(range(200))}, protocol=4), "pickle"),
+], ids=["torch_zip", "torch_legacy", "plain_pickle"])
+def test_pytorch_checkpoint_gets_a_conversion_hint(tmp_path, blob, kind):
+    path = tmp_path / "model.pt"
+    path.write_bytes(blob)
+    for open_it in (lambda: ser.load(path), lambda: load_file(path), lambda: safe_open(path)):
+        with pytest.raises(ser.SafetensorsError) as info:
+            open_it()
+        msg = str(info.value)
+        assert "not a safetensors file" in msg and kind in msg and "PyTorch" in msg, msg
+        assert "torch.load" in msg and "save_file" in msg and "header length" not in msg, msg

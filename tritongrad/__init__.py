@@ -7,7 +7,8 @@ with ``TRITON_INTERPRET=1`` on machines without a GPU).
 from __future__ import annotations
 
 from . import autograd, dtypes
-from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                       set_grad_enabled)
 from .backends.numpy_runtime import get_num_threads, set_num_threads
 from .device import device
 from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8,

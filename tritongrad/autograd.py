@@ -17,26 +17,35 @@ import weakref
 import numpy as np
 
 from . import dtypes as _dt
+from ._state import tls as _tls
 
 __all__ = [
     "Op", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-    "is_grad_enabled", "gradcheck", "Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
+    "is_grad_enabled", "is_inference_mode_enabled", "gradcheck", "Function", "FunctionCtx", "BackwardCFunction",
+    "once_differentiable",
 ]
 
-_grad_enabled = True
 _FLOAT_NP = frozenset(d.np for d in _dt.ALL if d.is_floating_point)
 """NumPy dtypes of the floating tritongrad dtypes (outputs of other dtypes never require grad)."""
 
 
 def is_grad_enabled():
-    """True when operations are being recorded for autograd (``torch.is_grad_enabled``)."""
-    return _grad_enabled
+    """True when operations are being recorded for autograd in this thread (``torch.is_grad_enabled``)."""
+    return _tls.grad_enabled
+
+
+def is_inference_mode_enabled():
+    """True inside an ``inference_mode()`` block of this thread (``torch.is_inference_mode_enabled``)."""
+    return _tls.inference_mode
 
 
 class _GradMode:
-    """Context manager and decorator that sets grad mode, restoring the previous mode on exit."""
+    """Context manager and decorator that sets this thread's grad mode (and inference mode), restoring the
+    previous modes on exit. Grad mode is per thread, as in PyTorch: a ``no_grad`` block in one thread leaves
+    every other thread recording."""
 
     _mode = True
+    _inference = None   # None: leave inference mode as it is; True/False: set it (inference_mode)
 
     def __new__(cls, *args, **kwargs):
         # ``@no_grad`` without parentheses decorates directly, as in PyTorch
@@ -44,68 +53,73 @@ class _GradMode:
             return cls()(args[0])
         return super().__new__(cls)
 
+    def _set(self):
+        """Switch this thread to the modes of ``self``; returns the previous (grad, inference) modes."""
+        tls = _tls
+        prev = (tls.grad_enabled, tls.inference_mode)
+        tls.grad_enabled = self._mode
+        if self._inference is not None:
+            tls.inference_mode = self._inference
+        return prev
+
     def __enter__(self):
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = self._mode
+        # the previous modes go on this thread's stack, not on the instance: one instance may be entered
+        # again while active, or by several threads at once
+        _tls.mode_stack.append(self._set())
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _tls.grad_enabled, _tls.inference_mode = _tls.mode_stack.pop()
         return False
 
     def __call__(self, fn):
-        mode = self._mode
-
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            global _grad_enabled
-            prev = _grad_enabled
-            _grad_enabled = mode
+            prev = self._set()
             try:
                 return fn(*args, **kwargs)
             finally:
-                _grad_enabled = prev
+                _tls.grad_enabled, _tls.inference_mode = prev
         return wrapper
 
 
 class no_grad(_GradMode):
-    """Disable gradient recording (``torch.no_grad``); a context manager or a decorator."""
+    """Disable gradient recording in this thread (``torch.no_grad``); a context manager or a decorator."""
 
     _mode = False
 
 
 class enable_grad(_GradMode):
-    """Enable gradient recording inside a ``no_grad`` region (``torch.enable_grad``)."""
+    """Enable gradient recording inside a ``no_grad`` region of this thread (``torch.enable_grad``)."""
 
     _mode = True
 
 
 class set_grad_enabled(_GradMode):
-    """Set grad mode to ``mode`` (``torch.set_grad_enabled``): as a plain call it takes effect at once; as a
-    context manager or decorator it is restored afterwards."""
+    """Set this thread's grad mode to ``mode`` (``torch.set_grad_enabled``): as a plain call it takes effect
+    at once; as a context manager or decorator it is restored afterwards."""
 
     def __init__(self, mode):
-        global _grad_enabled
         self._mode = bool(mode)
-        self._prev = _grad_enabled
-        _grad_enabled = self._mode
+        self._prev = self._set()
 
     def __enter__(self):
+        _tls.mode_stack.append(self._prev)     # the mode was set by the call itself
         return self
 
     def __call__(self, fn):
-        global _grad_enabled
-        _grad_enabled = self._prev
+        _tls.grad_enabled, _tls.inference_mode = self._prev
         return super().__call__(fn)
 
 
 class inference_mode(_GradMode):
-    """``torch.inference_mode``: like ``no_grad`` (tritongrad keeps no extra inference state)."""
+    """``torch.inference_mode``: grad mode off and `is_inference_mode_enabled` true in this thread;
+    ``inference_mode(False)`` turns grad mode back on, as PyTorch's. (tritongrad has no separate inference
+    tensors: a tensor made here is an ordinary tensor that does not require grad.)"""
 
     def __init__(self, mode=True):
         self._mode = not mode
+        self._inference = bool(mode)
 
 
 _TENSOR = []
@@ -217,7 +231,7 @@ class Op:
             be = ctx.be = first._be
             out = ctx.forward(*arrays, **params)
         device = first.device
-        if not (requires and _grad_enabled):
+        if not (requires and _tls.grad_enabled):
             if type(out) is not tuple:
                 return make(out, device, be)
             return tuple(None if a is None else make(a, device, be) for a in out)

@@ -4,11 +4,16 @@ Both devices draw with Philox4x32-10 keyed by a seed and a counter offset, the c
 ``tl.rand``/``tl.randn``/``tl.randint`` bit for bit. So a `Generator` is just (seed, offset): each draw of
 ``n`` numbers uses offsets ``offset .. offset + n - 1`` and advances the offset. A cpu and a cuda generator
 with the same state give the same numbers (up to float rounding in ``randn``).
+
+Thread safety, as PyTorch's: a generator (the default ones included) is shared by every thread and holds a
+lock, so concurrent draws each reserve a disjoint counter range and none is lost or repeated; which thread
+gets which range depends on the order they arrive in.
 """
 from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy as np
 
@@ -29,14 +34,16 @@ class Generator:
         self.device = _device(device) if not isinstance(device, _device) else device
         self._seed = _DEFAULT_SEED
         self._offset = 0
+        self._lock = threading.Lock()
 
     def manual_seed(self, seed):
         """Set the seed (and reset the offset); returns self."""
         seed = int(seed)
         if not -0x8000_0000_0000_0000 <= seed <= 0xFFFF_FFFF_FFFF_FFFF:
             raise RuntimeError(f"Overflow when unpacking long: seed {seed} does not fit in 64 bits")
-        self._seed = seed & 0xFFFF_FFFF_FFFF_FFFF
-        self._offset = 0
+        with self._lock:
+            self._seed = seed & 0xFFFF_FFFF_FFFF_FFFF
+            self._offset = 0
         return self
 
     def seed(self):
@@ -51,31 +58,46 @@ class Generator:
     def get_state(self):
         """The state as a uint8 tensor of 16 bytes (seed, offset)."""
         from .tensor import tensor
-        return tensor(np.frombuffer(np.array([self._seed, self._offset], dtype=np.uint64).tobytes(), np.uint8))
+        with self._lock:
+            state = np.array([self._seed, self._offset], dtype=np.uint64)
+        return tensor(np.frombuffer(state.tobytes(), np.uint8))
 
     def set_state(self, state):
         arr = np.asarray(state.numpy() if hasattr(state, "numpy") else state, dtype=np.uint8)
         if arr.size != 16:
             raise RuntimeError(f"Generator.set_state expects a 16-byte uint8 state, got {arr.size} bytes")
-        self._seed, self._offset = (int(v) for v in np.frombuffer(arr.tobytes(), np.uint64))
+        seed, offset = (int(v) for v in np.frombuffer(arr.tobytes(), np.uint64))
+        with self._lock:
+            self._seed, self._offset = seed, offset
         return self
 
     def _advance(self, n):
         """Reserve ``n`` counters; returns (seed, first offset)."""
-        seed, off = self._seed, self._offset
-        self._offset = (self._offset + max(int(n), 1) + 3) // 4 * 4
+        with self._lock:
+            seed, off = self._seed, self._offset
+            self._offset = (off + max(int(n), 1) + 3) // 4 * 4
         return seed, off
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 _generators = {}
+_generators_lock = threading.Lock()
 
 
 def default_generator(device="cpu"):
     """The default generator of a device type (one for cpu, one for cuda)."""
     key = _device(device).type if not isinstance(device, _device) else device.type
-    if key not in _generators:
-        _generators[key] = Generator(key)
-    return _generators[key]
+    gen = _generators.get(key)
+    if gen is None:
+        with _generators_lock:      # two threads asking first must get the same generator
+            gen = _generators.setdefault(key, Generator(key))
+    return gen
 
 
 def manual_seed(seed):
@@ -105,6 +127,8 @@ def set_rng_state(state):
 def _draw(kind, shape, dtype, device, generator, low=0, high=None):
     from .backends import backend_for
     from .tensor import Tensor
+    if any(n < 0 for n in shape):     # as zeros(-1): NumPy's ValueError would escape on cuda only
+        raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
     dev = as_device(device)
     gen = generator if generator is not None else default_generator(dev.type)
     n = math.prod(shape)
@@ -188,6 +212,8 @@ def randperm(n, *, generator=None, dtype=None, device=None):
     """A random permutation of ``0 .. n-1`` (``torch.randperm``): the argsort of ``n`` uniform draws,
     computed on the cpu backend from the generator's Philox stream, then placed on ``device``."""
     from .tensor import tensor
+    if int(n) < 0:
+        raise RuntimeError(f"n must be non-negative, got {n}")
     keys = _draw("rand", (int(n),), _dt.float64, "cpu", generator if generator is not None else None)
     perm = np.argsort(keys.numpy(), kind="stable").astype((_dt.as_dtype(dtype) if dtype else _dt.int64).np)
     return tensor(perm, device=device)

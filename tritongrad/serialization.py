@@ -201,6 +201,24 @@ def _parse_entry(path, name, entry, data_len):
     return TensorInfo(name, dtype, tuple(shape), begin, end)
 
 
+_CONVERT_HINT = ("tritongrad reads safetensors only (it never unpickles). Convert the checkpoint once with "
+                 "PyTorch: `from safetensors.torch import save_file; save_file(torch.load(path, "
+                 "map_location='cpu', weights_only=True), 'model.safetensors')` (for a state_dict of tensors), "
+                 "then load that file with tritongrad.load")
+
+
+def _foreign_format(path, head):
+    """A `SafetensorsError` saying what the file is when its first bytes ``head`` show a PyTorch checkpoint
+    (``torch.save``'s zip archive, or the legacy/plain pickle format), else None."""
+    if head[:4] == b"PK\x03\x04":
+        what = "a zip archive: the format of torch.save (a PyTorch .pt/.pth checkpoint)"
+    elif len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        what = f"a Python pickle (protocol {head[1]}): a PyTorch .pt/.pth checkpoint or another pickled object"
+    else:
+        return None
+    return SafetensorsError(path, f"not a safetensors file but {what}. {_CONVERT_HINT}")
+
+
 def parse_header(path, f, file_size):
     """Read and validate the header of the open binary file ``f`` of ``file_size`` bytes.
 
@@ -210,24 +228,30 @@ def parse_header(path, f, file_size):
     """
     if file_size < 8:
         raise SafetensorsError(path, f"file is {file_size} bytes, shorter than the 8-byte header length")
-    n = int.from_bytes(f.read(8), "little")
+    head = f.read(8)
+    n = int.from_bytes(head, "little")
+    # a PyTorch file is recognised only where it fails as safetensors: its magic bytes could begin a valid
+    # header length
     if n > MAX_HEADER_BYTES:
-        raise SafetensorsError(path, f"header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes")
+        raise _foreign_format(path, head) or SafetensorsError(
+            path, f"header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes")
     if n > file_size - 8:
-        raise SafetensorsError(path, f"header length {n} goes beyond the end of the file ({file_size} bytes)")
+        raise _foreign_format(path, head) or SafetensorsError(
+            path, f"header length {n} goes beyond the end of the file ({file_size} bytes)")
     raw = f.read(n)
     if len(raw) != n:
         raise SafetensorsError(path, f"file shrank while reading its {n}-byte header")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise SafetensorsError(path, f"header is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+        raise _foreign_format(path, head) or SafetensorsError(
+            path, f"header is not valid UTF-8 ({e.reason} at byte {e.start})") from None
     try:
         header = json.loads(text, object_pairs_hook=_object_pairs)
     except RecursionError:
         raise SafetensorsError(path, "header JSON is nested too deeply") from None
     except ValueError as e:  # JSONDecodeError, and int() digit limits
-        raise SafetensorsError(path, f"header is not valid JSON ({e})") from None
+        raise _foreign_format(path, head) or SafetensorsError(path, f"header is not valid JSON ({e})") from None
     if not isinstance(header, dict):
         raise SafetensorsError(path, f"header must be a JSON object, got {type(header).__name__}")
     if header.duplicates:
@@ -450,13 +474,16 @@ class _Reader:
                 pass
 
 
-def load_file(path, mmap=True):
+def load_file(path, mmap=False):
     """Load a safetensors file as a dict of NumPy arrays (``safetensors.numpy.load_file``).
 
+    ``mmap=False`` (the default, as the package's): every array is a fresh copy, independent of the file.
     ``mmap=True``: arrays are views of a private memory map of the file, read lazily as they are touched;
     they are writable and writes stay in memory (copy-on-write). Tensors whose data is not aligned for
-    their dtype (files from other writers) are copied. ``mmap=False``: every array is a fresh copy.
-    Raises `SafetensorsError` for a malformed file.
+    their dtype (files from other writers) are copied. Caveat of ``mmap=True``: if another program
+    truncates or rewrites the file in place while the arrays live (``cp``, ``open(path, "wb")``; an atomic
+    replace such as `save`'s is safe), touching an array can kill the process with SIGBUS.
+    Raises `SafetensorsError` for a malformed file, or for a PyTorch pickle/zip checkpoint.
     """
     r = _Reader(path)
     try:
@@ -563,14 +590,19 @@ def _tensors_from(reader, names, device, copy):
     return out
 
 
-def load(path, device="cpu", mmap=True, *, map_location=None):
+def load(path, device="cpu", mmap=False, *, map_location=None):
     """Load a safetensors file as a dict of Tensors (``safetensors.torch.load_file``; ``torch.load``).
 
-    ``device`` (or PyTorch's ``map_location``) places every tensor. On ``cpu`` with ``mmap=True`` the
-    tensors share memory with a private memory map of the file (pages are read when touched; writes stay in
-    memory, copy-on-write); with ``mmap=False`` each tensor is a fresh copy. On ``cuda`` every tensor goes
-    straight from the map to the device through a pair of pinned staging buffers with async copies; the file
-    is never copied whole into host memory. Raises `SafetensorsError` for a malformed file.
+    ``device`` (or PyTorch's ``map_location``) places every tensor. On ``cpu`` each tensor is a fresh copy
+    by default, as ``torch.load`` makes, so the checkpoint file can be rewritten or deleted afterwards.
+    ``mmap=True`` (as ``torch.load(mmap=True)``) makes the tensors share memory with a private memory map of
+    the file instead: pages are read when touched, writes stay in memory (copy-on-write); but if another
+    program truncates or rewrites the file in place while they live (``cp``, ``shutil.copyfile``,
+    ``open(path, "wb")``; an atomic replace such as `save`'s is safe), touching one can kill the process with
+    SIGBUS. On ``cuda`` every tensor goes from the map straight to the device through a pair of pinned
+    staging buffers with async copies (``mmap`` is then irrelevant: nothing refers to the file afterwards);
+    the file is never copied whole into host memory. Raises `SafetensorsError` for a malformed file, and
+    for a PyTorch checkpoint (``torch.save``'s zip or pickle file) with how to convert it.
     """
     device = map_location if map_location is not None else device
     r = _Reader(path)

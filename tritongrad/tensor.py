@@ -74,11 +74,14 @@ def _norm_dims(dim, ndim, empty_means_all=False):
     if dim is None or (empty_means_all and isinstance(dim, (list, tuple)) and len(dim) == 0):
         return tuple(range(ndim))
     if isinstance(dim, (list, tuple)):
-        dims = tuple(sorted({_norm_dim(d, ndim) for d in dim}))
+        normed = [_norm_dim(d, ndim) for d in dim]
+        dims = tuple(sorted(set(normed)))
         if len(dims) != len(dim):
-            raise RuntimeError(f"dim {tuple(dim)} appears multiple times in the list of dims")
+            twice = next(d for d in normed if normed.count(d) > 1)
+            raise RuntimeError(f"dim {twice} appears multiple times in the list of dims")
         return dims if ndim else ()
-    return (_norm_dim(dim, ndim),) if ndim else ()
+    d = _norm_dim(dim, ndim)        # checked on a 0-d tensor too: only 0 and -1 name its dim
+    return (d,) if ndim else ()
 
 
 def _size_arg(sizes, size):
@@ -248,7 +251,11 @@ class Tensor(KernelArgMixin):
 
     @property
     def data(self):
-        return self.detach()
+        """This tensor's data, detached, with a version counter of its own (PyTorch's ``.data``): unlike
+        `detach`, changing it in place is invisible to autograd's saved-tensor checks."""
+        t = Tensor._make(self._data, self.device)
+        t._version = [0]
+        return t
 
     @data.setter
     def data(self, other):
@@ -293,7 +300,10 @@ class Tensor(KernelArgMixin):
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        a = self.detach().cpu()._data
+        if self.requires_grad:      # as PyTorch's __array__, which calls numpy()
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        a = self.cpu()._data
         return a if dtype is None else a.astype(dtype)
 
     def tolist(self):
@@ -701,6 +711,18 @@ class Tensor(KernelArgMixin):
 
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
+    def bitwise_and(self, other):
+        """``Tensor.bitwise_and``: ``&`` of integer or bool tensors."""
+        return self & other
+
+    def bitwise_or(self, other):
+        """``Tensor.bitwise_or``: ``|`` of integer or bool tensors."""
+        return self | other
+
+    def bitwise_xor(self, other):
+        """``Tensor.bitwise_xor``: ``^`` of integer or bool tensors."""
+        return self ^ other
+
     def add(self, other, *, alpha=1):
         return _binary("add", self, other if alpha == 1 else other * alpha)
 
@@ -790,6 +812,9 @@ class Tensor(KernelArgMixin):
         """Clamp into [min, max] (``Tensor.clamp``); bounds are numbers, tensors or None."""
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        for name, v in (("min", min), ("max", max)):
+            if v is not None and not isinstance(v, (Tensor, numbers.Number, np.generic)):
+                raise TypeError(f"clamp(): argument '{name}' must be a number or a Tensor, not {type(v).__name__}")
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             out = self
             if min is not None:
@@ -941,10 +966,13 @@ class Tensor(KernelArgMixin):
         if src.device != self.device:
             src = src.to(self.device, non_blocking=non_blocking)
         try:
-            broadcast_shapes(self.shape, src.shape)
+            out_shape = broadcast_shapes(self.shape, src.shape)
         except ValueError:
             raise RuntimeError(f"The size of tensor a ({list(self.shape)}) must match the size of tensor b "
                                f"({list(src.shape)}) in copy_") from None
+        if tuple(out_shape) != tuple(self.shape):
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(out_shape)} (copy_ of a source of shape {list(src.shape)})")
         if self._tracks(src):
             return self._rebind(F.SetSlice.apply(self, src, key=(Ellipsis,)))
         self._be.copy_(self._data, src._data if src.dtype is self.dtype else src._data)
@@ -954,6 +982,8 @@ class Tensor(KernelArgMixin):
     def fill_(self, value):
         """Fill with ``value`` in place."""
         self._check_inplace()
+        if not isinstance(value, (Tensor, numbers.Number, np.generic)):
+            raise TypeError(f"fill_(): argument 'value' must be a number or a 0-d Tensor, not {type(value).__name__}")
         value = _scalar(value.item() if isinstance(value, Tensor) else value)
         if self._tracks():
             return self._rebind(F.SetSlice.apply(self, value, key=(Ellipsis,)))
@@ -1044,11 +1074,14 @@ class Tensor(KernelArgMixin):
 
     def _minmax(self, op, dim, keepdim):
         if dim is None:
+            if self.numel() == 0:
+                raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   f"Specify the reduction dim with the 'dim' argument.")
             return self._reduce("a" + op, None, False)
         if isinstance(dim, Tensor):
             return _binary("maximum" if op == "max" else "minimum", self, dim)
         d = _norm_dim(dim, self.ndim)
-        if self.numel() == 0:
+        if self.ndim and self.shape[d] == 0:    # other empty dims are fine: ones(0, 5).max(1) is empty
             raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
         if self.dtype.is_floating_point:
             v, i = F.ArgReduce.apply(self, op=op, dim=d, keepdim=keepdim)
@@ -1131,15 +1164,13 @@ class Tensor(KernelArgMixin):
     def softmax(self, dim, dtype=None):
         """Softmax along ``dim`` (``Tensor.softmax``)."""
         x = self if dtype is None else self.to(dtype)
-        if not x.dtype.is_floating_point:
-            x = x.to(_dt.get_default_dtype())
+        _check_softmax_dtype("softmax", x)
         return F.Softmax.apply(x, dim=_norm_dim(dim, x.ndim), log=False)
 
     @autocast_op("log_softmax")
     def log_softmax(self, dim, dtype=None):
         x = self if dtype is None else self.to(dtype)
-        if not x.dtype.is_floating_point:
-            x = x.to(_dt.get_default_dtype())
+        _check_softmax_dtype("log_softmax", x)
         return F.Softmax.apply(x, dim=_norm_dim(dim, x.ndim), log=True)
 
     # ------------------------------------------------------------------ shape and views
@@ -1193,9 +1224,9 @@ class Tensor(KernelArgMixin):
 
     def transpose(self, dim0, dim1):
         """A view with ``dim0`` and ``dim1`` swapped (``Tensor.transpose``)."""
-        if self.ndim < 2 and self.ndim == 0:
-            return self
         d0, d1 = _norm_dim(dim0, self.ndim), _norm_dim(dim1, self.ndim)
+        if self.ndim == 0:
+            return self
         dims = list(range(self.ndim))
         dims[d0], dims[d1] = dims[d1], dims[d0]
         return self.permute(*dims)
@@ -1287,7 +1318,7 @@ class Tensor(KernelArgMixin):
         if start < 0:
             start += n
         if not (0 <= start <= n and 0 <= length and start + length <= n):
-            raise IndexError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+            raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
         return self[(slice(None),) * d + (slice(start, start + length),)]
 
     def split(self, split_size_or_sections, dim=0):
@@ -1354,7 +1385,11 @@ class Tensor(KernelArgMixin):
         if dims is None:
             return self.flatten().roll(shifts, 0).reshape(self.shape)
         if isinstance(shifts, (_pyint, np.integer)):
-            shifts, dims = (shifts,), (dims,)
+            shifts = (shifts,)
+        if isinstance(dims, (_pyint, np.integer)):
+            dims = (dims,)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
         out = self
         for s, d in zip(shifts, dims):
             d = _norm_dim(d, self.ndim)
@@ -1399,6 +1434,8 @@ class Tensor(KernelArgMixin):
 
     def index_select(self, dim, index):
         d = _norm_dim(dim, self.ndim)
+        if isinstance(index, Tensor) and index.dtype not in (_dt.int32, _dt.int64):
+            raise RuntimeError(f"index_select(): Expected dtype int32 or int64 for index, got {index.dtype}")
         index = _as_index(index, self.device)
         if index.ndim > 1:
             raise IndexError("index_select(): Index is supposed to be a vector")
@@ -1411,15 +1448,26 @@ class Tensor(KernelArgMixin):
             raise RuntimeError(f"gather(): Expected dtype int64 for index, got {index.dtype}")
         if index.ndim != self.ndim:
             raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+        _check_index_fits("gather", self, d, index)
         return F.Gather.apply(self, index, dim=d)
 
     @autocast_op("scatter_add")
     def scatter_add(self, dim, index, src):
         d = _norm_dim(dim, self.ndim)
+        if not isinstance(index, Tensor) or index.dtype is not _dt.int64:
+            raise RuntimeError(f"scatter(): Expected dtype int64 for index, got "
+                               f"{index.dtype if isinstance(index, Tensor) else type(index).__name__}")
+        if index.ndim != self.ndim or src.ndim != self.ndim:
+            raise RuntimeError(f"scatter_add: index {tuple(index.shape)} and src {tuple(src.shape)} must have "
+                               f"the same number of dimensions as the input {tuple(self.shape)}")
+        _check_index_fits("scatter_add", self, d, index)
         return F.ScatterAdd.apply(self, index, src, dim=d)
 
     def masked_fill(self, mask, value):
         """``value`` where ``mask`` is True, else self (``Tensor.masked_fill``)."""
+        if not isinstance(mask, Tensor) or mask.dtype is not _dt.bool:
+            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                               f"{mask.dtype.name if isinstance(mask, Tensor) else type(mask).__name__}")
         if isinstance(value, Tensor):
             value = value.to(self.dtype)
         return where(mask, value, self)
@@ -1672,7 +1720,8 @@ def _parse_index(t, key):
             basic.append(k % n)
             in_dim += 1
         elif _is_adv(k):
-            idx = k if isinstance(k, Tensor) else tensor(np.asarray(k), device=t.device)
+            idx = _check_index_device(k, t.device) if isinstance(k, Tensor) else \
+                tensor(np.asarray(k), device=t.device)
             if idx.dtype is _dt.bool or idx.dtype is _dt.uint8:
                 mask = idx.to(_dt.bool)
                 for j in range(mask.ndim):
@@ -1706,9 +1755,33 @@ def _parse_index(t, key):
     return (None if trivial else basic_key), ((adv_pos, adv_idx) if adv_pos else None)
 
 
+def _check_index_device(idx, dev):
+    """The index tensor ``idx``; cpu indices may index a tensor on any device, as in PyTorch."""
+    if idx.device != dev and idx.device.type != "cpu":
+        raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
+                           f"({dev}), got indices on {idx.device}")
+    return idx
+
+
+def _check_index_fits(op, x, dim, index):
+    """PyTorch's gather/scatter rule, checked before any backend: ``index`` no larger than ``x`` but along
+    ``dim``."""
+    for d, (n_index, n_x) in enumerate(zip(index.shape, x.shape)):
+        if d != dim and n_index > n_x:
+            raise RuntimeError(f"{op}: size of index {tuple(index.shape)} exceeds the input {tuple(x.shape)} at "
+                               f"dimension {d}")
+
+
+def _check_softmax_dtype(name, x):
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"\"{name}\" not implemented for '{_TYPE_NAMES[x.dtype.name]}' (pass dtype= to "
+                           f"compute in a floating dtype)")
+
+
 def _as_index(idx, dev):
     if not isinstance(idx, Tensor):
         idx = tensor(np.asarray(idx), device=dev)
+    _check_index_device(idx, dev)
     if idx.dtype is not _dt.int64:
         if idx.dtype.is_floating_point:
             raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
@@ -2173,6 +2246,9 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     start, end, step = (_scalar(v.item() if isinstance(v, Tensor) else v) for v in (start, end, step))
     if step == 0:
         raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"upper bound and larger bound inconsistent with step sign (start={start}, end={end}, "
+                           f"step={step})")
     n = max(0, math.ceil((end - start) / step))
     if dtype is None:
         dtype = _dt.int64 if all(isinstance(v, (_pyint, np.integer)) for v in (start, end, step)) else \
@@ -2187,6 +2263,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
     """``steps`` values evenly spaced from ``start`` to ``end`` inclusive (``torch.linspace``)."""
+    if steps < 0:
+        raise RuntimeError(f"number of steps must be non-negative, got steps={steps}")
     dt = _dt.as_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
     dev = as_device(device)
     step = (end - start) / (steps - 1) if steps > 1 else 0.0
@@ -2217,6 +2295,12 @@ def cat(tensors, dim=0):
     tensors = [t for t in tensors]
     if not tensors:
         raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cat(): expected Tensor as element {i} in argument 'tensors', but got "
+                            f"{type(t).__name__}")
+        if t.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     ref = next((t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)), tensors[0])
     d = _norm_dim(dim, ref.ndim)
     dt = tensors[0].dtype
@@ -2258,7 +2342,8 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         return condition.nonzero(as_tuple=True)
     if condition.dtype is not _dt.bool:
-        condition = condition.to(_dt.bool)
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{_TYPE_NAMES[condition.dtype.name]}")
     ref = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
     a = _coerce_operand(input, ref) if not isinstance(input, Tensor) else input
     b = _coerce_operand(other, ref) if not isinstance(other, Tensor) else other

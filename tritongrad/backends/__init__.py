@@ -11,16 +11,23 @@ cuda tensor is first made, so ``TRITON_INTERPRET`` can be set before any kernel 
 """
 from __future__ import annotations
 
+import threading
+
 __all__ = ["backend_for", "cpu_backend", "cuda_backend"]
 
 _cpu = None
 _cuda = None
+_lock = threading.RLock()   # one instance per device type even when threads ask first at once
 
 
 def cpu_backend():
     """The NumPy reference backend instance."""
     global _cpu
-    if _cpu is None:
+    if _cpu is not None:
+        return _cpu
+    with _lock:
+        if _cpu is not None:
+            return _cpu
         from .numpy import NumpyBackend
         from .numpy_nn_a import NumpyNNA
         from .numpy_nn_b import NumpyNNB
@@ -37,7 +44,11 @@ def cpu_backend():
 def cuda_backend():
     """The Triton backend instance (checks that a GPU or Triton's interpreter is available)."""
     global _cuda
-    if _cuda is None:
+    if _cuda is not None:
+        return _cuda
+    with _lock:
+        if _cuda is not None:
+            return _cuda
         from .. import runtime
         from ..runtime import triton_driver
         from ..runtime.device import device_state
@@ -54,6 +65,8 @@ def cuda_backend():
         class CUDABackend(TritonNNA, TritonNNB, TritonOptim, TritonOptimB, TritonBackend):
             """The cuda backend: a Triton kernel for every op."""
 
+        from ..runtime import interpreter_threads
+        interpreter_threads.install()   # interpreter mode: Triton's interpreter runs one launch at a time safely
         _cuda = CUDABackend()
     return _cuda
 

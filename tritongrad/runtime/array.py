@@ -56,14 +56,29 @@ class HostBuffer(Buffer):
 
     def __init__(self, nbytes, device=0):
         # 64-byte alignment so pointer-alignment specializations behave as on a GPU allocation
-        raw = np.empty(max(int(nbytes), 1) + 64, dtype=np.uint8)
+        try:
+            raw = np.empty(max(int(nbytes), 1) + 64, dtype=np.uint8)
+        except MemoryError:
+            raise _out_of_memory(int(nbytes), device) from None
         start = (-raw.ctypes.data) % 64
         self.host = raw[start:start + max(int(nbytes), 1)]
         super().__init__(self.host.ctypes.data, int(nbytes), device)
         _stats.add(device, self.nbytes)
 
     def __del__(self):
-        _stats.sub(self.device, self.nbytes)
+        if hasattr(self, "device"):     # not when __init__ failed to allocate (nothing was counted)
+            _stats.sub(self.device, self.nbytes)
+
+
+def _out_of_memory(nbytes, device):
+    """The GPU's error for a failed interpreter-mode allocation: `OutOfMemoryError` with the size and stats
+    (host memory standing in for device memory; nothing is cached, so reserved equals allocated)."""
+    from .device import mem_get_info
+    from .errors import OutOfMemoryError, format_out_of_memory
+    free, total = mem_get_info(device)
+    allocated = _stats.allocated[device]
+    return OutOfMemoryError(format_out_of_memory(nbytes, free, total, allocated, allocated, device),
+                            call="host allocation (interpreter mode)", code="CUDA_ERROR_OUT_OF_MEMORY")
 
 
 def contiguous_strides(shape, itemsize):

@@ -76,6 +76,8 @@ class _InterpreterBuffer(HostBuffer):
 
     def __del__(self):
         HostBuffer.__del__(self)
+        if not hasattr(self, "other_streams"):   # the allocation itself failed: nothing was made
+            return
         if capture.keep_if_captured(self, self.host) or not self.other_streams:
             return
         host = self.host
@@ -379,6 +381,7 @@ def _staged_upload(dst, src, stream):
 
 
 _pending_host = []   # (event, host array) of non-blocking copies: the host memory must outlive the copy
+_pending_host_lock = threading.Lock()   # threads copying at once must not pop each other's unfinished entries
 
 
 def _run_or_record(stream, arrays, fn, *args):
@@ -398,9 +401,11 @@ def _keep_host_alive(stream, host):
     if pool is not None:   # a copy recorded in a graph reads/writes ``host`` at every replay
         pool.host_arrays.append(host)
         return
-    while _pending_host and _pending_host[0][0].query():
-        _pending_host.pop(0)
-    _pending_host.append((stream.record_event(), host))
+    event = stream.record_event()
+    with _pending_host_lock:
+        while _pending_host and _pending_host[0][0].query():
+            _pending_host.pop(0)
+        _pending_host.append((event, host))
 
 
 def _check_fits(nbytes, dst_nbytes, what):

@@ -101,7 +101,12 @@ def _gather_rows(dataset, index):
     tensors = dataset.tensors
     if not all(t.device.type == "cpu" and not t.requires_grad for t in tensors):
         return None
-    idx = np.asarray(index, dtype=np.int64)
+    idx = np.asarray(index)
+    if idx.size and idx.dtype.kind not in "iu":     # a float from a sampler is an error, never truncated
+        bad = next(i for i in index if isinstance(i, bool) or not isinstance(i, (int, np.integer)))
+        raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
+                         f"valid indices (got {type(bad).__name__})")
+    idx = idx.astype(np.int64)
     n = tensors[0].shape[0]
     bad = idx[(idx >= n) | (idx < -n)]
     if bad.size:

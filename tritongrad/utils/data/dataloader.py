@@ -400,6 +400,9 @@ class _MultiProcessIter(_BaseIter):
                 self._rcvd_idx += 1
                 self._fill()
                 if isinstance(data, ExceptionWrapper):
+                    # workers and their shared memory go at once, not when the iterator is collected (which
+                    # a traceback holding this frame can put off indefinitely); the iterator is then done
+                    self._shutdown(force=True)
                     data.reraise()
                 return self._finish(data)
             idx, wid, data = self._get()
