@@ -12,7 +12,7 @@ runs, and differentiating the result raises "<Name>Backward is not differentiabl
 """
 from __future__ import annotations
 
-from .autograd import Op, _tensor_class, _topo_order, enable_grad
+from .autograd import Op, _needed, _tensor_class, _topo_order, enable_grad
 
 __all__ = ["run_backward_graph", "grad_graph", "root_grad_tensors", "input_tensor", "output_tensor", "constant",
            "once_only"]
@@ -94,20 +94,6 @@ def _accumulate(prev, g):
     return g if prev is None else prev + g
 
 
-def _needed(order, capture, cap_outputs):
-    """ids of the nodes whose backward leads to a captured input (`grad` runs no other node's backward)."""
-    needed = set()
-    for node in reversed(order):            # producers before consumers
-        for p in node.parents:
-            if p is None:
-                continue
-            if (id(p) in capture) if p.grad_fn is None else \
-                    (id(p.grad_fn) in needed or (id(p.grad_fn), p._out_idx) in cap_outputs):
-                needed.add(id(node))
-                break
-    return needed
-
-
 def _apply_hooks(t, g):
     for hook in list(t._hooks.values()):
         res = hook(g)
@@ -138,10 +124,7 @@ def _run(roots, root_grads, retain_graph, capture, inputs):
         lst[t._out_idx] = _accumulate(lst[t._out_idx], g)
         nodes.append(node)
     order = _topo_order(nodes)
-    needed = None
-    if capture is not None:
-        cap_outputs = {(id(x.grad_fn), x._out_idx) for x in inputs if x.grad_fn is not None}
-        needed = _needed(order, capture, cap_outputs)
+    needed = None if capture is None else _needed(order, capture, inputs)
     for node in order:
         grads = pending.pop(id(node), None)
         if grads is None or all(g is None for g in grads):

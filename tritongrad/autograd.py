@@ -12,6 +12,7 @@ before its ``backward`` runs; leaves accumulate into ``.grad``.
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 
 import numpy as np
@@ -20,7 +21,8 @@ from . import dtypes as _dt
 
 __all__ = [
     "Op", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-    "is_grad_enabled", "gradcheck", "gradgradcheck", "Function", "FunctionCtx", "BackwardCFunction", "once_differentiable",
+    "is_grad_enabled", "gradcheck", "gradgradcheck", "Function", "FunctionCtx", "BackwardCFunction",
+    "once_differentiable", "functional",
 ]
 
 _grad_enabled = True
@@ -304,6 +306,22 @@ def _topo_order(roots):
     return order
 
 
+def _needed(order, capture, inputs):
+    """ids of the nodes (of ``order``, from `_topo_order`) whose backward leads to a captured input: `grad`
+    runs no other node's backward (PyTorch's rule), so the graph beyond its inputs is neither run nor freed."""
+    cap_outputs = {(id(x.grad_fn), x._out_idx) for x in inputs if x.grad_fn is not None}
+    needed = set()
+    for node in reversed(order):            # producers before consumers
+        for p in node.parents:
+            if p is None:
+                continue
+            if (id(p) in capture) if p.grad_fn is None else \
+                    (id(p.grad_fn) in needed or (id(p.grad_fn), p._out_idx) in cap_outputs):
+                needed.add(id(node))
+                break
+    return needed
+
+
 def _storage(a):
     """The object that owns array ``a``'s memory (the base of a NumPy view chain, a `DeviceArray`'s
     buffer), or None when that cannot be told (NumPy memory owned by something else)."""
@@ -354,8 +372,9 @@ def _accumulate(be, prev, g, uses):
     return out
 
 
-def _run_backward(roots, root_grads, retain_graph, capture=None):
-    """The engine. ``capture`` maps id(tensor) -> slot for `grad`; then leaves' .grad is left alone."""
+def _run_backward(roots, root_grads, retain_graph, capture=None, inputs=()):
+    """The engine. ``capture`` maps id(tensor) -> slot for `grad` (``inputs`` the tensors); then leaves' .grad
+    is left alone and only the nodes leading to the inputs run."""
     Tensor = _TENSOR[0] if _TENSOR else _tensor_class()
     pending = {}        # id(node) -> list of grads per output
     leaf_grads = {}     # id(leaf) -> [leaf, grad]
@@ -375,7 +394,9 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
         lst = pending.setdefault(id(node), [None] * len(node._out_refs))
         lst[t._out_idx] = _accumulate(t._be, lst[t._out_idx], g, uses)
         nodes.append(node)
-    for node in _topo_order(nodes):
+    order = _topo_order(nodes)
+    needed = None if capture is None else _needed(order, capture, inputs)
+    for node in order:
         grads = pending.pop(id(node), None)
         if grads is None or all(g is None for g in grads):
             continue
@@ -393,6 +414,8 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
             if capture is None and t._retains_grad:
                 gt = Tensor._make(t._be.contiguous(grads[i]), t.device)
                 t.grad = gt if t.grad is None else t.grad + gt
+        if needed is not None and id(node) not in needed:
+            continue
         in_grads = node.backward(*grads)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
@@ -538,7 +561,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if create_graph:
         from ._higher_order import grad_graph
         return grad_graph(outputs, inputs, grads, grad_outputs, retain_graph, allow_unused)
-    captured = _run_backward(outputs, grads, bool(retain_graph), capture={id(x): i for i, x in enumerate(inputs)})
+    captured = _run_backward(outputs, grads, bool(retain_graph), capture={id(x): i for i, x in enumerate(inputs)},
+                             inputs=inputs)
     _report_device_errors(outputs)
     result = []
     for i, x in enumerate(inputs):
@@ -673,3 +697,6 @@ def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-
 
 
 from ._custom_function import BackwardCFunction, Function, FunctionCtx, once_differentiable  # noqa: E402
+from . import _autograd_functional as functional  # noqa: E402
+
+sys.modules[__name__ + ".functional"] = functional     # ``import tritongrad.autograd.functional`` works too
