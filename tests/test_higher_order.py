@@ -39,6 +39,7 @@ NN = {
     "linear_gelu": (lambda x, w, b: _linear_act(x, w, b, "gelu"), [(2, 3), (4, 3), (4,)]),
     "linear_gelu_tanh": (lambda x, w, b: _linear_act(x, w, b, "gelu_tanh"), [(2, 3), (4, 3), (4,)]),
     "linear_silu": (lambda x, w, b: _linear_act(x, w, b, "silu"), [(3, 2, 3), (4, 3), (4,)]),
+    "linear_gelu_nonleaf_bias": (lambda x, w, b: _linear_act(x, w, b * 2, "gelu"), [(2, 3), (4, 3), (4,)]),
     "gelu": (lambda x: F.gelu(x), [(5,)]),
     "leaky_relu": (lambda x: F.leaky_relu(x, 0.1), [(5,)]),
     "logsigmoid": (lambda x: F.logsigmoid(x), [(5,)]),
@@ -133,7 +134,7 @@ def _compare_double(name, fn, make, dtype, scale=1.0):
 TABLE_SUBSET = ["exp", "tanh", "sigmoid", "relu", "div", "pow", "maximum", "where", "clamp", "sum_dim", "mean",
                 "amax", "var", "logsumexp", "norm", "cumsum", "softmax", "log_softmax", "matmul_2d", "matmul_batched",
                 "permute", "expand", "getitem_basic", "index_select", "gather", "cat", "setitem_basic"]
-NN_SUBSET = ["linear_gelu", "layer_norm", "rms_norm", "batch_norm_train", "cross_entropy_opts", "sdpa_causal",
+NN_SUBSET = ["linear_gelu_nonleaf_bias", "layer_norm", "rms_norm", "batch_norm_train", "cross_entropy_opts", "sdpa_causal",
              "conv2d", "max_pool2d", "avg_pool2d", "embedding"]
 NO_CUDA_FLOAT64 = {"layer_norm", "rms_norm", "batch_norm_train", "cross_entropy_opts", "sdpa_causal", "conv2d",
                    "max_pool2d", "avg_pool2d"}
@@ -215,6 +216,14 @@ def test_not_differentiable_twice_is_named():
     (g,) = tg.autograd.grad(Raw.apply(x).sum(), x, create_graph=True)
     np.testing.assert_allclose(g.detach().numpy(), np.exp([0.0, 1.0]))      # first order still right
     with pytest.raises(RuntimeError, match="RawBackward is not differentiable twice"):
+        g.sum().backward()
+
+
+def test_prod_with_zero_names_itself():
+    x = tg.tensor([0.0, 2.0, 3.0], dtype=tg.float64, requires_grad=True)
+    (g,) = tg.autograd.grad(x.prod(), x, create_graph=True)
+    assert g.detach().tolist() == [6.0, 0.0, 0.0]
+    with pytest.raises(RuntimeError, match="ProdBackward0 is not differentiable twice"):
         g.sum().backward()
 
 

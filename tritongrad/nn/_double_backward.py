@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .. import functions as F
-from .._higher_order import constant, input_tensor, once_only
+from .._higher_order import constant, input_tensor
 from ..autograd import Op, _tensor_class, grad
 
 
@@ -71,15 +71,19 @@ def linear(node, g):
     nx, nw, nb = node.needs_input_grad
     xt, wt = input_tensor(node, 0, x), input_tensor(node, 1, w)
     if node.activation is not None:
-        b = node.parents[2]
-        if b is not None and b.grad_fn is not None:
-            return once_only(node, (g,))    # a non-leaf bias: its value is not kept (only its leaf would be)
-        act = node.activation
+        # act(pre) with pre rebuilt as saved value + zero-valued terms carrying its derivatives: the bias's value
+        # is not kept (only pre is), and x @ w.T + b need not be recomputed
+        act, b_par = node.activation, node.parents[2]
+        bt = None if b_par is None else input_tensor(node, 2, node.be.full(tuple(b_par.shape), 0, pre.dtype,
+                                                                            node._graph_device.index or 0))
 
         def fn(x, w, b):
-            pre = x.matmul(w.t()) if b is None else x.matmul(w.t()) + b
-            return F.Unary.apply(pre, op=act, params={})
-        return composite(node, fn, (xt, wt, b), (g,))
+            xw = x.matmul(w.t())
+            pre_t = constant(node, pre).reshape(xw.shape) + (xw - xw.detach())
+            if b is not None:
+                pre_t = pre_t + (b - b.detach())
+            return F.Unary.apply(pre_t, op=act, params={})
+        return composite(node, fn, (xt, wt, bt), (g,))
     n, k = w.shape
     g2 = g.reshape(-1, n)
     gx = g.matmul(wt) if nx else None
