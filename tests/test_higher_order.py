@@ -219,11 +219,32 @@ def test_not_differentiable_twice_is_named():
         g.sum().backward()
 
 
-def test_prod_with_zero_names_itself():
-    x = tg.tensor([0.0, 2.0, 3.0], dtype=tg.float64, requires_grad=True)
-    (g,) = tg.autograd.grad(x.prod(), x, create_graph=True)
-    assert g.detach().tolist() == [6.0, 0.0, 0.0]
-    with pytest.raises(RuntimeError, match="ProdBackward0 is not differentiable twice"):
+@pytest.mark.parametrize("dims", [None, 1, (0, 2)])
+def test_prod_double_backward_with_zeros(dims):
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 4, 2))
+    x[0, 1, 0] = x[2, 2, 1] = x[2, 3, 1] = 0.0              # one zero in some slices, two in others
+    t = tg.tensor(x, requires_grad=True)
+    fn = (lambda v: v.prod()) if dims is None else (lambda v: v.prod(dims) if isinstance(dims, int) else
+                                                    v.prod(dims[0]).prod(dims[1] - 1))
+    assert tg.autograd.gradgradcheck(fn, [t])
+
+
+def test_not_differentiable_twice_after_a_custom_once_differentiable():
+    class Once(tg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @tg.autograd.once_differentiable
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * g * x
+    x = tg.tensor([1.0, 2.0], dtype=tg.float64, requires_grad=True)
+    v = tg.tensor([1.0, 1.0], dtype=tg.float64, requires_grad=True)
+    (g,) = tg.autograd.grad(Once.apply(x), x, v, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
         g.sum().backward()
 
 

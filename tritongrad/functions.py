@@ -326,7 +326,7 @@ class Reduce(Op):
         g = _keep_t(gy, shape, dims, self.keepdim)
         p = self.params.get("p", 2.0)
         if op == "prod" and bool(be.to_numpy(be.reduce("any", be.binary("eq", sx, 0), tuple(range(len(shape))), False))):
-            return Op.backward_graph(self, gy)      # PyTorch's zero-aware prod double backward: not reproduced
+            return g.expand(shape) * _prod_of_others(_tin(self, 0, sx), dims)      # zeros: y / x would divide by 0
         if op in ("amax", "amin") or (op == "norm" and p in (1.0, math.inf)):
             # piecewise constant weights (tied extrema split evenly, the sign of |x|)
             return g * _const(self, be.reduce_bwd(op, sx, sy, _ones(be, sy), self.dims, self.keepdim, **self.params))
@@ -347,6 +347,31 @@ class Reduce(Op):
     @property
     def name(self):
         return self.op.capitalize() + "Backward0"
+
+
+def _prod_of_others(x, dims):
+    """For each element of ``x``, the product of the other elements of its slice over ``dims`` (a Tensor formula
+    without division, so exact with zeros): each slice of n elements is expanded n times with the diagonal set
+    to 1, then multiplied out. Used by prod's double backward when the input has zeros."""
+    if not dims:
+        return x * 0 + 1
+    keep = [d for d in range(x.ndim) if d not in dims]
+    perm = keep + list(dims)
+    xp = x.permute(perm)
+    outer = tuple(xp.shape[:len(keep)])
+    n = math.prod(xp.shape[len(keep):])
+    flat = xp.reshape(outer + (n,)).unsqueeze(-2).expand(outer + (n, n))
+    eye = _const_like(x, np.eye(n, dtype=bool))
+    others = _where(eye, 1.0, flat).prod(-1).reshape(tuple(xp.shape))
+    inv = [0] * len(perm)
+    for i, d in enumerate(perm):
+        inv[d] = i
+    return others.permute(inv)
+
+
+def _const_like(t, array):
+    from .tensor import tensor
+    return tensor(array, device=t.device)
 
 
 class _ShapeOnly:
