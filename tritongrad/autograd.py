@@ -5,6 +5,9 @@ on cuda) and returns array(s); ``backward`` receives one gradient array per outp
 positional input. `Op.apply` wraps Tensors in and out and records the graph. User code extends autograd
 with `Function`, PyTorch's custom-Function API on Tensors (``_custom_function.py``), whose nodes are Ops too.
 
+With ``create_graph=True`` the engine of ``_higher_order.py`` runs instead: each node's ``backward_graph``
+computes its input gradients with recorded Tensor ops, so they can be differentiated again.
+
 The engine walks the graph iteratively (no recursion: a 100,000-op chain is fine): a topological order of
 the nodes reachable from the roots, then one reverse pass. Gradients that meet at a node are summed
 before its ``backward`` runs; leaves accumulate into ``.grad``.
@@ -645,7 +648,9 @@ def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-
     The function checked with `gradcheck` is ``(inputs, grad_outputs) -> grad(func(inputs), inputs,
     grad_outputs, create_graph=True)``: the double backward must match finite differences with respect to both
     the inputs and the upstream gradients. ``grad_outputs`` default to fixed random float64 tensors (made
-    non-contiguous when ``gen_non_contig_grad_outputs``). Returns True, or raises (or returns False).
+    non-contiguous when ``gen_non_contig_grad_outputs``). Since tritongrad computes ``create_graph=True``
+    gradients with a separate (recorded) backward, it first checks that they equal the plain backward's.
+    Returns True, or raises (or returns False).
     """
     from .tensor import Tensor, tensor
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
