@@ -191,14 +191,24 @@ def check_op(op, device, dtype, seed=0, shapes_list=None):
                              op.tol_scale * 2)
 
 
-def gradcheck_op(op, seed=0):
-    """Finite-difference check of the float64 reference (cpu) for one small sample set."""
+def _small_leaves(op, seed):
+    """float64 cpu leaves (int64 index tensors as they are) for ``op``'s smallest sample set."""
     rng = np.random.default_rng(seed)
     shapes = min(op.shapes, key=lambda ss: sum(int(np.prod(s)) for s in ss))
     arrs = make_inputs(op, shapes, rng)
-    inputs = [tg.tensor(a, device="cpu") if i in op.int_inputs else
-              tg.tensor(a, dtype=tg.float64, requires_grad=True) for i, a in enumerate(arrs)]
-    tg.autograd.gradcheck(op.fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4)
+    return [tg.tensor(a, device="cpu") if i in op.int_inputs else
+            tg.tensor(a, dtype=tg.float64, requires_grad=True) for i, a in enumerate(arrs)]
+
+
+def gradcheck_op(op, seed=0):
+    """Finite-difference check of the float64 reference (cpu) for one small sample set."""
+    tg.autograd.gradcheck(op.fn, _small_leaves(op, seed), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def gradgradcheck_op(op, seed=0):
+    """Finite-difference check of the float64 double backward (cpu, ``create_graph=True``) for the smallest
+    sample set: second derivatives w.r.t. the inputs and the upstream gradients."""
+    tg.autograd.gradgradcheck(op.fn, _small_leaves(op, seed), eps=1e-6, atol=1e-5, rtol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------ helpers for fns

@@ -199,10 +199,13 @@ def test_autograd_grad(device):
     with pytest.raises(RuntimeError, match="appears to not have been used"):
         tg.autograd.grad(y, [unused], retain_graph=True)
     assert tg.autograd.grad(y, [unused], retain_graph=True, allow_unused=True) == (None,)
-    with pytest.raises(NotImplementedError, match="create_graph"):
-        tg.autograd.grad(y, [x], create_graph=True)
-    with pytest.raises(NotImplementedError, match="create_graph"):
-        y.backward(create_graph=True)
+    # create_graph=True: the gradient is recorded (y = sum(w x^2): dy/dx = 2 w x, d(sum dy/dx)/dx = 2 w)
+    (gx,) = tg.autograd.grad(y, [x], create_graph=True)
+    assert gx.grad_fn is not None and gx.tolist() == [6.0, -4.0]
+    (ggx,) = tg.autograd.grad(gx.sum(), x, retain_graph=True)   # its graph runs through y's nodes
+    assert ggx.tolist() == [6.0, -2.0]
+    y.backward(create_graph=True)
+    assert x.grad.grad_fn is not None and x.grad.tolist() == [6.0, -4.0]
 
 
 class _Identity(Op):

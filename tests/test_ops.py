@@ -3,12 +3,20 @@ against the cpu float64 reference (the reference itself against finite differenc
 dtypes exactly against a NumPy expression."""
 import pytest
 
-from optable import ALL, OPS, check_op, gradcheck_op
+from optable import ALL, OPS, check_op, gradcheck_op, gradgradcheck_op
+
+CHECKED = [op for op in OPS if op.grad and op.gradcheck and "float64" in op.dtypes]
 
 
-@pytest.mark.parametrize("op", [op for op in OPS if op.grad and op.gradcheck and "float64" in op.dtypes], ids=repr)
+@pytest.mark.parametrize("op", CHECKED, ids=repr)
 def test_reference_gradcheck(op):
     gradcheck_op(op)
+
+
+@pytest.mark.parametrize("op", CHECKED, ids=repr)
+def test_reference_gradgradcheck(op):
+    """Double backward (create_graph=True) of every differentiable op, float64 cpu, vs finite differences."""
+    gradgradcheck_op(op)
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])

@@ -10,8 +10,8 @@ launch the user's own Triton kernels on them and backward may use tritongrad ops
 `Op` whose ``backward`` takes and returns backend arrays; it wraps them as Tensors around the user's
 ``backward`` and checks what comes back (count, shapes, devices) with PyTorch's messages.
 
-Backward runs with grad mode off, as PyTorch runs it without ``create_graph``; it operates on Tensors only,
-so running it with grad mode on would record its own graph (what double backward needs).
+Backward runs with grad mode off, as PyTorch runs it without ``create_graph``; with ``create_graph=True`` it
+runs with grad mode on (`BackwardCFunction.backward_graph`), so its Tensor ops are recorded: double backward.
 """
 from __future__ import annotations
 
@@ -81,6 +81,7 @@ class BackwardCFunction(FunctionCtx, Op):
     _in_meta = ()
     _out_meta = ()
     _saved = ()
+    _saved_outputs = ()     # (position in saved_tensors, output index) of the saved outputs
 
     @property
     def name(self):
@@ -141,18 +142,22 @@ class BackwardCFunction(FunctionCtx, Op):
         if record:
             self._out_refs = tuple(refs)
             self._out_meta = tuple(metas)
-            self._save(input_ids, out_ids | {id(r) for r in results})
+            out_index = {id(o): i for i, o in enumerate(outs)}
+            out_index.update((id(r), i) for i, r in enumerate(results))
+            self._save(input_ids, out_index)
         return results[0] if single else tuple(results)
 
-    def _save(self, input_ids, output_ids):
+    def _save(self, input_ids, output_index):
         """Keep ``ctx.to_save``: inputs as they are, outputs as detached twins (no node -> output -> node
-        cycle), each with its version at save time for the in-place check."""
+        cycle; `backward_graph` reconnects them), each with its version at save time for the in-place check."""
         saved, checks = [], []
-        for t in self.to_save:
+        for k, t in enumerate(self.to_save):
             if t is None:
                 saved.append(None)
                 continue
-            if id(t) in output_ids or t.grad_fn is self:
+            if id(t) in output_index or t.grad_fn is self:
+                i = output_index.get(id(t), t._out_idx)
+                self._saved_outputs = self._saved_outputs + ((k, i),)
                 t = t.detach()
             saved.append(t)
             checks.append((t._version, t._version[0], t))
@@ -175,7 +180,32 @@ class BackwardCFunction(FunctionCtx, Op):
             result = user_backward(self, *grads)
         return self._check_grads(result)
 
-    def _check_grads(self, result):
+    def backward_graph(self, *grad_tensors):
+        """``create_graph=True``: the user's ``backward`` runs with grad mode on, so the Tensor ops it uses are
+        recorded (saved outputs are seen connected to this node, as in PyTorch); ``once_differentiable``
+        backwards raise when differentiated."""
+        from ._higher_order import output_tensor
+        grads = []
+        for g, meta in zip(grad_tensors, self._out_meta):
+            if meta is not None and g is None and self.materialize_grads:
+                g = _tensor_class()._make(meta.be.full(tuple(meta.shape), 0, meta.dtype.np, meta.dev_index),
+                                          meta.device, meta.be)
+            grads.append(None if meta is None else g)
+        cls = self._forward_cls
+        user_backward = cls.vjp if cls.vjp is not Function.vjp else cls.backward
+        plain = self._saved
+        if self._saved_outputs:
+            saved = list(plain)
+            for k, i in self._saved_outputs:
+                saved[k] = output_tensor(self, i, plain[k]._data)
+            self._saved = tuple(saved)
+        try:
+            result = user_backward(self, *grads)
+        finally:
+            self._saved = plain
+        return self._check_grads(result, keep_tensors=True)
+
+    def _check_grads(self, result, keep_tensors=False):
         Tensor = _tensor_class()
         if not isinstance(result, tuple):
             result = (result,)
@@ -207,7 +237,7 @@ class BackwardCFunction(FunctionCtx, Op):
                     raise RuntimeError(f"Function {self.name} returned an invalid gradient at index {i} - got "
                                        f"{list(g.shape)} but expected shape compatible with {list(meta.shape)}")
                 g = g.sum_to_size(*meta.shape)
-            arrays.append(g._data)
+            arrays.append(g if keep_tensors else g._data)
         return tuple(arrays)
 
 

@@ -5,6 +5,9 @@ on cuda) and returns array(s); ``backward`` receives one gradient array per outp
 positional input. `Op.apply` wraps Tensors in and out and records the graph. User code extends autograd
 with `Function`, PyTorch's custom-Function API on Tensors (``_custom_function.py``), whose nodes are Ops too.
 
+With ``create_graph=True`` the engine of ``_higher_order.py`` runs instead: each node's ``backward_graph``
+computes its input gradients with recorded Tensor ops, so they can be differentiated again.
+
 The engine walks the graph iteratively (no recursion: a 100,000-op chain is fine): a topological order of
 the nodes reachable from the roots, then one reverse pass. Gradients that meet at a node are summed
 before its ``backward`` runs; leaves accumulate into ``.grad``.
@@ -12,6 +15,7 @@ before its ``backward`` runs; leaves accumulate into ``.grad``.
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 
 import numpy as np
@@ -21,8 +25,8 @@ from ._state import tls as _tls
 
 __all__ = [
     "Op", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-    "is_grad_enabled", "is_inference_mode_enabled", "gradcheck", "Function", "FunctionCtx", "BackwardCFunction",
-    "once_differentiable",
+    "is_grad_enabled", "is_inference_mode_enabled", "gradcheck", "gradgradcheck", "Function", "FunctionCtx",
+    "BackwardCFunction", "once_differentiable", "functional",
 ]
 
 _FLOAT_NP = frozenset(d.np for d in _dt.ALL if d.is_floating_point)
@@ -186,6 +190,15 @@ class Op:
     def backward(self, *grads):
         raise NotImplementedError
 
+    def backward_graph(self, *grads):
+        """``backward`` on Tensors, recorded (used only under ``create_graph=True``): one gradient Tensor (or
+        None) per output in, one per positional input out, computed with differentiable Tensor ops so the
+        result can be differentiated again. Subclasses reach their inputs and outputs as graph Tensors through
+        `_higher_order.input_tensor`/`output_tensor`. This default runs the array ``backward`` and marks its
+        results so that differentiating them raises "<Name>Backward is not differentiable twice"."""
+        from ._higher_order import once_only
+        return once_only(self, grads)
+
     @property
     def name(self):
         return type(self).__name__ + "Backward"
@@ -309,6 +322,22 @@ def _topo_order(roots):
     return order
 
 
+def _needed(order, capture, inputs):
+    """ids of the nodes (of ``order``, from `_topo_order`) whose backward leads to a captured input: `grad`
+    runs no other node's backward (PyTorch's rule), so the graph beyond its inputs is neither run nor freed."""
+    cap_outputs = {(id(x.grad_fn), x._out_idx) for x in inputs if x.grad_fn is not None}
+    needed = set()
+    for node in reversed(order):            # producers before consumers
+        for p in node.parents:
+            if p is None:
+                continue
+            if (id(p) in capture) if p.grad_fn is None else \
+                    (id(p.grad_fn) in needed or (id(p.grad_fn), p._out_idx) in cap_outputs):
+                needed.add(id(node))
+                break
+    return needed
+
+
 def _storage(a):
     """The object that owns array ``a``'s memory (the base of a NumPy view chain, a `DeviceArray`'s
     buffer), or None when that cannot be told (NumPy memory owned by something else)."""
@@ -359,8 +388,9 @@ def _accumulate(be, prev, g, uses):
     return out
 
 
-def _run_backward(roots, root_grads, retain_graph, capture=None):
-    """The engine. ``capture`` maps id(tensor) -> slot for `grad`; then leaves' .grad is left alone."""
+def _run_backward(roots, root_grads, retain_graph, capture=None, inputs=()):
+    """The engine. ``capture`` maps id(tensor) -> slot for `grad` (``inputs`` the tensors); then leaves' .grad
+    is left alone and only the nodes leading to the inputs run."""
     Tensor = _TENSOR[0] if _TENSOR else _tensor_class()
     pending = {}        # id(node) -> list of grads per output
     leaf_grads = {}     # id(leaf) -> [leaf, grad]
@@ -383,6 +413,7 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
     order = _topo_order(nodes)
     # leaves with post-accumulate hooks (DDP) are finished as soon as their last producer has run
     early = _early_leaves(order) if capture is None and POST_ACCUMULATE_HOOKS[0] else None
+    needed = None if capture is None else _needed(order, capture, inputs)
     for node in order:
         grads = pending.pop(id(node), None)
         if grads is None or all(g is None for g in grads):
@@ -403,6 +434,8 @@ def _run_backward(roots, root_grads, retain_graph, capture=None):
             if capture is None and t._retains_grad:
                 gt = Tensor._make(t._be.contiguous(grads[i]), t.device)
                 t.grad = gt if t.grad is None else t.grad + gt
+        if needed is not None and id(node) not in needed:
+            continue
         in_grads = node.backward(*grads)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
@@ -551,8 +584,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     """Compute the gradient of ``tensors`` w.r.t. graph leaves and accumulate it into their ``.grad``
     (``torch.autograd.backward``)."""
     from .tensor import Tensor
-    if create_graph:
-        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by tritongrad")
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     if isinstance(grad_tensors, Tensor) or grad_tensors is None:
@@ -561,16 +592,20 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         raise NotImplementedError("backward(inputs=...) is not supported; use tritongrad.autograd.grad")
     tensors = list(tensors)
     grads = _root_grads(tensors, grad_tensors, "backward")
-    _run_backward(tensors, grads, bool(retain_graph))
+    if create_graph:
+        from ._higher_order import root_grad_tensors, run_backward_graph
+        run_backward_graph(tensors, root_grad_tensors(tensors, grads, grad_tensors),
+                           True if retain_graph is None else bool(retain_graph))
+    else:
+        _run_backward(tensors, grads, bool(retain_graph))
     _report_device_errors(tensors)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None):
     """Return the gradients of ``outputs`` w.r.t. ``inputs`` without touching ``.grad``
-    (``torch.autograd.grad``). ``create_graph=True`` raises NotImplementedError."""
+    (``torch.autograd.grad``). With ``create_graph=True`` the gradients are computed with recorded Tensor
+    ops, so they have a ``grad_fn`` and can be differentiated again (``retain_graph`` then defaults to True)."""
     from .tensor import Tensor
-    if create_graph:
-        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported by tritongrad")
     single_in = isinstance(inputs, Tensor)
     inputs = [inputs] if single_in else list(inputs)
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
@@ -580,7 +615,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not x.requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors (input {i}) does not require grad")
     grads = _root_grads(outputs, grad_outputs, "grad")
-    captured = _run_backward(outputs, grads, bool(retain_graph), capture={id(x): i for i, x in enumerate(inputs)})
+    if create_graph:
+        from ._higher_order import grad_graph
+        return grad_graph(outputs, inputs, grads, grad_outputs, retain_graph, allow_unused)
+    captured = _run_backward(outputs, grads, bool(retain_graph), capture={id(x): i for i, x in enumerate(inputs)},
+                             inputs=inputs)
     _report_device_errors(outputs)
     result = []
     for i, x in enumerate(inputs):
@@ -655,4 +694,68 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     return True
 
 
+def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, gen_non_contig_grad_outputs=False,
+                  raise_exception=True):
+    """Check second derivatives of ``func`` against finite differences of its first derivatives
+    (``torch.autograd.gradgradcheck``).
+
+    The function checked with `gradcheck` is ``(inputs, grad_outputs) -> grad(func(inputs), inputs,
+    grad_outputs, create_graph=True)``: the double backward must match finite differences with respect to both
+    the inputs and the upstream gradients. ``grad_outputs`` default to fixed random float64 tensors (made
+    non-contiguous when ``gen_non_contig_grad_outputs``). Since tritongrad computes ``create_graph=True``
+    gradients with a separate (recorded) backward, it first checks that they equal the plain backward's.
+    Returns True, or raises (or returns False).
+    """
+    from .tensor import Tensor, tensor
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    diff_pos = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+
+    def outs_of(args):
+        out = func(*args)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        return [o for o in outs if isinstance(o, Tensor) and o.dtype.is_floating_point and o.requires_grad]
+
+    if grad_outputs is None:
+        rng = np.random.default_rng(1)
+        grad_outputs = []
+        for o in outs_of(inputs):
+            if gen_non_contig_grad_outputs and o.ndim:
+                g = tensor(np.repeat(rng.standard_normal(o.shape), 2, axis=-1), dtype=o.dtype, device=o.device)
+                g = g[..., ::2].detach()
+            else:
+                g = tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=o.device)
+            grad_outputs.append(g.requires_grad_(True))
+    else:
+        grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+    n = len(inputs)
+
+    def first_grads(*args):
+        xs = list(args[:n])
+        for i in diff_pos:      # finite-difference copies come without requires_grad
+            if not xs[i].requires_grad:
+                xs[i] = xs[i].detach().requires_grad_(True)
+        with enable_grad():
+            outs = outs_of(xs)
+            gs = grad(outs, [xs[i] for i in diff_pos], list(args[n:]), create_graph=True, allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    # tritongrad runs a separate (recorded) backward under create_graph: it must agree with the plain one
+    outs = outs_of(inputs)
+    xs = [inputs[i] for i in diff_pos]
+    plain = grad(outs, xs, grad_outputs, retain_graph=True, allow_unused=True)
+    recorded = grad(outs_of(inputs), xs, grad_outputs, create_graph=True, allow_unused=True)
+    for k, (p, r) in enumerate(zip(plain, recorded)):
+        if (p is None) != (r is None) or (p is not None and not np.allclose(
+                r.detach().cpu().numpy().astype(np.float64), p.cpu().numpy().astype(np.float64), rtol=rtol, atol=atol, equal_nan=True)):
+            msg = f"gradgradcheck: the gradient of input {diff_pos[k]} with create_graph=True differs from the plain one"
+            if raise_exception:
+                raise RuntimeError(msg)
+            return False
+    return gradcheck(first_grads, inputs + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)
+
+
 from ._custom_function import BackwardCFunction, Function, FunctionCtx, once_differentiable  # noqa: E402
+from . import _autograd_functional as functional  # noqa: E402
+
+sys.modules[__name__ + ".functional"] = functional     # ``import tritongrad.autograd.functional`` works too

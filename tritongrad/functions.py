@@ -9,6 +9,9 @@ import math
 
 import numpy as np
 
+from ._higher_order import constant as _const
+from ._higher_order import input_tensor as _tin
+from ._higher_order import output_tensor as _tout
 from ._strides import broadcast_shapes
 from .autograd import Op
 
@@ -31,6 +34,75 @@ def _reshape(be, a, shape):
     return v if v is not None else be.reshape_view(be.contiguous(a), shape)
 
 
+def _ones(be, a):
+    return be.full(tuple(a.shape), 1, a.dtype, be.device_of(a))
+
+
+def _zeros_t(node, shape, dtype):
+    be = node.be
+    return _const(node, be.full(tuple(shape), 0, dtype, node._graph_device.index or 0))
+
+
+def _keep_t(g, x_shape, dims, keepdim):
+    """A reduction's output gradient ``g`` (Tensor) with the reduced dims kept as size 1."""
+    if keepdim or not x_shape:
+        return g
+    shape = [1 if i in dims else n for i, n in enumerate(x_shape)]
+    return g.reshape(shape)
+
+
+_PHI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def _gelu_tanh_d(x):
+    u = (x + 0.044715 * x * x * x) * _GELU_C
+    t = u.tanh()
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * x * x)
+
+
+# f'(x) of the smooth unary ops as Tensor formulas of (x, y = f(x)); ops missing here have a piecewise constant
+# derivative (abs, relu, leaky_relu, sign, floor, ...), used as a constant array in double backward
+_UNARY_D = {
+    "neg": lambda x, y, p: -1.0,
+    "exp": lambda x, y, p: y,
+    "log": lambda x, y, p: x.reciprocal(),
+    "log1p": lambda x, y, p: (x + 1).reciprocal(),
+    "expm1": lambda x, y, p: y + 1,
+    "sqrt": lambda x, y, p: 0.5 / y,
+    "rsqrt": lambda x, y, p: -0.5 * y * y * y,
+    "sin": lambda x, y, p: x.cos(),
+    "cos": lambda x, y, p: -x.sin(),
+    "tanh": lambda x, y, p: 1 - y * y,
+    "sigmoid": lambda x, y, p: y * (1 - y),
+    "reciprocal": lambda x, y, p: -y * y,
+    "square": lambda x, y, p: 2 * x,
+    "gelu": lambda x, y, p: NormalCdf.apply(x) + x * (-0.5 * x * x).exp() * _PHI,
+    "gelu_tanh": lambda x, y, p: _gelu_tanh_d(x),
+    "silu": lambda x, y, p: x.sigmoid() * (1 + x * (1 - x.sigmoid())),
+}
+
+
+class NormalCdf(Op):
+    """Phi(x), the standard normal CDF (for gelu's double backward): gelu'(x) - x phi(x) on arrays."""
+
+    def forward(self, x):
+        be = self.be
+        self.save_for_backward(x)
+        pdf = be.binary("mul", be.unary("exp", be.binary("mul", be.binary("mul", x, x), -0.5)), _PHI)
+        return be.binary("sub", be.unary_bwd("gelu", x, be.unary("gelu", x), _ones(be, x)), be.binary("mul", x, pdf))
+
+    def backward(self, g):
+        (x,) = self.saved_tensors
+        be = self.be
+        return be.binary("mul", g, be.binary("mul", be.unary("exp", be.binary("mul", be.binary("mul", x, x), -0.5)),
+                                             _PHI))
+
+    def backward_graph(self, g):
+        x = _tin(self, 0, self.saved_tensors[0])
+        return g * (-0.5 * x * x).exp() * _PHI
+
+
 # ---------------------------------------------------------------------------------------------- elementwise
 class Unary(Op):
     def forward(self, x, *, op, params):
@@ -42,6 +114,13 @@ class Unary(Op):
     def backward(self, gy):
         x, y = self.saved_tensors
         return self.be.unary_bwd(self.op, x, y, gy, **self.params)
+
+    def backward_graph(self, gy):
+        x, y = self.saved_tensors
+        d = _UNARY_D.get(self.op)
+        if d is None:       # piecewise constant derivative: a constant factor
+            return gy * _const(self, self.be.unary_bwd(self.op, x, y, _ones(self.be, y), **self.params))
+        return gy * d(_tin(self, 0, x), _tout(self, 0, y), self.params)
 
     @property
     def name(self):
@@ -76,9 +155,63 @@ class Binary(Op):
             gb = unbroadcast(be, gb, self.b_shape)
         return ga, gb
 
+    def backward_graph(self, gc):
+        na, nb = self.needs_input_grad
+        op = self.op
+        if op in ("add", "sub"):
+            ga = gc if na else None
+            gb = (gc if op == "add" else -gc) if nb else None
+        else:
+            sa, sb = self.saved_tensors
+            a = _tin(self, 0, sa) if self.a_shape is not None else sa
+            b = _tin(self, 1, sb) if self.b_shape is not None else sb
+            ga, gb = _binary_partials_t(self, op, a, b, sa, sb, gc, na, nb)
+        if ga is not None and tuple(ga.shape) != tuple(self.a_shape):
+            ga = ga.sum_to_size(self.a_shape)
+        if gb is not None and tuple(gb.shape) != tuple(self.b_shape):
+            gb = gb.sum_to_size(self.b_shape)
+        return ga, gb
+
     @property
     def name(self):
         return self.op.capitalize() + "Backward0"
+
+
+def _binary_partials_t(node, op, a, b, sa, sb, gc, na, nb):
+    """(ga, gb) of ``c = op(a, b)`` as Tensor formulas (a, b: Tensors or Python scalars), before unbroadcast."""
+    if op == "mul":
+        return (gc * b if na else None), (gc * a if nb else None)
+    if op == "div":
+        return (gc / b if na else None), (-gc * a / (b * b) if nb else None)
+    if op == "atan2":
+        r = a * a + b * b
+        return (gc * b / r if na else None), (-gc * a / r if nb else None)
+    if op == "pow":
+        ga = gb = None
+        if na:
+            ga = gc * b * a ** (b - 1)
+            if isinstance(b, _tensor_cls()):
+                ga = _where(b == 0, 0.0, ga)
+            elif b == 0:
+                ga = gc * 0.0
+        if nb:
+            safe = _where(a == 0, 1.0, a) if isinstance(a, _tensor_cls()) else (a if a != 0 else 1.0)
+            logs = safe.log() if isinstance(safe, _tensor_cls()) else math.log(safe)
+            gb = gc * a ** b * logs
+        return ga, gb
+    # maximum, minimum, remainder: piecewise linear, the partials are constants
+    ga, gb = node.be.binary_bwd(op, sa, sb, _ones(node.be, gc._data), need_a=na, need_b=nb)
+    return (gc * _const(node, ga) if na else None), (gc * _const(node, gb) if nb else None)
+
+
+def _tensor_cls():
+    from .autograd import _tensor_class
+    return _tensor_class()
+
+
+def _where(cond, a, b):
+    from .tensor import where
+    return where(cond, a, b)
 
 
 class Where(Op):
@@ -95,6 +228,13 @@ class Where(Op):
         gb = unbroadcast(be, be.where(cond, 0, g), self.shapes[1]) if nb else None
         return None, ga, gb
 
+    def backward_graph(self, g):
+        c = _const(self, self.saved_tensors[0])
+        _, na, nb = self.needs_input_grad
+        ga = _where(c, g, 0.0).sum_to_size(self.shapes[0]) if na else None
+        gb = _where(c, 0.0, g).sum_to_size(self.shapes[1]) if nb else None
+        return None, ga, gb
+
 
 class Clamp(Op):
     def forward(self, x, *, lo, hi):
@@ -106,6 +246,10 @@ class Clamp(Op):
         (x,) = self.saved_tensors
         return self.be.clamp_bwd(x, self.lo, self.hi, g)
 
+    def backward_graph(self, g):
+        (x,) = self.saved_tensors
+        return g * _const(self, self.be.clamp_bwd(x, self.lo, self.hi, _ones(self.be, x)))
+
 
 class Tril(Op):
     def forward(self, x, *, k, upper):
@@ -115,6 +259,9 @@ class Tril(Op):
     def backward(self, g):
         return self.be.tril(g, self.k, self.upper)
 
+    def backward_graph(self, g):
+        return Tril.apply(g, k=self.k, upper=self.upper)
+
 
 class Cast(Op):
     def forward(self, x, *, dtype):
@@ -123,6 +270,9 @@ class Cast(Op):
 
     def backward(self, g):
         return self.be.cast(g, self.in_dtype)
+
+    def backward_graph(self, g):
+        return Cast.apply(g, dtype=self.in_dtype)
 
     @property
     def name(self):
@@ -134,6 +284,9 @@ class Clone(Op):
         return self.be.contiguous(x)
 
     def backward(self, g):
+        return g
+
+    def backward_graph(self, g):
         return g
 
     @property
@@ -160,9 +313,65 @@ class Reduce(Op):
         x, y = self.saved_tensors
         return be.reduce_bwd(self.op, x, y, gy, self.dims, self.keepdim, **self.params)
 
+    def backward_graph(self, gy):
+        op, be = self.op, self.be
+        if op in ("sum", "mean"):
+            shape = tuple(self.x_meta[0])
+            dims = tuple(self.dims) if shape else ()
+            g = _keep_t(gy, shape, dims, self.keepdim).expand(shape)
+            return g / math.prod(shape[d] for d in dims) if op == "mean" else g
+        sx, sy = self.saved_tensors
+        shape = tuple(sx.shape)
+        dims = tuple(self.dims) if shape else ()
+        g = _keep_t(gy, shape, dims, self.keepdim)
+        p = self.params.get("p", 2.0)
+        if op == "prod" and bool(be.to_numpy(be.reduce("any", be.binary("eq", sx, 0), tuple(range(len(shape))), False))):
+            return g.expand(shape) * _prod_of_others(_tin(self, 0, sx), dims)      # zeros: y / x would divide by 0
+        if op in ("amax", "amin") or (op == "norm" and p in (1.0, math.inf)):
+            # piecewise constant weights (tied extrema split evenly, the sign of |x|)
+            return g * _const(self, be.reduce_bwd(op, sx, sy, _ones(be, sy), self.dims, self.keepdim, **self.params))
+        x = _tin(self, 0, sx)
+        y = _keep_t(_tout(self, 0, sy), shape, dims, self.keepdim)
+        if op == "prod":
+            return g * y / x
+        if op == "logsumexp":
+            return g * (x - y).exp()
+        if op == "var":
+            n = math.prod(shape[d] for d in dims)
+            return g * 2.0 * (x - x.mean(dims, keepdim=True)) / max(n - self.params.get("correction", 1), 0)
+        if op == "norm":
+            safe = _where(y == 0, 1.0, y)
+            return _where(y == 0, 0.0, g * x.sign() * x.abs() ** (p - 1) / safe ** (p - 1))
+        return Op.backward_graph(self, gy)
+
     @property
     def name(self):
         return self.op.capitalize() + "Backward0"
+
+
+def _prod_of_others(x, dims):
+    """For each element of ``x``, the product of the other elements of its slice over ``dims`` (a Tensor formula
+    without division, so exact with zeros): each slice of n elements is expanded n times with the diagonal set
+    to 1, then multiplied out. Used by prod's double backward when the input has zeros."""
+    if not dims:
+        return x * 0 + 1
+    keep = [d for d in range(x.ndim) if d not in dims]
+    perm = keep + list(dims)
+    xp = x.permute(perm)
+    outer = tuple(xp.shape[:len(keep)])
+    n = math.prod(xp.shape[len(keep):])
+    flat = xp.reshape(outer + (n,)).unsqueeze(-2).expand(outer + (n, n))
+    eye = _const_like(x, np.eye(n, dtype=bool))
+    others = _where(eye, 1.0, flat).prod(-1).reshape(tuple(xp.shape))
+    inv = [0] * len(perm)
+    for i, d in enumerate(perm):
+        inv[d] = i
+    return others.permute(inv)
+
+
+def _const_like(t, array):
+    from .tensor import tensor
+    return tensor(array, device=t.device)
 
 
 class _ShapeOnly:
@@ -199,6 +408,16 @@ class ArgReduce(Op):
             return gv
         return be.scatter_add(self.x_shape, self.x_dtype, self.dim, idx, gv)
 
+    def backward_graph(self, gv, gi=None):
+        (idx,) = self.saved_tensors
+        if len(self.x_shape) == 0:
+            return gv
+        if not self.keepdim:
+            shp = list(gv.shape)
+            shp.insert(self.dim, 1)
+            gv, idx = gv.reshape(shp), _reshape(self.be, idx, shp)
+        return ScatterAdd.apply(_zeros_t(self, self.x_shape, self.x_dtype), _const(self, idx), gv, dim=self.dim)
+
 
 class Cumsum(Op):
     def forward(self, x, *, dim):
@@ -207,6 +426,11 @@ class Cumsum(Op):
 
     def backward(self, g):
         return self.be.cumsum(g, self.dim, reverse=True)
+
+    def backward_graph(self, g):
+        if g.ndim == 0:
+            return g
+        return g.flip(self.dim).cumsum(self.dim).flip(self.dim)
 
 
 class Softmax(Op):
@@ -219,6 +443,14 @@ class Softmax(Op):
     def backward(self, gy):
         (y,) = self.saved_tensors
         return self.be.softmax_bwd(y, gy, self.dim, self.log)
+
+    def backward_graph(self, gy):
+        y = _tout(self, 0, self.saved_tensors[0])
+        if y.ndim == 0:
+            return gy * 0.0         # a softmax over one element is constant
+        if self.log:
+            return gy - y.exp() * gy.sum(self.dim, keepdim=True)
+        return y * (gy - (gy * y).sum(self.dim, keepdim=True))
 
     @property
     def name(self):
@@ -283,6 +515,13 @@ class Matmul(Op):
                 unbroadcast(be, _reshape(be, gb, batch + tuple(b.shape[-2:])), b.shape)
         return ga, gb
 
+    def backward_graph(self, g):
+        sa, sb = self.saved_tensors
+        na, nb = self.needs_input_grad
+        ga = (g @ _tin(self, 1, sb).mT).sum_to_size(sa.shape) if na else None
+        gb = (_tin(self, 0, sa).mT @ g).sum_to_size(sb.shape) if nb else None
+        return ga, gb
+
     @property
     def name(self):
         return "MmBackward0" if self.is_mm else "BmmBackward0"
@@ -297,6 +536,9 @@ class Reshape(Op):
 
     def backward(self, g):
         return _reshape(self.be, g, self.in_shape)
+
+    def backward_graph(self, g):
+        return g.reshape(self.in_shape)
 
     @property
     def name(self):
@@ -314,6 +556,12 @@ class Permute(Op):
             inv[d] = i
         return self.be.permute(g, tuple(inv))
 
+    def backward_graph(self, g):
+        inv = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inv[d] = i
+        return Permute.apply(g, dims=tuple(inv))
+
     @property
     def name(self):
         return "PermuteBackward0"
@@ -326,6 +574,9 @@ class Expand(Op):
 
     def backward(self, g):
         return unbroadcast(self.be, g, self.in_shape)
+
+    def backward_graph(self, g):
+        return g.sum_to_size(self.in_shape)
 
     @property
     def name(self):
@@ -345,6 +596,9 @@ class Index(Op):
         be.copy_(be.getitem(out, self.key), g)
         return out
 
+    def backward_graph(self, g):
+        return SetSlice.apply(_zeros_t(self, self.in_shape, self.in_dtype), g, key=self.key)
+
     @property
     def name(self):
         return "SliceBackward0"
@@ -357,6 +611,9 @@ class Flip(Op):
 
     def backward(self, g):
         return self.be.contiguous(self.be.flip_view(g, self.dims))
+
+    def backward_graph(self, g):
+        return Flip.apply(g, dims=self.dims)
 
 
 class Cat(Op):
@@ -380,6 +637,13 @@ class Cat(Op):
             start += n
         return tuple(grads)
 
+    def backward_graph(self, g):
+        start, grads = 0, []
+        for n, need in zip(self.sizes, self.needs_input_grad):
+            grads.append(Index.apply(g, key=(slice(None),) * self.dim + (slice(start, start + n),)) if need else None)
+            start += n
+        return tuple(grads)
+
 
 class IndexSelect(Op):
     def forward(self, x, index, *, dim):
@@ -390,6 +654,15 @@ class IndexSelect(Op):
     def backward(self, g):
         (index,) = self.saved_tensors
         return self.be.index_add(self.x_shape, self.x_dtype, self.dim, index, g), None
+
+    def backward_graph(self, g):
+        (index,) = self.saved_tensors
+        be = self.be
+        shp = [1] * g.ndim
+        if g.ndim:
+            shp[self.dim] = index.shape[0]
+        full = be.contiguous(be.broadcast_to(_reshape(be, index, tuple(shp)), tuple(g.shape)))
+        return ScatterAdd.apply(_zeros_t(self, self.x_shape, self.x_dtype), _const(self, full), g, dim=self.dim), None
 
     @property
     def name(self):
@@ -406,6 +679,10 @@ class Gather(Op):
         (index,) = self.saved_tensors
         return self.be.scatter_add(self.x_shape, self.x_dtype, self.dim, index, g), None
 
+    def backward_graph(self, g):
+        (index,) = self.saved_tensors
+        return ScatterAdd.apply(_zeros_t(self, self.x_shape, self.x_dtype), _const(self, index), g, dim=self.dim), None
+
 
 class ScatterAdd(Op):
     """``x.scatter_add(dim, index, src)`` out of place: x + scatter of src."""
@@ -419,6 +696,11 @@ class ScatterAdd(Op):
     def backward(self, g):
         (index,) = self.saved_tensors
         gs = self.be.gather(g, self.dim, index) if self.needs_input_grad[2] else None
+        return g, None, gs
+
+    def backward_graph(self, g):
+        (index,) = self.saved_tensors
+        gs = Gather.apply(g, _const(self, index), dim=self.dim) if self.needs_input_grad[2] else None
         return g, None, gs
 
 
@@ -444,6 +726,16 @@ class IndexPut(Op):
         gv = None
         if self.needs_input_grad[2]:
             gv = unbroadcast(be, be.index_select(g, 0, index), self.v_shape)
+        return gx, None, gv
+
+    def backward_graph(self, g):
+        (index,) = self.saved_tensors
+        idx = _const(self, index)
+        gx = gv = None
+        if self.needs_input_grad[0]:
+            gx = IndexPut.apply(g, idx, _zeros_t(self, (), g.dtype.np))
+        if self.needs_input_grad[2]:
+            gv = IndexSelect.apply(g, idx, dim=0).sum_to_size(self.v_shape)
         return gx, None, gv
 
 
@@ -476,6 +768,17 @@ class CopySlices(Op):
             be.copy_(_replay_views(be, gbase, self.ops), 0)
         return gbase, gsrc
 
+    def backward_graph(self, g):
+        gbase = gsrc = None
+        if self.needs_input_grad[1]:
+            gsrc = g
+            for fn, params in self.ops:
+                gsrc = fn.apply(gsrc, **params)
+            gsrc = Clone.apply(gsrc)
+        if self.needs_input_grad[0]:
+            gbase = CopySlices.apply(Clone.apply(g), 0, ops=self.ops)
+        return gbase, gsrc
+
 
 class SetSlice(Op):
     """``out = x.clone(); out[key] = v`` for a basic-indexing key (``CopySlices`` in PyTorch)."""
@@ -496,6 +799,11 @@ class SetSlice(Op):
         gv = None
         if self.needs_input_grad[1]:
             gv = unbroadcast(be, be.getitem(g, self.key), self.v_shape)
+        return gx, gv
+
+    def backward_graph(self, g):
+        gx = SetSlice.apply(g, 0, key=self.key) if self.needs_input_grad[0] else None
+        gv = Index.apply(g, key=self.key).sum_to_size(self.v_shape) if self.needs_input_grad[1] else None
         return gx, gv
 
     @property

@@ -1933,6 +1933,9 @@ class _PinCopy(autograd.Op):
     def backward(self, g):
         return g
 
+    def backward_graph(self, g):
+        return g
+
     @property
     def name(self):
         return "PinMemoryBackward0"
@@ -1945,6 +1948,9 @@ class _DeviceMove(autograd.Op):
         if self.src_device.type == "cuda":
             return src_be.from_numpy((host if host.flags.c_contiguous else np.ascontiguousarray(host)), self.src_device.index or 0)
         return np.array(host)
+
+    def backward_graph(self, g):
+        return g.to(self.src_device)
 
     @property
     def name(self):

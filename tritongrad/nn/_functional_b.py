@@ -336,6 +336,10 @@ class _ConvTranspose2dFn(Op):
         gw = be.conv2d_bwd(x, g, w, *self.geom, need_x=False, need_w=True, need_b=False)[1] if nw else None
         return gx, gw
 
+    def backward_graph(self, g):
+        from ._double_backward import conv_transpose2d
+        return conv_transpose2d(self, g)
+
     @property
     def name(self):
         return "ConvolutionBackward0"

@@ -11,6 +11,7 @@ import math
 
 from ..autograd import Op
 from ..functions import _reshape, unbroadcast
+from . import _double_backward as _dbl
 
 __all__ = [
     "LinearFn", "LayerNormFn", "RMSNormFn", "CrossEntropyFn", "CrossEntropyProbFn", "DropoutFn", "BatchNormFn",
@@ -70,6 +71,9 @@ class LinearFn(Op):
             gb = be.reduce("sum", g3, (0, 1), False)
         return gx, gw, gb
 
+    def backward_graph(self, g):
+        return _dbl.linear(self, g)
+
     @property
     def name(self):
         return "AddmmBackward0"
@@ -82,7 +86,7 @@ class LayerNormFn(Op):
         be = self.be
         m = math.prod(x.shape) // n if n else 0
         self.x_shape, self.w_shape = tuple(x.shape), None if w is None else tuple(w.shape)
-        self.n = n
+        self.n, self.eps = n, eps
         y, mean, rstd = be.layer_norm_fwd(_reshape(be, x, (m, n)), None if w is None else _reshape(be, w, (n,)),
                                           None if b is None else _reshape(be, b, (n,)), eps)
         self.save_for_backward(x, w, mean, rstd)
@@ -104,6 +108,9 @@ class LayerNormFn(Op):
             gb = _reshape(be, gb, self.w_shape if self.w_shape is not None else (n,))
         return gx, gw, gb
 
+    def backward_graph(self, g):
+        return _dbl.layer_norm(self, g)
+
     @property
     def name(self):
         return "NativeLayerNormBackward0"
@@ -115,7 +122,7 @@ class RMSNormFn(Op):
     def forward(self, x, w, *, n, eps):
         be = self.be
         m = math.prod(x.shape) // n if n else 0
-        self.x_shape, self.w_shape, self.n = tuple(x.shape), None if w is None else tuple(w.shape), n
+        self.x_shape, self.w_shape, self.n, self.eps = tuple(x.shape), None if w is None else tuple(w.shape), n, eps
         y, rstd = be.rms_norm_fwd(_reshape(be, x, (m, n)), None if w is None else _reshape(be, w, (n,)), eps)
         self.save_for_backward(x, w, rstd)
         return _reshape(be, y, x.shape)
@@ -128,6 +135,9 @@ class RMSNormFn(Op):
         gx, gw = be.rms_norm_bwd(_reshape(be, g, (m, n)), _reshape(be, x, (m, n)),
                                  None if w is None else _reshape(be, w, (n,)), rstd, need_w=self.needs_input_grad[1])
         return _reshape(be, gx, self.x_shape), None if gw is None else _reshape(be, gw, self.w_shape)
+
+    def backward_graph(self, g):
+        return _dbl.rms_norm(self, g)
 
 
 class CrossEntropyFn(Op):
@@ -142,6 +152,9 @@ class CrossEntropyFn(Op):
     def backward(self, g):
         logits, target, weight, lse = self.saved_tensors
         return self.be.cross_entropy_bwd(g, logits, target, weight, lse, *self.params), None, None
+
+    def backward_graph(self, g):
+        return _dbl.cross_entropy(self, g)
 
     @property
     def name(self):
@@ -178,6 +191,9 @@ class CrossEntropyProbFn(Op):
             gt = be.cast(be.binary("mul", coef, be.cast(scale, logits.dtype)), target.dtype)
         return gx, gt, None
 
+    def backward_graph(self, g):
+        return _dbl.cross_entropy_prob(self, g)
+
     @property
     def name(self):
         return "SumBackward0" if self.params[1] == "sum" else "MeanBackward0"
@@ -193,6 +209,9 @@ class DropoutFn(Op):
     def backward(self, g):
         return self.be.dropout_bwd(g, self.p, self.seed, self.offset)
 
+    def backward_graph(self, g):
+        return _dbl.dropout(self, g)
+
     @property
     def name(self):
         return "NativeDropoutBackward0"
@@ -203,7 +222,7 @@ class BatchNormFn(Op):
 
     def forward(self, x, w, b, running_mean, running_var, *, training, momentum, eps):
         be = self.be
-        self.x_shape, self.training = tuple(x.shape), training
+        self.x_shape, self.training, self.eps = tuple(x.shape), training, eps
         n, c = x.shape[0], x.shape[1]
         x3 = _reshape(be, x, (n, c, math.prod(x.shape[2:])))
         y, mean, rstd = be.batch_norm_fwd(x3, w, b, running_mean, running_var, training, momentum, eps)
@@ -220,6 +239,9 @@ class BatchNormFn(Op):
         _, nw, nb = self.needs_input_grad[:3]
         return (_reshape(be, gx, self.x_shape) if self.needs_input_grad[0] else None, gw if nw else None,
                 gb if nb else None, None, None)
+
+    def backward_graph(self, g):
+        return _dbl.batch_norm(self, g)
 
     @property
     def name(self):
@@ -244,6 +266,9 @@ class SDPAFn(Op):
         gmask = unbroadcast(self.be, grads[3], self.mask_shape) if need_mask else None
         return gq, gk, gv, gmask
 
+    def backward_graph(self, go):
+        return _dbl.sdpa(self, go)
+
     @property
     def name(self):
         return "ScaledDotProductFlashAttentionBackward0"
@@ -262,6 +287,9 @@ class Conv2dFn(Op):
         x, w = self.saved_tensors
         nx, nw, nb = self.needs_input_grad
         return self.be.conv2d_bwd(g, x, w, *self.geom, need_x=nx, need_w=nw, need_b=nb and self.has_bias)
+
+    def backward_graph(self, g):
+        return _dbl.conv2d(self, g)
 
     @property
     def name(self):
@@ -282,6 +310,9 @@ class MaxPool2dFn(Op):
         (idx,) = self.saved_tensors
         return self.be.max_pool2d_bwd(gy, idx, self.x_shape)
 
+    def backward_graph(self, gy, gidx=None):
+        return _dbl.max_pool2d(self, gy)
+
     @property
     def name(self):
         return "MaxPool2DWithIndicesBackward0"
@@ -298,6 +329,9 @@ class AvgPool2dFn(Op):
     def backward(self, g):
         return self.be.avg_pool2d_bwd(g, self.x_shape, *self.geom)
 
+    def backward_graph(self, g):
+        return _dbl.avg_pool2d(self, g)
+
     @property
     def name(self):
         return "AvgPool2DBackward0"
@@ -312,6 +346,9 @@ class AdaptiveAvgPool2dFn(Op):
 
     def backward(self, g):
         return self.be.adaptive_avg_pool2d_bwd(g, self.x_shape, self.output_size)
+
+    def backward_graph(self, g):
+        return _dbl.adaptive_avg_pool2d(self, g)
 
     @property
     def name(self):
@@ -341,6 +378,9 @@ class EmbeddingFn(Op):
             be.copy_(be.getitem(gw, self.padding_idx), 0)
         return gw, None
 
+    def backward_graph(self, g):
+        return _dbl.embedding(self, g)
+
     @property
     def name(self):
         return "EmbeddingBackward0"
@@ -359,6 +399,9 @@ class PadFn(Op):
 
     def backward(self, g):
         return self.be.contiguous(self.be.getitem(g, self.key))
+
+    def backward_graph(self, g):
+        return _dbl.pad(self, g)
 
     @property
     def name(self):
@@ -380,6 +423,9 @@ class LogSigmoidFn(Op):
         (x,) = self.saved_tensors
         be = self.be
         return be.binary("mul", g, be.unary("sigmoid", be.unary("neg", x)))
+
+    def backward_graph(self, g):
+        return _dbl.log_sigmoid(self, g)
 
     @property
     def name(self):
