@@ -43,6 +43,19 @@ def _pack(index, values, n):
     return tuple(out)
 
 
+def _run(hooks, hook_args, grads, message):
+    """Call each hook on ``hook_args(grads)``; a non-None result (a tuple of the same length) replaces ``grads``."""
+    for hook in hooks:
+        res = hook(*hook_args(grads))
+        if res is None:
+            continue
+        res = res if isinstance(res, tuple) else (res,)
+        if len(res) != len(grads):
+            raise RuntimeError(f"{message}, got {len(res)}, but expected {len(grads)}")
+        grads = res
+    return grads
+
+
 class BackwardHook:
     """The per-call state of the full backward hooks of one module call (see the module docstring)."""
 
@@ -85,16 +98,8 @@ class BackwardHook:
         return type(result)(*new) if hasattr(result, "_fields") else new
 
     def _output_grads(self, grads):
-        grad_outputs = _pack(self.output_index, grads, self.n_outputs)
-        for hook in self.pre_hooks:
-            res = hook(self.module, grad_outputs)
-            if res is None:
-                continue
-            res = res if isinstance(res, tuple) else (res,)
-            if len(res) != self.n_outputs:
-                raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got {len(res)}, "
-                                   f"but expected {self.n_outputs}")
-            grad_outputs = res
+        grad_outputs = _run(self.pre_hooks, lambda g: (self.module, g), _pack(self.output_index, grads, self.n_outputs),
+                            "Backward pre hook returned an invalid number of grad_output")
         self.grad_outputs = grad_outputs
         if self.input_index is None:        # no input requires grad: the hooks run here, with no grad_input
             grad_inputs = (None,) * self.n_inputs
@@ -106,14 +111,7 @@ class BackwardHook:
         return tuple(grad_outputs[i] for i in self.output_index)
 
     def _input_grads(self, grads):
-        grad_inputs = _pack(self.input_index, grads, self.n_inputs)
-        for hook in self.hooks:
-            res = hook(self.module, grad_inputs, self.grad_outputs)
-            if res is None:
-                continue
-            res = res if isinstance(res, tuple) else (res,)
-            if len(res) != self.n_inputs:
-                raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got {len(res)}, but "
-                                   f"expected {self.n_inputs}")
-            grad_inputs = res
+        grad_inputs = _run(self.hooks, lambda g: (self.module, g, self.grad_outputs),
+                           _pack(self.input_index, grads, self.n_inputs),
+                           "Backward hook returned an invalid number of grad_input")
         return tuple(grad_inputs[i] for i in self.input_index)
