@@ -192,6 +192,7 @@ def test_gpu_export_is_kdlcuda_and_round_trips_without_copy():
 def test_gpu_stream_handshake_orders_consumer_after_producer():
     side = torch.cuda.Stream()
     big = torch.randn(1 << 20, device="cuda")
+    side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         out = (big * 3).sum()                 # queued on the producer's (side) stream
         cap = out.__dlpack__(stream=1)        # the consumer reads on the legacy default stream
