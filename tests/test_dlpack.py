@@ -173,6 +173,56 @@ def test_interpreter_cuda_tensors_export_host_memory():
         assert c.__dlpack_device__() == (DLDeviceType.kDLCUDA, 0)
 
 
+def test_producers_before_dlpack_1_and_plain_capsules():
+    class OldProducer:                        # accepts no max_version: gets asked again without it
+        def __init__(self, a):
+            self.a = a
+
+        def __dlpack__(self, stream=None):
+            return self.a.__dlpack__()
+
+        def __dlpack_device__(self):
+            return self.a.__dlpack_device__()
+
+    n = np.arange(6, dtype=np.int32).reshape(3, 2)
+    x = torch.from_dlpack(OldProducer(n))
+    assert x.dtype == torch.int32 and x.data_ptr() == n.ctypes.data
+    x[0, 0] = 9
+    assert n[0, 0] == 9
+    y = torch.from_dlpack(n.__dlpack__(max_version=(1, 0)))   # a bare versioned capsule
+    assert y.data_ptr() == n.ctypes.data
+
+
+@pytest.mark.skipif(not torch.cuda.is_interpreter(), reason="interpreter-mode behaviour (a GPU imports kDLCUDA)")
+def test_kdlcuda_capsules_are_refused_in_interpreter_mode():
+    a = np.arange(3.0)
+    gc.collect()
+    live0 = len(_dlpack._live)
+    cap = _dlpack._make_capsule(a.ctypes.data, a.shape, (1,), a.dtype, (DLDeviceType.kDLCUDA, 0), a, True)
+    with pytest.raises(BufferError, match="interpreter mode"):
+        from_dlpack(cap)
+    del cap                                   # not consumed: its destructor released the struct
+    gc.collect()
+    assert len(_dlpack._live) == live0
+
+    class CudaProducer:
+        def __dlpack_device__(self):
+            return (DLDeviceType.kDLCUDA, 0)
+
+        def __dlpack__(self, **kwargs):
+            raise AssertionError("must not be asked for a capsule")
+
+    with pytest.raises(BufferError, match="interpreter mode"):
+        torch.from_dlpack(CudaProducer())
+
+
+def test_consumer_stream_argument_checks():
+    with pytest.raises(ValueError, match="stream=0 is ambiguous"):
+        _dlpack._order_for_consumer(0, 0)
+    for s in (None, -1, 1, 2):                # accepted (no-ops for the ordering in interpreter mode)
+        _dlpack._order_for_consumer(0, s)
+
+
 # -- real GPU ------------------------------------------------------------------------------------------------
 @pytest.mark.gpu
 def test_gpu_export_is_kdlcuda_and_round_trips_without_copy():

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import sys
 import threading
 
 import numpy as np
@@ -111,6 +112,8 @@ def _release(address):
 @_Destructor
 def _capsule_destructor(capsule):
     """A capsule collected before any consumer renamed it to ``used_...``: release its struct."""
+    if sys.is_finalizing():
+        return
     for name in (_NAME, _NAME_V):
         if _is_valid_raw(capsule, name):
             entry = _live.get(_get_pointer_raw(capsule, name))
