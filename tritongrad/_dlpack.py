@@ -239,10 +239,10 @@ class DLPackMixin:
         ``max_version``: the highest DLPack version the consumer reads; ``(1, 0)`` or later gets a versioned
         capsule. ``dl_device``: the device the consumer wants (only this tensor's own, or ``(kDLCPU, 0)`` with a
         copy). ``copy``: True exports a copy, False forbids copying, None copies only if it must.
-        A tensor that requires grad raises, as in PyTorch: export ``t.detach()`` (or use `to_dlpack`).
+        A tensor that requires grad raises BufferError, as in PyTorch: export ``t.detach()`` (or use `to_dlpack`).
         """
         if self.requires_grad:
-            raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         return _export(self, stream, max_version, dl_device, copy)
 
     def __dlpack_device__(self):
