@@ -115,6 +115,7 @@ from .amp.autocast_mode import (autocast, autocast_decrement_nesting, autocast_i
 from .serialization import load, safe_open, save  # noqa: E402
 from . import accelerator, backends, distributions  # noqa: E402
 from ._compile import compile  # noqa: E402
+from ._dlpack import from_dlpack  # noqa: E402
 from ._typed_tensors import TYPED as _TYPED  # noqa: E402
 from .tensor import set_printoptions  # noqa: E402
 

@@ -17,6 +17,7 @@ from . import autograd
 from . import dtypes as _dt
 from . import functions as F
 from ._autocast import autocast_op
+from ._dlpack import DLPackMixin
 from ._kernel_args import KernelArgMixin
 from ._strides import broadcast_shapes
 from .device import as_device, device as _device
@@ -113,7 +114,7 @@ def _scalar(x):
     return x
 
 
-class Tensor(KernelArgMixin):
+class Tensor(KernelArgMixin, DLPackMixin):
     """A multi-dimensional array with autograd (``torch.Tensor``).
 
     ``Tensor(data)`` builds a float32 tensor from a list (as ``torch.Tensor(list)``); ``Tensor(2, 3)`` an

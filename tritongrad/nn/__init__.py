@@ -27,6 +27,7 @@ from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLay
                           TransformerEncoderLayer)
 from .upsampling import PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from . import parallel  # noqa: E402  (after Module: DistributedDataParallel subclasses it)
+from .parallel import DataParallel  # noqa: E402
 
 __all__ = [
     "Module", "Parameter", "Buffer", "Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten", "Unflatten",
@@ -40,5 +41,5 @@ __all__ = [
     "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "PixelShuffle", "PixelUnshuffle", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
     "TransformerDecoder", "Transformer",
-    "parallel",
+    "parallel", "DataParallel",
 ]

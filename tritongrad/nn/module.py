@@ -19,10 +19,13 @@ from ..device import device as _device
 from ..tensor import Tensor
 from .parameter import Buffer, Parameter
 
-__all__ = ["Module", "register_module_forward_hook", "register_module_forward_pre_hook"]
+__all__ = ["Module", "register_module_forward_hook", "register_module_forward_pre_hook",
+           "register_module_full_backward_hook", "register_module_full_backward_pre_hook"]
 
 _global_forward_pre_hooks = OrderedDict()
 _global_forward_hooks = OrderedDict()
+_global_backward_hooks = OrderedDict()
+_global_backward_pre_hooks = OrderedDict()
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -76,6 +79,18 @@ def register_module_forward_hook(hook):
     return _register_hook(_global_forward_hooks, hook, False)
 
 
+def register_module_full_backward_pre_hook(hook):
+    """A full backward pre-hook of every module, run before each module's own
+    (``torch.nn.modules.module.register_module_full_backward_pre_hook``)."""
+    return _register_hook(_global_backward_pre_hooks, hook, False)
+
+
+def register_module_full_backward_hook(hook):
+    """A full backward hook of every module, run before each module's own
+    (``torch.nn.modules.module.register_module_full_backward_hook``)."""
+    return _register_hook(_global_backward_hooks, hook, False)
+
+
 def _addindent(s, num_spaces):
     lines = s.split("\n")
     if len(lines) == 1:
@@ -109,6 +124,8 @@ class Module:
         s("_forward_hooks", OrderedDict())
         s("_forward_hooks_with_kwargs", {})
         s("_forward_hooks_always_called", {})
+        s("_backward_hooks", OrderedDict())
+        s("_backward_pre_hooks", OrderedDict())
         s("_state_dict_hooks", OrderedDict())
         s("_state_dict_pre_hooks", OrderedDict())
         s("_load_state_dict_pre_hooks", OrderedDict())
@@ -307,6 +324,12 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        bw_hook = None
+        if self._backward_hooks or self._backward_pre_hooks or _global_backward_hooks or _global_backward_pre_hooks:
+            from ._backward_hooks import BackwardHook
+            bw_hook = BackwardHook(self, [*_global_backward_hooks.values(), *self._backward_hooks.values()],
+                                   [*_global_backward_pre_hooks.values(), *self._backward_pre_hooks.values()])
+            args = bw_hook.setup_input_hook(args)
         result = self.forward(*args, **kwargs)
         for hook_id, hook in itertools.chain(_global_forward_hooks.items(), self._forward_hooks.items()):
             if hook_id in self._forward_hooks_with_kwargs:
@@ -315,6 +338,8 @@ class Module:
                 res = hook(self, args, result)
             if res is not None:
                 result = res
+        if bw_hook is not None:
+            result = bw_hook.setup_output_hook(result)
         return result
 
     __call__ = _call_impl
@@ -336,6 +361,21 @@ class Module:
         if always_call:
             self._forward_hooks_always_called[handle.id] = True
         return handle
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output) -> new grad_output or None`` runs when the gradients w.r.t. the module's
+        outputs have been computed, before they flow into the module (``Module.register_full_backward_pre_hook``).
+        ``grad_output`` has one entry per top-level output (None for non-Tensors and unused outputs). Returns a
+        handle with ``remove()``."""
+        return _register_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output) -> new grad_input or None`` runs when the gradients w.r.t. the
+        module's positional inputs have been computed (``Module.register_full_backward_hook``): ``grad_input``
+        has one entry per positional argument (None for non-Tensors and inputs that do not require grad); a
+        returned tuple of the same length replaces it. Do not modify the arguments in place. Returns a handle
+        with ``remove()``."""
+        return _register_hook(self._backward_hooks, hook, prepend)
 
     # ------------------------------------------------------------------ traversal
     def _named_members(self, get_members_fn, prefix="", recurse=True, remove_duplicate=True):

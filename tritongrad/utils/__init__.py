@@ -1,5 +1,5 @@
 """``tritongrad.utils``: ``data`` (``torch.utils.data``: datasets, samplers, DataLoader) and
-``checkpoint`` (whole-training checkpoints; imported on demand)."""
-from . import data
+``checkpoint`` (whole-training checkpoints; imported on demand), ``dlpack`` (``torch.utils.dlpack``)."""
+from . import data, dlpack
 
-__all__ = ["data"]
+__all__ = ["data", "dlpack"]

@@ -1,4 +1,6 @@
-"""``tritongrad.nn.parallel``: `DistributedDataParallel` (``torch.nn.parallel``)."""
+"""``tritongrad.nn.parallel``: `DistributedDataParallel`, `DataParallel` and `data_parallel`
+(``torch.nn.parallel``)."""
+from .data_parallel import DataParallel, data_parallel
 from .distributed import DistributedDataParallel
 
-__all__ = ["DistributedDataParallel"]
+__all__ = ["DistributedDataParallel", "DataParallel", "data_parallel"]
