@@ -27,6 +27,10 @@ import triton.language as tl
 
 from tritongrad import runtime
 
+from . import _compat
+
+_compat.backport_interpreter_index()  # before any kernel runs: triton 3.6's interpreter needs it (see _compat)
+
 __all__ = ["MAX_RANK", "launch_config", "collapse_dims", "launch_strided", "scalar_arg", "is_floating",
            "triton_type", "check_array", "aot_spec", "strided_offset", "upcast", "scalar_block", "scalar_value", "load_strided",
            "load_operand", "flat_index", "cast_to", "mma", "dot_config"]
@@ -244,12 +248,13 @@ def cast_to(v, ty: tl.constexpr):
 
 @triton.jit
 def mma(a, b, acc, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr):
-    """``acc + a @ b`` with fp32 accumulation. ``DOT_FP32`` upcasts the operands first: set only in Triton's
-    interpreter for bf16, whose ``tl.dot`` multiplies raw bf16 bit patterns (see `dot_config`)."""
+    """``acc + a @ b`` accumulated in ``acc``'s dtype (fp32; fp64 for fp64 operands). ``DOT_FP32`` upcasts the
+    operands first: set only in Triton's interpreter for bf16, whose ``tl.dot`` multiplies raw bf16 bit patterns
+    (see `dot_config`). ``out_dtype`` is explicit because triton 3.6 defaults it to fp32 whatever ``acc`` is."""
     if DOT_FP32:
         a = a.to(tl.float32)
         b = b.to(tl.float32)
-    return tl.dot(a, b, acc, input_precision=PRECISION)
+    return tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
 
 
 def dot_config(dtype):
