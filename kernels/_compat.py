@@ -43,6 +43,8 @@ def backport_interpreter_index():
         return
     import triton.language as tl
     from triton.runtime import interpreter
+    if not all(hasattr(interpreter, name) for name in ("_patch_lang_tensor", "_LangPatchScope", "TensorHandle")):
+        return  # a reorganized later interpreter; the fix is upstream (3.9 has it)
     patch_tensor = interpreter._patch_lang_tensor
     if getattr(patch_tensor, "_tritongrad_backport", False) or not _index_fails_on_1d_scalars(interpreter, tl):
         return
