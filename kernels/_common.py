@@ -37,6 +37,10 @@ from tritongrad.runtime import error_word, launch
 # launch rules (grid limits, shared memory), as a GPU would check them
 launch.install()
 
+from . import _compat
+
+_compat.backport_interpreter_index()  # before any kernel runs: triton 3.6's interpreter needs it (see _compat)
+
 __all__ = ["MAX_RANK", "launch_config", "collapse_dims", "launch_strided", "scalar_arg", "is_floating",
            "triton_type", "check_array", "aot_spec", "strided_offset", "upcast", "scalar_block", "scalar_value", "load_strided",
            "load_operand", "flat_index", "program_ids", "report_error", "report_bad_lanes", "error_args", "cast_to",
@@ -277,13 +281,14 @@ def cast_to(v, ty: tl.constexpr):
 
 @triton.jit
 def mma(a, b, acc, DOT_FP32: tl.constexpr, PRECISION: tl.constexpr):
-    """``acc + a @ b`` with fp32 accumulation and ``input_precision=PRECISION``. ``DOT_FP32`` upcasts the
-    operands to fp32 first; `dot_config` no longer sets it (the interpreter's bf16 dots are right since
-    `runtime.interpreter_numerics`), and it goes once kernels/attention.py stops passing it."""
+    """``acc + a @ b`` accumulated in ``acc``'s dtype (fp32; fp64 for fp64 operands), with
+    ``input_precision=PRECISION``. ``DOT_FP32`` upcasts the operands to fp32 first; `dot_config` no longer sets it (the interpreter's bf16 dots
+    are right since `runtime.interpreter_numerics`). ``out_dtype`` is explicit because triton 3.6 defaults it to
+    fp32 whatever ``acc`` is."""
     if DOT_FP32:
         a = a.to(tl.float32)
         b = b.to(tl.float32)
-    return tl.dot(a, b, acc, input_precision=PRECISION)
+    return tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
 
 
 def dot_config(dtype):

@@ -665,7 +665,9 @@ def _cumsum_fwd_kernel(x_ptr, out_ptr, n_rows, inner, n,
         x = tl.load(x_ptr + base[:, None] + cols[None, :] * stride_r, mask=mask, other=0).to(ACC)
         scan = tl.cumsum(x, 1) + carry[:, None]
         tl.store(out_ptr + obase[:, None] + cols[None, :] * ostride_r, cast_to(scan, out_ptr.dtype.element_ty), mask=mask)
-        carry += tl.sum(x, 1)
+        # The next carry is the scan's last column (masked columns add 0). Not `carry += tl.sum(x, 1)`: triton
+        # 3.6's TritonGPUOptimizeThreadLocality asserts on a loop-carried reduction whose loop result is unused.
+        carry = tl.sum(tl.where((tl.arange(0, BLOCK_C) == BLOCK_C - 1)[None, :], scan, 0), 1)
 
 
 def cumsum(x, dim, reverse=False):

@@ -7,6 +7,7 @@ an independent NumPy float64 formula evaluated on the same (dtype-rounded) input
 NumPy Philox (``tritongrad.backends._philox``) bit for bit.
 """
 import math
+import os
 
 import numpy as np
 import pytest
@@ -642,3 +643,16 @@ def test_add_inplace_rejects_bad_operands():
         ke.add_(dev(np.zeros((3,), F32)), dev(np.zeros((2, 3), F32)))
     with pytest.raises(ValueError, match="C-contiguous"):
         ke.add_(dev(np.zeros((3, 4), F32)).transpose(), dev(np.zeros((4, 3), F32)))
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET", "0") in ("", "0"),
+                    reason="interpreter only: compiled kernels receive scalar arguments as scalars")
+def test_interpreter_takes_a_scalar_argument_as_a_loop_bound():
+    """Triton's interpreter passes an int argument as a 1-element array; ``range(0, n, BLOCK)`` in a kernel needs
+    it as an index. triton 3.6 with numpy >= 2.4 raised TypeError there, so kernels/_compat.py backports the fix:
+    the interpreter as patched for every launch (what `_index_fails_on_1d_scalars` probes) must accept it."""
+    import triton
+    import triton.language as tl
+    from triton.runtime import interpreter
+    from tritongrad.kernels import _compat
+    assert not _compat._index_fails_on_1d_scalars(interpreter, tl), triton.__version__
