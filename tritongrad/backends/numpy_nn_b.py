@@ -26,12 +26,27 @@ def _f(a, ct):
     return None if a is None else np.asarray(a).astype(ct, copy=False)
 
 
-def _attention_probs(q, k, mask, is_causal, scale):
-    """Scores ``S = q k^T * scale + mask`` (causal: -inf above the diagonal), P = softmax(S) and the row
-    log-sum-exp. Fully masked rows get P = 0 and lse = -inf (PyTorch's ``_safe_softmax``)."""
-    s = np.einsum("bhqd,bhkd->bhqk", q, k) * scale
+def _group_heads(q, k, mask):
+    """``q`` (B, H, Lq, D) as (B, Hkv, G, Lq, D) for ``k`` (B, Hkv, Lk, D): query head ``h`` reads key/value
+    head ``h // G`` (grouped-query attention, G = H // Hkv; G = 1 for plain multi-head attention), and the
+    mask broadcast to (B, Hkv, G, Lq, Lk) (a view, no copy)."""
+    b, h, lq, d = q.shape
+    hkv, lk = k.shape[1], k.shape[2]
+    if k.shape != (b, hkv, lk, d) or hkv == 0 or h % hkv:
+        raise ValueError(f"sdpa: expected k and v of shape (B, Hkv, Lk, D) with Hkv dividing the {h} query "
+                         f"heads of q {q.shape}, got k {k.shape}")
     if mask is not None:
-        s = s + mask
+        mask = np.broadcast_to(mask, (b, h, lq, lk)).reshape(b, hkv, h // hkv, lq, lk)
+    return q.reshape(b, hkv, h // hkv, lq, d), mask
+
+
+def _attention_probs(q5, k, mask5, is_causal, scale):
+    """Scores ``S = q k^T * scale + mask`` (causal: -inf above the diagonal), P = softmax(S) and the row
+    log-sum-exp, on grouped operands (see `_group_heads`): S, P (B, Hkv, G, Lq, Lk). Fully masked rows get P = 0
+    and lse = -inf (PyTorch's ``_safe_softmax``)."""
+    s = (q5 @ np.swapaxes(k, -1, -2)[:, :, None]) * scale
+    if mask5 is not None:
+        s = s + mask5
     if is_causal:
         lq, lk = s.shape[-2:]
         s = np.where(np.tril(np.ones((lq, lk), dtype=bool)), s, -np.inf)
@@ -118,7 +133,8 @@ class NumpyNNB:
     def sdpa_fwd(self, q, k, v, mask, is_causal, scale):
         """Scaled-dot-product attention forward (``F.scaled_dot_product_attention`` without dropout).
 
-        q (B, H, Lq, D), k/v (B, H, Lk, D), any strides; ``mask`` None or an additive float mask
+        q (B, H, Lq, D), k/v (B, Hkv, Lk, D) with Hkv dividing H (grouped-query attention: query head h
+        reads key/value head h // (H // Hkv), as ``enable_gqa=True``), any strides; ``mask`` None or an additive float mask
         broadcastable to (B, H, Lq, Lk) (the caller turns a bool mask into 0/-inf); ``is_causal``: query i
         attends keys j <= i (top-left aligned, PyTorch's convention); ``scale`` a float.
         Returns ``(o, lse)``: o (B, H, Lq, D) in q's dtype, lse (B, H, Lq) the log-sum-exp of each score row,
@@ -126,25 +142,30 @@ class NumpyNNB:
         (PyTorch >= 2.5's ``_safe_softmax``; their gradients are 0)."""
         check_sdpa_mask(mask)
         ct = _compute_dtype(q.dtype)
-        q32, k32, v32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(mask, ct)
-        p, lse = _attention_probs(q32, k32, m32, is_causal, scale)
-        o = np.einsum("bhqk,bhkd->bhqd", p, v32)
-        return o.astype(q.dtype), lse.astype(ct)
+        q5, m5 = _group_heads(_f(q, ct), k, _f(mask, ct))
+        p, lse = _attention_probs(q5, _f(k, ct), m5, is_causal, scale)
+        o = p @ _f(v, ct)[:, :, None]
+        return o.reshape(q.shape[:3] + v.shape[3:]).astype(q.dtype), lse.reshape(q.shape[:3]).astype(ct)
 
     def sdpa_bwd(self, go, q, k, v, o, lse, mask, is_causal, scale, need_mask_grad=False):
         """Gradients of `sdpa_fwd` given the upstream ``go`` and the forward's ``o`` and ``lse``.
 
         Returns ``(gq, gk, gv)`` in the inputs' dtypes, or ``(gq, gk, gv, gmask)`` when ``need_mask_grad``:
         gmask is the gradient of the additive mask at the broadcast shape (B, H, Lq, Lk), in the mask's
-        dtype (the caller reduces it to the mask's shape)."""
+        dtype (the caller reduces it to the mask's shape). With grouped-query attention gk and gv sum over each
+        key/value head's group of query heads."""
         ct = _compute_dtype(q.dtype)
-        q32, k32, v32, go32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(go, ct), _f(mask, ct)
-        p, _ = _attention_probs(q32, k32, m32, is_causal, scale)
-        gv = np.einsum("bhqk,bhqd->bhkd", p, go32)
-        gp = np.einsum("bhqd,bhkd->bhqk", go32, v32)
+        k32, v32 = _f(k, ct), _f(v, ct)
+        q5, m5 = _group_heads(_f(q, ct), k, _f(mask, ct))
+        go5 = _f(go, ct).reshape(q5.shape)
+        p, _ = _attention_probs(q5, k32, m5, is_causal, scale)
+        pt = np.swapaxes(p, -1, -2)
+        gv = (pt @ go5).sum(axis=2)                        # each key/value head sums over its query group
+        gp = go5 @ np.swapaxes(v32, -1, -2)[:, :, None]
         gs = p * (gp - (gp * p).sum(axis=-1, keepdims=True))
-        gq = np.einsum("bhqk,bhkd->bhqd", gs, k32) * scale
-        gk = np.einsum("bhqk,bhqd->bhkd", gs, q32) * scale
+        gq = (gs @ k32[:, :, None]).reshape(q.shape) * scale
+        gk = (np.swapaxes(gs, -1, -2) @ q5).sum(axis=2) * scale
+        gs = gs.reshape(q.shape[:3] + (k.shape[2],))
         grads = (gq.astype(q.dtype), gk.astype(k.dtype), gv.astype(v.dtype))
         if need_mask_grad:
             return grads + (gs.astype(mask.dtype),)
