@@ -51,32 +51,33 @@ LN2 = tl.constexpr(0.6931471805599453)
 # ------------------------------------------------------------------------------------------------- configs
 # (BLOCK_M, BLOCK_N, num_stages, num_warps) keyed by (tensor cores, BLOCK_D <= 64 / 128 / 256). Tensor cores:
 # fp16/bf16; fp32 runs full-precision FMA dots whose operands live in registers, so it gets smaller tiles.
-# Every entry for D <= 128 compiles without spills for sm_80 and sm_90 (see the module docstring).
+# Every entry for D <= 128 compiles without spills for sm_80 and sm_90 (see the module docstring). The forward's
+# causal split needs BLOCK_N to divide BLOCK_M.
 _FWD_TILES = {
-    (True, 64): ((128, 64, 3, 4), (64, 64, 3, 4), (128, 32, 3, 4), (128, 128, 3, 8)),
-    (True, 128): ((128, 64, 3, 8), (64, 64, 3, 4), (128, 32, 3, 4), (64, 32, 2, 4)),
+    (True, 64): ((64, 64, 3, 4), (128, 64, 3, 8), (64, 32, 3, 4)),
+    (True, 128): ((64, 64, 3, 4), (128, 32, 2, 8), (64, 64, 2, 4)),
     (True, 256): ((64, 32, 2, 4), (64, 64, 2, 8), (32, 32, 2, 4)),
-    (False, 64): ((64, 32, 2, 4), (32, 32, 2, 4), (64, 16, 2, 4)),
-    (False, 128): ((64, 32, 2, 8), (32, 32, 2, 4), (32, 16, 2, 4)),
-    (False, 256): ((32, 16, 2, 8), (16, 16, 2, 4)),
+    (False, 64): ((32, 32, 2, 8), (16, 16, 2, 4)),
+    (False, 128): ((32, 16, 2, 4), (16, 16, 2, 4)),
+    (False, 256): ((16, 16, 2, 4),),
 }
 # dk/dv: BLOCK_N keys per program (its k, v, dk, dv stay in registers), BLOCK_M queries per step
 _DKDV_TILES = {
-    (True, 64): ((32, 128, 3, 4), (32, 64, 3, 4), (64, 64, 2, 4)),
-    (True, 128): ((32, 64, 2, 4), (32, 128, 2, 8), (64, 64, 2, 8)),
+    (True, 64): ((32, 64, 3, 4), (32, 128, 2, 8)),
+    (True, 128): ((64, 64, 2, 8), (32, 64, 2, 8), (16, 64, 2, 4)),
     (True, 256): ((32, 64, 2, 8), (16, 32, 2, 4)),
-    (False, 64): ((32, 32, 2, 4), (16, 64, 2, 4)),
-    (False, 128): ((16, 32, 2, 4), (32, 32, 2, 8)),
-    (False, 256): ((16, 32, 2, 8), (16, 16, 2, 4)),
+    (False, 64): ((16, 32, 2, 4), (16, 64, 2, 8)),
+    (False, 128): ((16, 32, 2, 4), (16, 16, 2, 4)),
+    (False, 256): ((16, 16, 2, 4),),
 }
 # dq: BLOCK_M queries per program (q, go, dq in registers), BLOCK_N keys per step
 _DQ_TILES = {
     (True, 64): ((128, 32, 3, 4), (64, 64, 3, 4), (64, 32, 3, 4)),
-    (True, 128): ((64, 32, 2, 4), (128, 32, 2, 8), (64, 64, 2, 8)),
+    (True, 128): ((128, 32, 2, 8), (64, 64, 2, 8)),
     (True, 256): ((64, 32, 2, 8), (32, 16, 2, 4)),
-    (False, 64): ((32, 32, 2, 4), (64, 16, 2, 4)),
+    (False, 64): ((64, 16, 2, 4), (32, 16, 2, 4), (32, 32, 2, 8)),
     (False, 128): ((32, 16, 2, 4), (32, 32, 2, 8)),
-    (False, 256): ((16, 32, 2, 8), (16, 16, 2, 4)),
+    (False, 256): ((16, 16, 2, 4),),
 }
 _INTERPRETER_TILE = (32, 16, 1, 4)     # one config: the interpreter never benchmarks
 _DELTA_BLOCK_M = 64
@@ -288,32 +289,31 @@ def _sdpa_bwd_dkdv_kernel(
     lo = 0
     if IS_CAUSAL:
         lo = (start_n // BLOCK_M) * BLOCK_M      # earlier queries see none of these keys
-    for g in range(0, GROUP):
+    # one flat loop over (query head of the group, query block): a nested loop keeps more values live
+    blocks = tl.cdiv(LQ - lo, BLOCK_M)
+    for step in range(0, GROUP * blocks):
+        g = step // blocks
         h = hk * GROUP + g
-        q_base = Q + b * stride_qb + h * stride_qh
-        go_base = GO + b * stride_gb + h * stride_gh
-        mask_cols = MASK + b * stride_mb + h * stride_mh + offs_n[:, None] * stride_mn
+        m = lo + (step - g * blocks) * BLOCK_M + offs_m
+        m_ok = m < LQ
+        q = tl.load(Q + b * stride_qb + h * stride_qh + m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
+                    mask=m_ok[:, None] & d_ok[None, :], other=0.0)
+        go = tl.load(GO + b * stride_gb + h * stride_gh + m[:, None] * stride_gm + offs_d[None, :] * stride_gd,
+                     mask=m_ok[:, None] & d_ok[None, :], other=0.0)
+        s_t = mma(k, tl.trans(q), tl.zeros([BLOCK_N, BLOCK_M], tl.float32), DOT_FP32, PRECISION) * qk_scale
+        if HAS_MASK:
+            s_t += tl.load(MASK + b * stride_mb + h * stride_mh + offs_n[:, None] * stride_mn + m[None, :] * stride_mm,
+                           mask=n_ok[:, None] & m_ok[None, :], other=0.0).to(tl.float32) * LOG2E
+        if IS_CAUSAL:
+            s_t = tl.where(m[None, :] >= offs_n[:, None], s_t, float("-inf"))
         stats = (b * H + h) * LQ
-        for start_m in range(lo, LQ, BLOCK_M):
-            m = start_m + offs_m
-            m_ok = m < LQ
-            q = tl.load(q_base + m[:, None] * stride_qm + offs_d[None, :] * stride_qd,
-                        mask=m_ok[:, None] & d_ok[None, :], other=0.0)
-            go = tl.load(go_base + m[:, None] * stride_gm + offs_d[None, :] * stride_gd,
-                         mask=m_ok[:, None] & d_ok[None, :], other=0.0)
-            s_t = mma(k, tl.trans(q), tl.zeros([BLOCK_N, BLOCK_M], tl.float32), DOT_FP32, PRECISION) * qk_scale
-            if HAS_MASK:
-                s_t += tl.load(mask_cols + m[None, :] * stride_mm, mask=n_ok[:, None] & m_ok[None, :],
-                               other=0.0).to(tl.float32) * LOG2E
-            if IS_CAUSAL:
-                s_t = tl.where(m[None, :] >= offs_n[:, None], s_t, float("-inf"))
-            lse = tl.load(LSE + stats + m, mask=m_ok, other=float("inf"))
-            delta = tl.load(DELTA + stats + m, mask=m_ok, other=0.0)
-            p_t = _recompute_p(s_t, lse[None, :])
-            dv = mma(cast_to(p_t, go.dtype), go, dv, DOT_FP32, PRECISION)
-            dp_t = mma(v, tl.trans(go), tl.zeros([BLOCK_N, BLOCK_M], tl.float32), DOT_FP32, PRECISION)
-            ds_t = p_t * (dp_t - delta[None, :])
-            dk = mma(cast_to(ds_t, q.dtype), q, dk, DOT_FP32, PRECISION)
+        lse = tl.load(LSE + stats + m, mask=m_ok, other=float("inf"))
+        delta = tl.load(DELTA + stats + m, mask=m_ok, other=0.0)
+        p_t = _recompute_p(s_t, lse[None, :])
+        dv = mma(cast_to(p_t, go.dtype), go, dv, DOT_FP32, PRECISION)
+        dp_t = mma(v, tl.trans(go), tl.zeros([BLOCK_N, BLOCK_M], tl.float32), DOT_FP32, PRECISION)
+        ds_t = p_t * (dp_t - delta[None, :])
+        dk = mma(cast_to(ds_t, q.dtype), q, dk, DOT_FP32, PRECISION)
     out = (bhk * LK + offs_n)[:, None] * HEAD_D + offs_d[None, :]
     tl.store(GK + out, cast_to(dk * scale, GK.dtype.element_ty), mask=nd_ok)
     tl.store(GV + out, cast_to(dv, GV.dtype.element_ty), mask=nd_ok)

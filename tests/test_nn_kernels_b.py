@@ -166,6 +166,14 @@ def test_sdpa_gqa_head_count_errors():
         REF.sdpa_fwd(q, k, k, None, False, 0.25)
 
 
+def test_sdpa_autotune_tables():
+    # the forward's causal split needs BLOCK_N | BLOCK_M; every tile class has a config for each dtype class
+    for tiles in (attn_kernels._FWD_TILES, attn_kernels._DKDV_TILES, attn_kernels._DQ_TILES):
+        assert set(tiles) == {(tc, d) for tc in (True, False) for d in (64, 128, 256)}
+        assert all(tiles.values())
+    assert all(m % n == 0 for group in attn_kernels._FWD_TILES.values() for m, n, _, _ in group)
+
+
 @pytest.mark.parametrize("rows", [65_535, 65_536, 2 * 65_536 + 7])
 def test_sdpa_grid_is_flat_past_cuda_axis_limits(rows):
     # batch x heads past 65,535 must not go on CUDA's axis 1 or 2 (their limit): every attention launch uses
