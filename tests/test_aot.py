@@ -67,7 +67,6 @@ KNOWN_SPILLS = {
     ("cross_entropy", "cross_entropy_prob_fp32_fwd"): "4 B on sm_90 at only 40 registers (16 warps): not register "
                                                       "pressure, to investigate",
     ("elementwise", "binary_floor_divide_fp64"): "16 B on sm_80 at 96 registers (fp64 floor division)",
-    ("pool", "avg_pool2d_bwd_"): "8 to 208 B on sm_80 at 255 registers: the block size wants shrinking",
     ("reduce", "reduce_all_i1"): "4 B on sm_80 at 128 registers",
 }
 """Kernel specs (module, name prefix) that still spill, and why. They must still compile; the zero-spill checks
