@@ -151,15 +151,27 @@ def scalar_arg(value, dtype):
     return int(value)
 
 
-def aot_spec(name, fn, types, constexprs, num_warps=4, num_stages=2):
+def aot_spec(name, fn, types, constexprs, num_warps=4, num_stages=2, hints=None):
     """One ``aot_specs()`` tuple: ``types`` names the non-``i32`` parameters (pointers, scalars);
-    constexpr parameters come from ``constexprs``; every other parameter is ``i32``."""
+    constexpr parameters come from ``constexprs``; every other parameter is ``i32``. ``fn`` is a
+    ``@triton.jit`` kernel or an autotuned one (whose config parameters are then left out: the AOT report
+    compiles every config). ``hints`` gives the JIT's specialization of integer parameters for typical
+    shapes: ``{param: 16}`` for a multiple of 16, ``{param: 1}`` for the value 1 (a unit stride)."""
+    jit = fn
+    while isinstance(jit, (triton.runtime.autotuner.Autotuner, triton.runtime.autotuner.Heuristics)):
+        jit = jit.fn
+    tuned = {k for c in getattr(fn, "configs", ()) for k in c.kwargs}
+    hints = hints or {}
     sig = {}
-    for p in fn.arg_names:
+    for p in jit.arg_names:
+        if p in tuned:
+            continue
         sig[p] = "constexpr" if p in constexprs else types.get(p, "i32")
-    unknown = set(types) - set(fn.arg_names)
+        if p in hints:
+            sig[p] += f":{hints[p]}"
+    unknown = (set(types) | set(hints)) - set(jit.arg_names)
     if unknown:
-        raise KeyError(f"{fn.__name__} has no parameters {sorted(unknown)}")
+        raise KeyError(f"{jit.__name__} has no parameters {sorted(unknown)}")
     return (name, fn, sig, dict(constexprs), {"num_warps": num_warps, "num_stages": num_stages})
 
 

@@ -31,17 +31,50 @@ ACTIVATIONS = (None, "relu", "gelu", "gelu_tanh", "silu")
 _DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
 
 
-def _configs():
-    if runtime.interpreting():
-        return [triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8}, num_warps=4,
-                              num_stages=1)]
-    tiles = [  # (BLOCK_M, BLOCK_N, BLOCK_K, num_stages, num_warps)
-        (128, 256, 64, 3, 8), (128, 128, 64, 3, 8), (64, 256, 32, 4, 4), (128, 128, 32, 4, 4),
-        (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (128, 32, 32, 4, 4), (64, 64, 32, 4, 4),
-        (64, 32, 32, 5, 2), (32, 64, 32, 5, 2),
-    ]
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_stages, num_warps). Tensor-core tiles serve fp16, bf16 and tf32; fp32 "ieee"
+# and fp64 dots are FMA loops whose accumulator and operands all sit in registers, so they get small tiles.
+# Every tile here compiles without register spills on sm_80 and sm_90 (`python -m bench.inspect_kernels`).
+_TENSOR_CORE_TILES = ((128, 256, 64, 3, 8), (128, 128, 64, 3, 8), (64, 256, 32, 4, 4), (128, 128, 32, 4, 4),
+                      (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (128, 32, 32, 4, 4),
+                      (64, 64, 64, 3, 4), (64, 32, 32, 5, 2), (32, 64, 32, 5, 2))
+_FMA_TILES = ((64, 64, 32, 3, 4), (64, 32, 32, 3, 4), (32, 64, 32, 3, 4), (32, 32, 32, 3, 2))
+_SHARED_BUDGET = 160 * 1024
+"""Bytes of shared memory a config's pipelined operand tiles may take: under the smallest per-block limit of
+the targets (sm_80: 163 KB), leaving room for the epilogue's layout conversions."""
+_EPILOGUE_ACC_PER_THREAD = 64
+"""Most fp32 accumulator elements per thread with a bias/activation epilogue: at 128 (e.g. 128x128 tiles on 4
+warps, 128x256 on 8) the epilogue's extra live values (pre-activation, erf/exp terms) spill."""
+
+
+def _tile_configs(tiles):
     return [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k, "GROUP_M": 8}, num_stages=s, num_warps=w)
-            for m, n, k, s, w in tiles]
+            for m, n, k, s, w in dict.fromkeys(tiles)]
+
+
+def _configs():
+    if runtime.interpreting():     # one config: the interpreter never benchmarks
+        return _tile_configs([(64, 64, 32, 1, 4)])
+    return _tile_configs(_TENSOR_CORE_TILES + _FMA_TILES)
+
+
+def _prune_configs(configs, named_args, **kwargs):
+    """The configs the autotuner benchmarks for one launch (its ``early_config_prune``): tensor-core tiles for
+    fp16/bf16/tf32, FMA tiles for fp32 "ieee" and fp64, only those whose operand pipeline fits `_SHARED_BUDGET`
+    (e.g. fp32 128x256x64 in 3 stages would need 294 KB), and with an epilogue only those within
+    `_EPILOGUE_ACC_PER_THREAD`."""
+    dtype = str(named_args["a_ptr"].dtype)
+    itemsize = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}[dtype]
+    tensor_cores = itemsize == 2 or kwargs.get("INPUT_PRECISION") == "tf32"
+    tiles = _TENSOR_CORE_TILES if tensor_cores else _FMA_TILES
+    epilogue = kwargs.get("HAS_BIAS") or kwargs.get("ACTIVATION", "none") != "none"
+    kept = []
+    for c in configs:
+        m, n, k = c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"]
+        acc_per_thread = m * n // (32 * c.num_warps)
+        if ((m, n, k, c.num_stages, c.num_warps) in tiles and (m + n) * k * itemsize * c.num_stages <= _SHARED_BUDGET
+                and not (epilogue and acc_per_thread > _EPILOGUE_ACC_PER_THREAD)):
+            kept.append(c)
+    return kept or configs[:1]
 
 
 @triton.jit
@@ -62,7 +95,8 @@ def _activate(x, ACTIVATION: tl.constexpr):
     return y
 
 
-@triton.autotune(configs=_configs(), key=["M", "N", "K"])
+@triton.autotune(configs=_configs(), key=["M", "N", "K"],
+                 prune_configs_by=None if runtime.interpreting() else {"early_config_prune": _prune_configs})
 @triton.jit
 def _matmul_fwd_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, pre_ptr,
                        M, N, K,
@@ -161,27 +195,28 @@ def matmul(a, b, allow_tf32=False, bias=None, activation=None, out_preact=False)
 
 
 def aot_specs():
-    """``(name, jit_fn, signature, constexprs, options)`` of the compiled kernel (``UPCAST_BF16_DOT`` off):
-    fp32 ieee, fp32 tf32, fp16, bf16 (named ``matmul_bf16``: 128x128x64 tiles, 8 warps, so sm_90 gets
-    wgmma), fp64, and the epilogue variants (bias + each activation, with the pre-activation stored)."""
-    def spec(name, dtype, precision="ieee", bias=False, activation="none", preact=False,
-             tile=(128, 128, 64), warps=8, stages=3):
+    """``(name, kernel, signature, constexprs, options)`` of the autotuned kernel (``UPCAST_BF16_DOT`` off), each
+    compiled in every config the autotuner would keep: fp32 ieee, fp32 tf32, fp16, bf16 (named
+    ``matmul_bf16*``: sm_90 must use wgmma), bf16 with a transposed b (``x @ W.T`` of ``nn.Linear``), fp64, and
+    the epilogue variants (bias + each activation, with the pre-activation stored). Contiguous operands
+    of sizes divisible by 16, as the JIT specializes them for typical shapes."""
+    def spec(name, dtype, precision="ieee", bias=False, activation="none", preact=False, b_transposed=False):
         t = _DTYPES[dtype]
         cx = {"HAS_BIAS": bias, "ACTIVATION": activation, "STORE_PREACT": preact, "INPUT_PRECISION": precision,
-              "UPCAST_BF16_DOT": False, "ACC": tl.float64 if dtype == "float64" else tl.float32,
-              "BLOCK_M": tile[0], "BLOCK_N": tile[1], "BLOCK_K": tile[2], "GROUP_M": 8}
+              "UPCAST_BF16_DOT": False, "ACC": tl.float64 if dtype == "float64" else tl.float32}
         ptrs = {p: f"*{t}" for p in ("a_ptr", "b_ptr", "c_ptr", "bias_ptr", "pre_ptr")}
-        return aot_spec(name, _matmul_fwd_kernel.fn, ptrs, cx, num_warps=warps, num_stages=stages)
+        hints = {p: 16 for p in ("M", "N", "K", "stride_ab", "stride_am", "stride_bb", "stride_cb", "stride_cm")}
+        hints.update(stride_ak=1, stride_cn=1, stride_bias=1)
+        hints.update({"stride_bk": 1, "stride_bn": 16} if b_transposed else {"stride_bk": 16, "stride_bn": 1})
+        return aot_spec(name, _matmul_fwd_kernel, ptrs, cx, hints=hints)
 
-    # fp32 "ieee" dots are FMA loops: a small tile keeps their compile time short
-    small = dict(tile=(64, 64, 32), warps=4)
-    yield spec("matmul_fp32", "float32", **small)
-    yield spec("matmul_tf32", "float32", precision="tf32", tile=(128, 128, 32), warps=8)
+    yield spec("matmul_fp32", "float32")
+    yield spec("matmul_tf32", "float32", precision="tf32")
     yield spec("matmul_fp16", "float16")
     yield spec("matmul_bf16", "bfloat16")
-    yield spec("matmul_fp64", "float64", tile=(64, 64, 16), warps=4, stages=2)
+    yield spec("matmul_bf16_bt", "bfloat16", b_transposed=True)
+    yield spec("matmul_fp64", "float64")
     for act, dtype in ((None, "float32"), ("relu", "bfloat16"), ("gelu", "float32"), ("gelu_tanh", "bfloat16"),
                        ("silu", "float16"), ("gelu", "bfloat16")):
         name = f"matmul_bias_{act or 'none'}_{_DTYPES[dtype]}"
-        yield spec(name, dtype, bias=True, activation=act or "none", preact=act is not None,
-                   **(small if dtype == "float32" else {}))
+        yield spec(name, dtype, bias=True, activation=act or "none", preact=act is not None)

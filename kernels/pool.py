@@ -195,6 +195,12 @@ def _launch(total):
     return (triton.cdiv(total, block),), block, warps
 
 
+def _avg_bwd_warps(block, warps):
+    """Warps of the average-pooling backward: its per-element int64 window arithmetic needs at most 4 elements
+    per thread to fit in 255 registers without spilling (8 at BLOCK 1024 on 4 warps spilled on sm_80)."""
+    return max(warps, block // 128)
+
+
 def max_pool2d_fwd(x, kernel_size, stride, padding, dilation, out_hw):
     """``F.max_pool2d(..., return_indices=True)`` on a `DeviceArray`: int pairs for the geometry and the output
     size ``out_hw`` computed by the caller (ceil_mode is in it). Returns ``(y, indices)``, indices int64."""
@@ -257,7 +263,8 @@ def avg_pool2d_bwd(gy, x_shape, kernel_size, stride, padding, count_include_pad,
         _avg_pool2d_bwd_kernel[grid](
             gy, gx, total, c, h, w, gy.shape[2], gy.shape[3], *kernel_size, *stride, *padding,
             int(divisor_override or 0), *covers, *gy.element_strides,
-            COUNT_INCLUDE_PAD=bool(count_include_pad), ADAPTIVE=bool(adaptive), BLOCK=block, num_warps=warps)
+            COUNT_INCLUDE_PAD=bool(count_include_pad), ADAPTIVE=bool(adaptive), BLOCK=block,
+            num_warps=_avg_bwd_warps(block, warps))
     return gx
 
 
@@ -277,4 +284,5 @@ def aot_specs():
             flags = {"COUNT_INCLUDE_PAD": include_pad, "ADAPTIVE": adaptive, **const}
             tag = f"{ty}{'_pad' if include_pad else ''}{'_adaptive' if adaptive else ''}"
             yield aot_spec(f"avg_pool2d_fwd_{tag}", _avg_pool2d_fwd_kernel, {"X": p, "Y": p}, flags, warps)
-            yield aot_spec(f"avg_pool2d_bwd_{tag}", _avg_pool2d_bwd_kernel, {"GY": p, "GX": p}, flags, warps)
+            yield aot_spec(f"avg_pool2d_bwd_{tag}", _avg_pool2d_bwd_kernel, {"GY": p, "GX": p}, flags,
+                           _avg_bwd_warps(block, warps))

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from _kernel_helpers import BF16, BOOL, F16, F32, F64, FLOATS, I32, I64, U8, dev, host
+from _kernel_helpers import BF16, BOOL, F16, F32, F64, FLOATS, I32, I64, NP_DTYPES, U8, dev, host
 from tritongrad import runtime
 from tritongrad.kernels import matmul as km
 from tritongrad.kernels import reduce as kr
@@ -515,8 +515,29 @@ def test_compiled_bf16_matmul_keeps_bf16_operands():
     assert "matmul_bf16" in specs
     _, fn, sig, constexprs, options = specs["matmul_bf16"]
     assert sig["a_ptr"] == "*bf16" and constexprs["UPCAST_BF16_DOT"] is False
-    tile = (constexprs["BLOCK_M"], constexprs["BLOCK_N"], constexprs["BLOCK_K"], options["num_warps"])
-    assert tile == (128, 128, 64, 8)
+    assert fn is km._matmul_fwd_kernel      # autotuned: the AOT report compiles every config the tuner keeps
+
+
+def _kept_tiles(dtype, **meta):
+    a = dev(np.zeros((1, 1), NP_DTYPES[dtype]))
+    configs = km._tile_configs(km._TENSOR_CORE_TILES + km._FMA_TILES)
+    meta = {"INPUT_PRECISION": "ieee", "HAS_BIAS": False, "ACTIVATION": "none", **meta}
+    return {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"], c.num_stages, c.num_warps)
+            for c in km._prune_configs(configs, {"a_ptr": a}, **meta)}
+
+
+def test_matmul_autotune_configs_fit_the_gpu():
+    # which configs the compiled autotuner benchmarks: tensor-core tiles (with the 128x128x64 8-warp wgmma tile)
+    # for 16-bit types and tf32, small FMA tiles for exact fp32, operand pipelines within the shared-memory
+    # budget, and no 128-accumulators-per-thread tile under an activation epilogue (those spill)
+    bf16 = _kept_tiles("bfloat16")
+    assert (128, 128, 64, 3, 8) in bf16 and bf16 <= set(km._TENSOR_CORE_TILES)
+    assert _kept_tiles("float32") == set(km._FMA_TILES)
+    tf32 = _kept_tiles("float32", INPUT_PRECISION="tf32")
+    assert (128, 256, 64, 3, 8) not in tf32 and (128, 128, 64, 3, 8) not in tf32 and tf32
+    assert all((m + n) * k * 4 * s <= km._SHARED_BUDGET for m, n, k, s, _ in tf32)
+    gelu = _kept_tiles("bfloat16", HAS_BIAS=True, ACTIVATION="gelu")
+    assert gelu and all(m * n // (32 * w) <= 64 for m, n, _, _, w in gelu) and (128, 128, 32, 4, 4) not in gelu
 
 
 def test_matmul_tf32_flag():

@@ -634,8 +634,10 @@ def test_adaptive_avg_pool2d(device, dtype, out_size):
 
 
 # ------------------------------------------------------------------------------------------------ attention
-def np_sdpa(q, k, v, mask=None, causal=False, scale=None):
+def np_sdpa(q, k, v, mask=None, causal=False, scale=None, gqa=False):
     scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
+    if gqa:   # PyTorch's enable_gqa: key/value heads repeat_interleave'd to the query's heads
+        k, v = (np.repeat(t, q.shape[-3] // t.shape[-3], axis=-3) for t in (k, v))
     s = q @ np.swapaxes(k, -1, -2) * scale
     if mask is not None:
         s = s + (np.where(mask, 0.0, -np.inf) if mask.dtype == bool else mask)
@@ -649,6 +651,8 @@ SDPA_CASES = [
     dict(q=(1, 2, 6, 8), k=(1, 2, 6, 8), causal=True, mask=None),
     dict(q=(2, 1, 3, 4), k=(2, 1, 5, 4), causal=False, mask="bool"),
     dict(q=(2, 3, 4), k=(2, 6, 4), causal=False, mask="float", scale=0.3),
+    dict(q=(1, 4, 5, 4), k=(1, 2, 6, 4), causal=True, mask=None, gqa=True),
+    dict(q=(2, 5, 4), k=(1, 6, 4), causal=False, mask="float", gqa=True),
 ]
 
 
@@ -667,11 +671,14 @@ def test_sdpa(device, dtype, case):
     diff = [0, 1, 2] + ([3] if c["mask"] == "float" else [])
     scale = c.get("scale")
 
-    def fn(q, k, v, m):
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=c["causal"], scale=scale)
+    gqa = c.get("gqa", False)
 
-    check(fn, lambda q, k, v, m: np_sdpa(q, k, v, m, c["causal"], scale), [q, k, v, mask], diff, device, dtype, scale=2)
-    if device == "cpu" and dtype == "float64" and case in (1, 3):
+    def fn(q, k, v, m):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=c["causal"], scale=scale, enable_gqa=gqa)
+
+    check(fn, lambda q, k, v, m: np_sdpa(q, k, v, m, c["causal"], scale, gqa), [q, k, v, mask], diff, device, dtype,
+          scale=2)
+    if device == "cpu" and dtype == "float64" and case in (1, 3, 5):
         gradcheck(fn, [q[..., :3, :], k[..., :4, :], v[..., :4, :], None if mask is None else mask[..., :3, :4]], diff)
 
 
@@ -689,3 +696,23 @@ def test_sdpa_dropout(device):
     assert q.grad is not None and k.grad is not None and v.grad is not None
     with pytest.raises(RuntimeError, match="Explicit attn_mask should not be set when is_causal=True"):
         F.scaled_dot_product_attention(q, k, v, attn_mask=tg.ones(4, 4, device=device), is_causal=True)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_sdpa_gqa_dropout_and_errors(device):
+    # with dropout the weights come from plain ops on repeated key/value heads, drawing as the kernel-less path
+    q = tg.tensor(rnd(1, 4, 3, 2, seed=0), dtype=tg.float32, device=device, requires_grad=True)
+    k, v = (tg.tensor(rnd(1, 2, 5, 2, seed=s), dtype=tg.float32, device=device, requires_grad=True) for s in (1, 2))
+    tg.manual_seed(3)
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5, enable_gqa=True)
+    kr, vr = (tg.tensor(np.repeat(t.detach().cpu().numpy(), 2, axis=1), device=device) for t in (k, v))
+    tg.manual_seed(3)
+    w = F.dropout((q @ kr.transpose(-2, -1) / math.sqrt(2)).softmax(-1), 0.5)
+    assert_close(out.detach().cpu().numpy(), (w @ vr).detach().cpu().numpy(), "float32", "gqa dropout")
+    out.backward(tg.ones_like(out))
+    assert tuple(k.grad.shape) == (1, 2, 5, 2) and tuple(v.grad.shape) == (1, 2, 5, 2)
+    k3 = tg.tensor(rnd(1, 3, 5, 2, seed=4), dtype=tg.float32, device=device)
+    with pytest.raises(RuntimeError, match="must be equal and divide the query heads"):
+        F.scaled_dot_product_attention(q, k3, k3, enable_gqa=True)
+    with pytest.raises(RuntimeError):   # without enable_gqa the heads must match (or broadcast), as in PyTorch
+        F.scaled_dot_product_attention(q, k, v)

@@ -35,7 +35,8 @@ def test_mixins_share_names_and_signatures():
 
 
 # -------------------------------------------------------------------------------------------- attention
-# name: (B, H, Lq, Lk, D, is_causal, mask kind, tiles forced (BLOCK_M, BLOCK_N) or None)
+# name: (B, H, Lq, Lk, D, is_causal, mask kind, tiles forced (BLOCK_M, BLOCK_N) or None[, Hkv: grouped-query
+# attention with fewer key/value heads])
 ATTN_CASES = {
     "lq7_lk33_d16": (1, 2, 7, 33, 16, False, None, None),
     "causal_lq33_lk7_d64": (1, 1, 33, 7, 64, True, None, None),
@@ -44,12 +45,15 @@ ATTN_CASES = {
     "additive_lq19_lk37_d16_tiles16": (1, 1, 19, 37, 16, False, "additive", (32, 16)),
     "bool_lq5_lk33_d32": (2, 1, 5, 33, 32, False, "bool", None),
     "causal_additive_lq19_lk37_tiles16": (1, 1, 19, 37, 16, True, "additive", (16, 16)),
+    "gqa_h4_hkv2_causal_lq19_lk23_tiles16": (1, 4, 19, 23, 16, True, None, (16, 16), 2),
+    "gqa_h3_hkv1_additive_lq5_lk9_d20": (2, 3, 5, 9, 20, False, "additive", None, 1),
 }
 
 
 def attn_inputs(rng, case, dtype):
-    b, h, lq, lk, d, causal, kind, _ = case
-    q, k, v = (rand(rng, shape, dtype) for shape in ((b, h, lq, d), (b, h, lk, d), (b, h, lk, d)))
+    b, h, lq, lk, d, causal, kind = case[:7]
+    hkv = case[8] if len(case) > 8 else h
+    q, k, v = (rand(rng, shape, dtype) for shape in ((b, h, lq, d), (b, hkv, lk, d), (b, hkv, lk, d)))
     mask = None
     if kind == "additive":           # (Lq, Lk), broadcast over B and H; -inf entries; row 1 fully masked
         mask = rand(rng, (lq, lk), dtype)
@@ -71,8 +75,8 @@ def assert_lse_close(got, ref):
 
 def test_sdpa_reference_finite_differences():
     rng = np.random.default_rng(0)
-    for causal, kind in ((False, "additive"), (True, None)):
-        q, k, v, mask, _, scale = attn_inputs(rng, (1, 2, 3, 4, 3, causal, kind, None), "float32")
+    for causal, kind, hkv in ((False, "additive", 2), (True, None, 2), (False, "additive", 1)):
+        q, k, v, mask, _, scale = attn_inputs(rng, (1, 2, 3, 4, 3, causal, kind, None, hkv), "float32")
         q, k, v, mask = f64(q), f64(k), f64(v), f64(mask)
         fwd = lambda q, k, v, m: REF.sdpa_fwd(q, k, v, m, causal, scale)[0]
         o, lse = REF.sdpa_fwd(q, k, v, mask, causal, scale)
@@ -133,6 +137,65 @@ def test_sdpa_backend_methods_and_errors():
         REF.sdpa_fwd(q, k, v, keep, False, scale)
     with pytest.raises(ValueError, match="k and v"):
         TRI.sdpa_fwd(dev(q), dev(k), dev(v[:, :, :5]), None, False, scale)
+
+
+def test_sdpa_gqa_reference_equals_repeated_heads():
+    # grouped-query attention is multi-head attention with each key/value head repeated over its group
+    # (PyTorch's enable_gqa = repeat_interleave); dk/dv are the repeated heads' gradients summed per group
+    rng = np.random.default_rng(3)
+    q, k, v, mask, causal, scale = attn_inputs(rng, ATTN_CASES["gqa_h3_hkv1_additive_lq5_lk9_d20"], "float32")
+    q, k, v, mask = f64(q), f64(k), f64(v), f64(mask)
+    kr, vr = np.repeat(k, 3, axis=1), np.repeat(v, 3, axis=1)
+    o, lse = REF.sdpa_fwd(q, k, v, mask, causal, scale)
+    o_rep, lse_rep = REF.sdpa_fwd(q, kr, vr, mask, causal, scale)
+    np.testing.assert_allclose(o, o_rep, rtol=1e-12, atol=1e-12)
+    go = rng.standard_normal(o.shape)
+    gq, gk, gv = REF.sdpa_bwd(go, q, k, v, o, lse, mask, causal, scale)
+    gq_rep, gk_rep, gv_rep = REF.sdpa_bwd(go, q, kr, vr, o_rep, lse_rep, mask, causal, scale)
+    np.testing.assert_allclose(gq, gq_rep, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gk, gk_rep.reshape(2, 1, 3, 9, 20).sum(2), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gv, gv_rep.reshape(2, 1, 3, 9, 20).sum(2), rtol=1e-12, atol=1e-12)
+
+
+def test_sdpa_gqa_head_count_errors():
+    rng = np.random.default_rng(4)
+    q, k = rand(rng, (1, 3, 4, 16), "float32"), rand(rng, (1, 2, 4, 16), "float32")
+    with pytest.raises(ValueError, match="must divide the 3 query heads"):
+        TRI.sdpa_fwd(dev(q), dev(k), dev(k), None, False, 0.25)
+    with pytest.raises(ValueError, match="dividing the 3 query"):
+        REF.sdpa_fwd(q, k, k, None, False, 0.25)
+
+
+def test_sdpa_autotune_tables():
+    # the forward's causal split needs BLOCK_N | BLOCK_M; every tile class has a config for each dtype class
+    for tiles in (attn_kernels._FWD_TILES, attn_kernels._DKDV_TILES, attn_kernels._DQ_TILES):
+        assert set(tiles) == {(tc, d) for tc in (True, False) for d in (64, 128, 256)}
+        assert all(tiles.values())
+    assert all(m % n == 0 for group in attn_kernels._FWD_TILES.values() for m, n, _, _ in group)
+
+
+@pytest.mark.parametrize("rows", [65_535, 65_536, 2 * 65_536 + 7])
+def test_sdpa_grid_is_flat_past_cuda_axis_limits(rows):
+    # batch x heads past 65,535 must not go on CUDA's axis 1 or 2 (their limit): every attention launch uses
+    # launch_grid, a 1-D grid on axis 0 (limit 2**31 - 1); checked without running that many programs
+    for length, block in ((1, 16), (4096, 128), (100, 32)):
+        grid = attn_kernels.launch_grid(rows, length, block)
+        assert grid == (rows * -(-length // block),) and grid[0] <= attn_kernels.MAX_GRID_X
+    with pytest.raises(ValueError, match="exceed CUDA's grid limit"):
+        attn_kernels.launch_grid(rows, 2 ** 31 // 65_535 * 16 * 16, 16)
+
+
+def test_sdpa_launches_use_the_flat_grid(monkeypatch):
+    # the wrappers take their grids from launch_grid (so the boundary test above covers them), one row per
+    # (batch, query head) or, for dk/dv, per (batch, key/value head)
+    calls = []
+    real = attn_kernels.launch_grid
+    monkeypatch.setattr(attn_kernels, "launch_grid", lambda *a: calls.append(a) or real(*a))
+    rng = np.random.default_rng(5)
+    q, k, v, _, _, scale = attn_inputs(rng, ATTN_CASES["gqa_h4_hkv2_causal_lq19_lk23_tiles16"], "float32")
+    o, lse = attn_kernels.sdpa_fwd(dev(q), dev(k), dev(v), None, True, scale)
+    attn_kernels.sdpa_bwd(dev(q), dev(q), dev(k), dev(v), o, lse, None, True, scale)
+    assert [c[:2] for c in calls] == [(4, 19), (4, 19), (2, 23), (4, 19)]
 
 
 def test_sdpa_no_keys():

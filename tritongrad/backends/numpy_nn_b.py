@@ -29,6 +29,20 @@ def _f(a, ct):
     return None if a is None else np.asarray(a).astype(ct, copy=False)
 
 
+def _group_heads(q, k, mask):
+    """``q`` (B, H, Lq, D) as (B, Hkv, G, Lq, D) for ``k`` (B, Hkv, Lk, D): query head ``h`` reads key/value
+    head ``h // G`` (grouped-query attention, G = H // Hkv; G = 1 for plain multi-head attention), and the
+    mask broadcast to (B, Hkv, G, Lq, Lk) (a view, no copy)."""
+    b, h, lq, d = q.shape
+    hkv, lk = k.shape[1], k.shape[2]
+    if k.shape != (b, hkv, lk, d) or hkv == 0 or h % hkv:
+        raise ValueError(f"sdpa: expected k and v of shape (B, Hkv, Lk, D) with Hkv dividing the {h} query "
+                         f"heads of q {q.shape}, got k {k.shape}")
+    if mask is not None:
+        mask = np.broadcast_to(mask, (b, h, lq, lk)).reshape(b, hkv, h // hkv, lq, lk)
+    return q.reshape(b, hkv, h // hkv, lq, d), mask
+
+
 def _t(a):
     """The last two axes swapped (a view: np.matmul hands the transposed layout to BLAS as is)."""
     return a.swapaxes(-1, -2)
@@ -169,7 +183,8 @@ class NumpyNNB:
     def sdpa_fwd(self, q, k, v, mask, is_causal, scale):
         """Scaled-dot-product attention forward (``F.scaled_dot_product_attention`` without dropout).
 
-        q (B, H, Lq, D), k/v (B, H, Lk, D), any strides; ``mask`` None or an additive float mask
+        q (B, H, Lq, D), k/v (B, Hkv, Lk, D) with Hkv dividing H (grouped-query attention: query head h
+        reads key/value head h // (H // Hkv), as ``enable_gqa=True``), any strides; ``mask`` None or an additive float mask
         broadcastable to (B, H, Lq, Lk) (the caller turns a bool mask into 0/-inf); ``is_causal``: query i
         attends keys j <= i (top-left aligned, PyTorch's convention); ``scale`` a float.
         Returns ``(o, lse)``: o (B, H, Lq, D) in q's dtype, lse (B, H, Lq) the log-sum-exp of each score row,
@@ -178,27 +193,33 @@ class NumpyNNB:
         check_sdpa_mask(mask)
         ct = _compute_dtype(q.dtype)
         q32, k32, v32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(mask, ct)
-        p, lse = _attention_probs(q32, k32, m32, is_causal, scale)
-        o = np.matmul(p, v32)
-        return o.astype(q.dtype, copy=False), lse.astype(ct, copy=False)
+        q5, m5 = _group_heads(q32, k32, m32)                      # (B, Hkv, G, Lq, D): query groups per kv head
+        p, lse = _attention_probs(q5, k32[:, :, None], m5, is_causal, scale)
+        o = np.matmul(p, v32[:, :, None])
+        return (o.reshape(q.shape[:3] + v.shape[3:]).astype(q.dtype, copy=False),
+                lse.reshape(q.shape[:3]).astype(ct, copy=False))
 
     def sdpa_bwd(self, go, q, k, v, o, lse, mask, is_causal, scale, need_mask_grad=False):
         """Gradients of `sdpa_fwd` given the upstream ``go`` and the forward's ``o`` and ``lse``.
 
         Returns ``(gq, gk, gv)`` in the inputs' dtypes, or ``(gq, gk, gv, gmask)`` when ``need_mask_grad``:
         gmask is the gradient of the additive mask at the broadcast shape (B, H, Lq, Lk), in the mask's
-        dtype (the caller reduces it to the mask's shape)."""
+        dtype (the caller reduces it to the mask's shape). With grouped-query attention gk and gv sum over each
+        key/value head's group of query heads."""
         ct = _compute_dtype(q.dtype)
         q32, k32, v32, go32, m32 = _f(q, ct), _f(k, ct), _f(v, ct), _f(go, ct), _f(mask, ct)
-        p = _attention_probs_from_lse(q32, k32, m32, is_causal, scale, _f(lse, ct))
-        gv = np.matmul(_t(p), go32)
-        gs = np.matmul(go32, _t(v32))                             # dP
+        q5, m5 = _group_heads(q32, k32, m32)
+        k5, v5, go5 = k32[:, :, None], v32[:, :, None], go32.reshape(q5.shape[:4] + go32.shape[3:])
+        p = _attention_probs_from_lse(q5, k5, m5, is_causal, scale, _f(lse, ct).reshape(q5.shape[:4]))
+        gv = np.matmul(_t(p), go5).sum(axis=2)                   # each key/value head sums over its query group
+        gs = np.matmul(go5, _t(v5))                               # dP
         gs -= (gs * p).sum(axis=-1, keepdims=True)
         gs *= p                                                   # dS = P * (dP - rowsum(dP * P))
-        gq = np.matmul(gs, k32)
+        gq = np.matmul(gs, k5).reshape(q.shape)
         gq *= scale
-        gk = np.matmul(_t(gs), q32)
+        gk = np.matmul(_t(gs), q5).sum(axis=2)
         gk *= scale
+        gs = gs.reshape(q.shape[:3] + (k.shape[2],))
         grads = (gq.astype(q.dtype, copy=False), gk.astype(k.dtype, copy=False), gv.astype(v.dtype, copy=False))
         if need_mask_grad:
             return grads + (gs.astype(mask.dtype, copy=False),)

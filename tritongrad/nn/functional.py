@@ -7,8 +7,7 @@ the binary cross-entropies, kl_div, one_hot, pad's non-constant modes) is compos
 
 Deliberate differences from PyTorch, documented per function: ``scaled_dot_product_attention`` with
 ``dropout_p > 0`` computes the attention weights with plain ops (softmax, a Philox dropout, matmul) instead
-of the flash kernel; ``embedding``'s ``max_norm``/``scale_grad_by_freq``/``sparse`` and ``enable_gqa`` raise
-NotImplementedError.
+of the flash kernel; ``embedding``'s ``max_norm``/``scale_grad_by_freq``/``sparse`` raise NotImplementedError.
 """
 from __future__ import annotations
 
@@ -476,6 +475,32 @@ def _causal_mask(lq, lk, device):
     return tensor(np.tril(np.ones((lq, lk), dtype=bool)), device=device)
 
 
+def _gqa_heads(query, key, value):
+    """(query heads, key/value heads) of ``enable_gqa=True`` operands, checked as PyTorch does."""
+    if query.ndim < 3:
+        raise RuntimeError(f"scaled_dot_product_attention: enable_gqa needs a heads dim (..., H, L, E), got "
+                           f"query {list(query.shape)}")
+    hq, hkv = query.shape[-3], key.shape[-3]
+    if value.shape[-3] != hkv or hkv == 0 or hq % hkv:
+        raise RuntimeError(f"scaled_dot_product_attention: with enable_gqa the key and value heads "
+                           f"({hkv}, {value.shape[-3]}) must be equal and divide the query heads ({hq}); got query "
+                           f"{list(query.shape)}, key {list(key.shape)}, value {list(value.shape)}")
+    return hq, hkv
+
+
+def _repeat_heads(x, groups):
+    """``x.repeat_interleave(groups, dim=-3)`` (each key/value head repeated for its query group)."""
+    *lead, h, length, e = x.shape
+    return x.unsqueeze(-3).expand(*lead, h, groups, length, e).reshape(*lead, h * groups, length, e)
+
+
+def _heads_view(t, lead, b):
+    """Key or value broadcast to ``lead + (L, E)`` and viewed as (b, heads, L, E)."""
+    shape = lead + tuple(t.shape[-2:])
+    t = t if tuple(t.shape) == shape else t.expand(shape)
+    return t if t.ndim == 4 else t.reshape(b, lead[-1], *shape[-2:])
+
+
 @autocast_op("scaled_dot_product_attention")
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
@@ -483,12 +508,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
     ``attn_mask``: bool (True = may attend) or additive float, broadcastable to (..., L, S); ``is_causal``:
     query i attends keys j <= i (top-left, PyTorch's convention; not together with ``attn_mask``); ``scale``
-    defaults to ``1/sqrt(E)``. Without dropout this is the flash-attention kernel (nothing L x S stored).
-    With ``dropout_p > 0`` the weights are computed with plain ops (matmul, softmax, a Philox dropout on the
-    weights, matmul), as PyTorch's math reference does: L x S memory. Rows with every key masked give 0
-    in the kernel path (PyTorch >= 2.5). ``enable_gqa`` is not supported."""
-    if enable_gqa:
-        raise NotImplementedError("scaled_dot_product_attention: enable_gqa is not supported by tritongrad")
+    defaults to ``1/sqrt(E)``. ``enable_gqa``: grouped-query attention (PyTorch >= 2.5), key and value
+    (..., Hkv, S, E) with Hkv dividing the query's heads H; query head h reads key/value head h // (H // Hkv)
+    (the kernel reads the shared heads in place, nothing is repeated in memory). Without dropout this is the
+    flash-attention kernel (nothing L x S stored). With ``dropout_p > 0`` the weights are computed with plain
+    ops (matmul, softmax, a Philox dropout on the weights, matmul), as PyTorch's math reference does: L x S
+    memory. Rows with every key masked give 0 in the kernel path (PyTorch >= 2.5)."""
     if query.ndim < 2 or key.ndim != query.ndim or value.ndim != query.ndim:
         raise RuntimeError(f"scaled_dot_product_attention: query, key and value must have the same number of "
                            f"dims (>= 2), got {list(query.shape)}, {list(key.shape)}, {list(value.shape)}")
@@ -499,9 +524,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if key.shape[-1] != e or value.shape[-2] != lk:
         raise RuntimeError(f"scaled_dot_product_attention: incompatible shapes query {list(query.shape)}, key "
                            f"{list(key.shape)}, value {list(value.shape)}")
+    gqa = bool(enable_gqa) and _gqa_heads(query, key, value)[1] != query.shape[-3]
     scale = 1.0 / math.sqrt(e) if scale is None else float(scale)
     mask = _additive_mask(attn_mask, query.dtype)
     if dropout_p > 0.0:
+        if gqa:
+            groups = query.shape[-3] // key.shape[-3]
+            key, value = _repeat_heads(key, groups), _repeat_heads(value, groups)
         scores = (query @ key.transpose(-2, -1)) * scale
         if is_causal:
             scores = scores.masked_fill(_causal_mask(lq, lk, query.device).logical_not(), float("-inf"))
@@ -509,15 +538,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             scores = scores + mask
         return dropout(scores.softmax(-1), dropout_p, training=True) @ value
     lead = tuple(query.shape[:-2])
-    if query.ndim == 4:
-        q, k, v = query, key, value
-    else:
-        b = math.prod(lead)
-        q = query.reshape(b, 1, lq, e)
-        k = key.expand(lead + tuple(key.shape[-2:])).reshape(b, 1, lk, e)
-        v = value.expand(lead + tuple(value.shape[-2:])).reshape(b, 1, lk, value.shape[-1])
-        if mask is not None:
-            mask = mask.expand(lead + (lq, lk)).reshape(b, 1, lq, lk) if mask.ndim > 2 else mask
+    if query.ndim == 2:
+        q, k, v = (t.reshape(1, 1, *t.shape) for t in (query, key, value))
+    else:      # (B, H, L, E): the dims before the heads flattened, key/value broadcast to them (Hkv heads)
+        b, heads = math.prod(lead[:-1]), lead[-1]
+        kv_lead = lead[:-1] + ((key.shape[-3],) if gqa else (heads,))
+        q = query if query.ndim == 4 else query.reshape(b, heads, lq, e)
+        k, v = (_heads_view(t, kv_lead, b) for t in (key, value))
+        if mask is not None and mask.ndim > 2 and query.ndim != 4:
+            mask = mask.expand(lead + (lq, lk)).reshape(b, heads, lq, lk)
     out = _fn.SDPAFn.apply(q, k, v, mask, is_causal=bool(is_causal), scale=scale)
     return out if query.ndim == 4 else out.reshape(lead + (lq, value.shape[-1]))
 
