@@ -195,7 +195,9 @@ def test_sdpa_launches_use_the_flat_grid(monkeypatch):
     q, k, v, _, _, scale = attn_inputs(rng, ATTN_CASES["gqa_h4_hkv2_causal_lq19_lk23_tiles16"], "float32")
     o, lse = attn_kernels.sdpa_fwd(dev(q), dev(k), dev(v), None, True, scale)
     attn_kernels.sdpa_bwd(dev(q), dev(q), dev(k), dev(v), o, lse, None, True, scale)
-    assert [c[:2] for c in calls] == [(4, 19), (4, 19), (2, 23), (4, 19)]
+    # interpreter mode evaluates a launch's grid twice (the GPU launch-rule check, then the launch): one per launch
+    launches = [c for i, c in enumerate(calls) if i == 0 or c != calls[i - 1]]
+    assert [c[:2] for c in launches] == [(4, 19), (4, 19), (2, 23), (4, 19)]
 
 
 def test_sdpa_no_keys():
