@@ -52,6 +52,9 @@ class RNNLayerFn(Op):
         hs, cs, gates, raw = be.rnn_seq_fwd(mode, gx, h0, c0, w_hh, b_hh, batch_sizes, w_hr)
         self.save_for_backward(x, w_ih, w_hh, w_hr, hs, cs, gates, raw)
         y = _copy(be, be.getitem(hs, (slice(1, None),)))
+        for t, n in enumerate(batch_sizes or ()):
+            if n < B:   # steps past a sequence's end output zeros (PyTorch's padding), not the kept state
+                be.copy_(be.getitem(y, (t, slice(n, None))), 0.0)
         hn = _copy(be, be.getitem(hs, (T,)))
         cn = None
         if cs is not None:
