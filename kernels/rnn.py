@@ -213,8 +213,10 @@ def _rnn_cell_bwd_kernel(
 
 # ----------------------------------------------------------------------------------------- wrappers
 def _blocks(B, H, K):
+    """(BLOCK_B, BLOCK_H, BLOCK_K): 32x32 tiles at most; LSTM's four fp32 accumulators then take 32 registers
+    a thread at 4 warps (64x64 tiles spilled kilobytes on sm_80/sm_90); ``tl.dot`` needs 16 at least."""
     def fit(n):
-        return max(16, min(64, triton.next_power_of_2(max(n, 1))))
+        return max(16, min(32, triton.next_power_of_2(max(n, 1))))
     return fit(B), fit(H), fit(K)
 
 
@@ -383,8 +385,8 @@ def _masked_rows(a, n, dtype):
 
 # ----------------------------------------------------------------------------------------- AOT
 def aot_specs():
-    """Each mode's forward and backward step in fp32 and bf16 (64x64 tiles, 4 warps)."""
-    blocks = {"BLOCK_B": 64, "BLOCK_H": 64, "BLOCK_K": 64, "PRECISION": "ieee"}
+    """Each mode's forward and backward step in fp32 and bf16 (the largest tiles `_blocks` picks, 4 warps)."""
+    blocks = {"BLOCK_B": 32, "BLOCK_H": 32, "BLOCK_K": 32, "PRECISION": "ieee"}
     for mode, m in MODES.items():
         for ty in ("fp32", "bf16"):
             yield aot_spec(f"rnn_{mode}_{ty}_fwd", _rnn_cell_fwd_kernel,
