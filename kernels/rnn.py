@@ -230,10 +230,6 @@ def _active(batch_sizes, t, B):
     return B if batch_sizes is None else int(batch_sizes[t])
 
 
-def _rows(a, n):
-    return a[n:]
-
-
 def rnn_seq_fwd(mode, gx, h0, c0, w_hh, b_hh, batch_sizes=None, w_hr=None):
     """`NumpyNNRNN.rnn_seq_fwd` on the device: one `_rnn_cell_fwd_kernel` launch per step (plus the
     projection matmul per step with ``w_hr``). Returns ``(hs, cs, gates, raw)`` as the reference."""
@@ -286,7 +282,7 @@ def rnn_seq_fwd(mode, gx, h0, c0, w_hh, b_hh, batch_sizes=None, w_hr=None):
         if raw is not None:
             _copy_into(hs[t + 1], matmul(raw[t][None], w_hr.transpose(1, 0)[None])[0])
             if n < B:
-                _copy_into(_rows(hs[t + 1], n), _rows(hs[t], n))
+                _copy_into(hs[t + 1][n:], hs[t][n:])
     return hs, cs, gates, raw
 
 
@@ -334,11 +330,11 @@ def rnn_seq_bwd(mode, dy, dhn, dcn, hs, cs, gates, raw, w_hh, batch_sizes=None, 
                 dh = _add(dh, matmul(nxt[None], w_hh[None])[0])
             _copy_into(dhs[t], dh)
             if n < B:
-                _copy_into(_rows(dhs[t], n), _zeros((B - n, P), dt, dev))
+                _copy_into(dhs[t][n:], 0.0)
             step_carry = matmul(dhs[t][None], w_hr[None])[0]   # d(o tanh c), (B, H)
             carry = _zeros((B, P), _F32, dev)
             if n < B:
-                _copy_into(_rows(carry, n), _rows(dh, n))
+                _copy_into(carry[n:], dh[n:])
             step_dy, fused_next = None, None
         _rnn_cell_bwd_kernel[grid](
             dummy if step_dy is None else step_dy, dummy if fused_next is None else fused_next, w_hh,
@@ -379,7 +375,7 @@ def _masked_rows(a, n, dtype):
     """``a`` with rows ``n:`` zeroed (a copy)."""
     out = _cast(a, dtype)
     if n < a.shape[0]:
-        _copy_into(out[n:], _zeros(out[n:].shape, dtype, out.device))
+        _copy_into(out[n:], 0.0)
     return out
 
 
