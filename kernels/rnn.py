@@ -381,16 +381,17 @@ def _masked_rows(a, n, dtype):
 
 # ----------------------------------------------------------------------------------------- AOT
 def aot_specs():
-    """Each mode's forward and backward step in fp32 and bf16 (the largest tiles `_blocks` picks, 4 warps)."""
+    """The forward and backward step of LSTM in fp32 and bf16, and of GRU and tanh RNN in bf16 (the relu RNN
+    differs from tanh by one constexpr branch), with the largest tiles `_blocks` picks, 4 warps."""
     blocks = {"BLOCK_B": 32, "BLOCK_H": 32, "BLOCK_K": 32, "PRECISION": "ieee"}
-    for mode, m in MODES.items():
-        for ty in ("fp32", "bf16"):
-            yield aot_spec(f"rnn_{mode}_{ty}_fwd", _rnn_cell_fwd_kernel,
-                           {"gx_ptr": f"*{ty}", "h_ptr": f"*{ty}", "w_ptr": f"*{ty}", "b_ptr": f"*{ty}",
-                            "c_ptr": "*fp32", "hout_ptr": f"*{ty}", "cout_ptr": "*fp32", "gates_ptr": "*fp32"},
-                           {"MODE": m, "HAS_B": True, "KEEP_INACTIVE": True, **blocks})
-            yield aot_spec(f"rnn_{mode}_{ty}_bwd", _rnn_cell_bwd_kernel,
-                           {"dy_ptr": f"*{ty}", "dnext_ptr": f"*{ty}", "w_ptr": f"*{ty}", "carry_ptr": "*fp32",
-                            "dc_ptr": "*fp32", "gates_ptr": "*fp32", "c_ptr": "*fp32", "cnew_ptr": "*fp32",
-                            "h_ptr": f"*{ty}", "hnew_ptr": f"*{ty}", "dgx_ptr": f"*{ty}", "dgh_ptr": f"*{ty}"},
-                           {"MODE": m, "HAS_DY": True, "HAS_NEXT": True, **blocks})
+    for mode, ty in (("lstm", "fp32"), ("lstm", "bf16"), ("gru", "bf16"), ("rnn_tanh", "bf16")):
+        m = MODES[mode]
+        yield aot_spec(f"rnn_{mode}_{ty}_fwd", _rnn_cell_fwd_kernel,
+                       {"gx_ptr": f"*{ty}", "h_ptr": f"*{ty}", "w_ptr": f"*{ty}", "b_ptr": f"*{ty}",
+                        "c_ptr": "*fp32", "hout_ptr": f"*{ty}", "cout_ptr": "*fp32", "gates_ptr": "*fp32"},
+                       {"MODE": m, "HAS_B": True, "KEEP_INACTIVE": True, **blocks})
+        yield aot_spec(f"rnn_{mode}_{ty}_bwd", _rnn_cell_bwd_kernel,
+                       {"dy_ptr": f"*{ty}", "dnext_ptr": f"*{ty}", "w_ptr": f"*{ty}", "carry_ptr": "*fp32",
+                        "dc_ptr": "*fp32", "gates_ptr": "*fp32", "c_ptr": "*fp32", "cnew_ptr": "*fp32",
+                        "h_ptr": f"*{ty}", "hnew_ptr": f"*{ty}", "dgx_ptr": f"*{ty}", "dgh_ptr": f"*{ty}"},
+                       {"MODE": m, "HAS_DY": True, "HAS_NEXT": True, **blocks})
