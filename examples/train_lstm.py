@@ -1,6 +1,6 @@
 """Train a byte-level LSTM language model on the Python standard library's sources with tritongrad.
 
-    python examples/train_lstm.py --tiny                  # 2-core CPU, a minute or two
+    python examples/train_lstm.py --tiny                  # 2-core CPU: val loss 5.55 -> ~2.8 in ~15 s (300 steps)
     python examples/train_lstm.py --device cuda           # GPU: the fused per-step LSTM cell kernels
     python examples/train_lstm.py --device cuda --amp fp16
 
