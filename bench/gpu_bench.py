@@ -26,6 +26,9 @@ Sections (`SECTIONS`, in this order; each in its own try/except, its error recor
   are copied in and the losses compared), and the same tritongrad step replayed from a CUDA graph
   (``make_graphed_step``);
 * ``conv2d``: forward + backward (input and weight gradients), TFLOP/s vs torch/cuDNN (tf32 off for fp32);
+* ``lstm``: one LSTM layer forward + backward, a single step and a whole sequence, fp32 and fp16, TFLOP/s
+  (the input, hidden and weight-gradient matmuls) vs torch/cuDNN (``torch._VF.lstm``, what ``nn.LSTM`` runs);
+* ``nn_breadth``: group_norm forward + backward (GB/s) and conv_transpose2d forward + backward (TFLOP/s) vs torch;
 * ``cross_entropy_memory``: peak memory above the inputs of cross_entropy forward + backward at vocabulary
   50,304 vs torch eager (the floor: the logits' gradient itself);
 * ``adamw`` (`bench.bench_optim.gpu_bench_adamw`), ``dataloader`` (`bench.bench_data.gpu_bench_data`, when
@@ -59,17 +62,18 @@ import traceback
 import numpy as np
 
 SECTIONS = ("copy_bandwidth", "launch_overhead", "elementwise_add", "fused_ops", "matmul", "attention", "train_gpt",
-            "conv2d", "cross_entropy_memory", "adamw", "dataloader", "serialization", "torch_compile")
+            "conv2d", "lstm", "nn_breadth", "cross_entropy_memory", "adamw", "dataloader", "serialization",
+            "torch_compile")
 # seconds a section needs at least; it is skipped (and says so) when less of the budget is left
 SECTION_MIN_S = {"copy_bandwidth": 2, "launch_overhead": 3, "elementwise_add": 10, "fused_ops": 15, "matmul": 30,
                  "attention": 15, "conv2d": 15, "cross_entropy_memory": 5, "adamw": 10, "dataloader": 10,
-                 "serialization": 15, "train_gpt": 25, "torch_compile": 30}
+                 "serialization": 15, "train_gpt": 25, "torch_compile": 30, "lstm": 10, "nn_breadth": 10}
 HIGHER_IS_BETTER = {"GB/s": True, "TFLOP/s": True, "tokens/s": True, "us/launch": False, "MB": False, "ms": False}
 # dense data-sheet peaks (TFLOP/s) of the SXM parts, the matmul rows' ceiling
 SPEC_TFLOPS = {"H200": {"bfloat16": 989.4, "tf32": 494.7, "float32": 66.9},
                "H100": {"bfloat16": 989.4, "tf32": 494.7, "float32": 66.9},
                "A100": {"bfloat16": 312.0, "tf32": 156.0, "float32": 19.5}}
-TOL = {"float32": 1e-4, "bfloat16": 2e-2, "tf32": 1e-2}
+TOL = {"float32": 1e-4, "bfloat16": 2e-2, "float16": 1e-2, "tf32": 1e-2}
 GPT_BATCH = 64   # examples/train_gpt.py's GPU default batch size (its GPTConfig() is the GPU workload)
 
 
@@ -624,6 +628,52 @@ class Bench:
                           p.randn((cout, cin, k, k), dtype, 1 / math.sqrt(cin * k * k)),
                           p.randn((cout,), dtype, 0.1)),
                       grad_args=(0, 1, 2), unit="TFLOP/s", amount=flops, tol=TOL[dtype], heavy=True, compile_ok=False)
+
+    def section_lstm(self, extra):
+        shapes = ([(1, 2, 8, 16, "float32"), (5, 3, 8, 16, "float16")] if self.smoke else
+                  [(1, 64, 1024, 1024, "float32"), (1, 64, 1024, 1024, "float16"),
+                   (128, 32, 512, 512, "float32"), (128, 32, 512, 512, "float16"), (64, 64, 1024, 1024, "float16")])
+        tg = self.tg
+        for t, b, i, h, dtype in shapes:
+            # forward: x W_ih^T and h W_hh^T; backward: dx, dh and the two weight gradients
+            flops = 3 * 2 * t * b * 4 * h * (i + h)
+
+            def lstm(lib, F, x, w_ih, w_hh, b_ih, b_hh, h0):
+                if lib is tg:
+                    from tritongrad.nn._rnn import rnn_forward
+                    return rnn_forward("lstm", x, h0, h0, [(w_ih, w_hh, b_ih, b_hh, None)])[0]
+                return lib._VF.lstm(x, (h0, h0), [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, False, False, False)[0]
+
+            self.case("lstm", f"lstm fwd+bwd {'step' if t == 1 else 'sequence'} T{t} B{b} I{i} H{h} {dtype}", lstm,
+                      lambda p, t=t, b=b, i=i, h=h, dtype=dtype: (
+                          p.randn((t, b, i), dtype), p.randn((4 * h, i), dtype, 1 / math.sqrt(h)),
+                          p.randn((4 * h, h), dtype, 1 / math.sqrt(h)), p.randn((4 * h,), dtype, 0.1),
+                          p.randn((4 * h,), dtype, 0.1), p.randn((1, b, h), dtype, 0.5)),
+                      grad_args=(0, 1, 2, 3, 4), unit="TFLOP/s", amount=flops, tol=TOL[dtype], compile_ok=False)
+
+    def section_nn_breadth(self, extra):
+        gn = [(2, 8, 5, 7, 4, "float32")] if self.smoke else [(32, 256, 56, 56, 32, "float32"),
+                                                              (32, 256, 56, 56, 32, "bfloat16")]
+        for n, c, hgt, wid, groups, dtype in gn:
+            size = _np_dtype(dtype).itemsize
+            self.case("nn_breadth", f"group_norm fwd+bwd ({n}, {c}, {hgt}, {wid}) G{groups} {dtype}",
+                      lambda lib, F, x, w, b, groups=groups: F.group_norm(x, groups, w, b, 1e-5),
+                      lambda p, n=n, c=c, hgt=hgt, wid=wid, dtype=dtype: (
+                          p.randn((n, c, hgt, wid), dtype), p.randn((c,), dtype, 0.1), p.randn((c,), dtype, 0.1)),
+                      grad_args=(0, 1, 2), amount=5 * n * c * hgt * wid * size, tol=TOL[dtype],
+                      ceiling=self.copy_gbs, ceiling_name="copy")
+        ct = [(2, 4, 5, 5, 3, 4, "float32")] if self.smoke else [(32, 128, 28, 28, 64, 4, "bfloat16"),
+                                                                 (32, 128, 28, 28, 64, 4, "float32")]
+        for n, cin, hgt, wid, cout, k, dtype in ct:
+            flops = 3 * 2 * n * cin * hgt * wid * cout * k * k   # forward, input grad, weight grad
+            self.case("nn_breadth", f"conv_transpose2d fwd+bwd x({n},{cin},{hgt},{wid}) w({cin},{cout},{k},{k}) "
+                                    f"stride 2 pad 1 {dtype}",
+                      lambda lib, F, x, w, bias: F.conv_transpose2d(x, w, bias, 2, 1),
+                      lambda p, n=n, cin=cin, hgt=hgt, wid=wid, cout=cout, k=k, dtype=dtype: (
+                          p.randn((n, cin, hgt, wid), dtype), p.randn((cin, cout, k, k), dtype, 1 / math.sqrt(cin * k)),
+                          p.randn((cout,), dtype, 0.1)),
+                      grad_args=(0, 1, 2), unit="TFLOP/s", amount=flops, tol=TOL[dtype], heavy=True,
+                      compile_ok=False)
 
     def section_cross_entropy_memory(self, extra):
         tg, peer = self.tg, self.peer

@@ -6,7 +6,7 @@ AttributeError.
 
 Each backend class is the core interface (`base.Backend`: storage, elementwise, reductions, matmul,
 indexing) plus the fused nn ops (``*_nn_a``: norms, cross-entropy, dropout, batch norm; ``*_nn_b``:
-attention, conv2d, pooling) and the optimizer steps (``*_optim``). The Triton one is imported only when a
+attention, conv2d, pooling; ``*_nn_rnn``: the recurrent time loop) and the optimizer steps (``*_optim``). The Triton one is imported only when a
 cuda tensor is first made, so ``TRITON_INTERPRET`` can be set before any kernel is decorated.
 """
 from __future__ import annotations
@@ -31,10 +31,11 @@ def cpu_backend():
         from .numpy import NumpyBackend
         from .numpy_nn_a import NumpyNNA
         from .numpy_nn_b import NumpyNNB
+        from .numpy_nn_rnn import NumpyNNRNN
         from .numpy_optim import NumpyOptim
         from .numpy_optim_b import NumpyOptimB
 
-        class CPUBackend(NumpyNNA, NumpyNNB, NumpyOptim, NumpyOptimB, NumpyBackend):
+        class CPUBackend(NumpyNNA, NumpyNNB, NumpyNNRNN, NumpyOptim, NumpyOptimB, NumpyBackend):
             """The cpu backend: NumPy reference for every op."""
 
         _cpu = CPUBackend()
@@ -59,10 +60,11 @@ def cuda_backend():
         from .triton import TritonBackend
         from .triton_nn_a import TritonNNA
         from .triton_nn_b import TritonNNB
+        from .triton_nn_rnn import TritonNNRNN
         from .triton_optim import TritonOptim
         from .triton_optim_b import TritonOptimB
 
-        class CUDABackend(TritonNNA, TritonNNB, TritonOptim, TritonOptimB, TritonBackend):
+        class CUDABackend(TritonNNA, TritonNNB, TritonNNRNN, TritonOptim, TritonOptimB, TritonBackend):
             """The cuda backend: a Triton kernel for every op."""
 
         from ..runtime import interpreter_threads

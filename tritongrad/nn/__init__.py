@@ -1,7 +1,7 @@
 """``tritongrad.nn``: PyTorch's ``torch.nn`` -- `Module`, layers, losses, ``functional``, ``init``, ``utils``.
 
 Fused layers (Linear's bias/activation epilogue, LayerNorm, RMSNorm, BatchNorm, Dropout, cross-entropy,
-Embedding, Conv2d, pooling, attention) run the fused backend ops: NumPy on cpu, Triton kernels on cuda.
+Embedding, Conv2d, pooling, attention, the recurrent layers) run the fused backend ops: NumPy on cpu, Triton kernels on cuda.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .normalization import (BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm1d,
 from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d,
                       ReplicationPad1d, ReplicationPad2d, ZeroPad1d, ZeroPad2d)
 from .parameter import Buffer, Parameter
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sparse import Embedding
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
@@ -40,6 +41,6 @@ __all__ = [
     "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "CircularPad1d", "CircularPad2d", "ZeroPad1d",
     "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "PixelShuffle", "PixelUnshuffle", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
-    "TransformerDecoder", "Transformer",
-    "parallel", "DataParallel",
+    "TransformerDecoder", "Transformer", "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell",
+    "GRUCell", "parallel", "DataParallel",
 ]

@@ -1,4 +1,5 @@
-"""``tritongrad.nn.utils``: gradient clipping and parameter/vector conversion (``torch.nn.utils``).
+"""``tritongrad.nn.utils``: gradient clipping, parameter/vector conversion and (``rnn``) packed sequences
+(``torch.nn.utils``).
 
 ``clip_grad_norm_`` on cuda computes the total norm in ONE pass over all gradients (one multi-tensor launch
 per dtype, ``kernels/clip.py``), finishes it with one reduction, and rescales every gradient in one more
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import math
 
-from .. import autograd
-from .. import dtypes as _dt
-from ..tensor import Tensor, cat, stack, tensor
+from ... import autograd
+from ... import dtypes as _dt
+from ...tensor import Tensor, cat, stack, tensor
+from . import rnn
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters",
-           "get_total_norm", "clip_grads_with_norm_"]
+           "get_total_norm", "clip_grads_with_norm_", "rnn"]
 
 
 def _as_list(tensors):
@@ -41,7 +43,7 @@ def _group_power_sum(group, p):
     """The un-rooted ``p``-norm of one (device, dtype) group as a 0-d tensor (sum of |g|^p, or max |g|)."""
     g0 = group[0]
     if g0.device.type == "cuda":
-        from ..kernels import clip
+        from ...kernels import clip
         partials = Tensor._make(clip.grad_norm_partials([_contiguous_data(g) for g in group], p), g0.device)
         return partials.amax() if math.isinf(p) else partials.sum()
     acc = _dt.float64 if g0.dtype is _dt.float64 else _dt.float32   # fp32 accumulation, like the cuda kernel
@@ -87,7 +89,7 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
             dev = group[0].device
             c = coef.to(dev)
             if dev.type == "cuda":
-                from ..kernels import clip
+                from ...kernels import clip
                 clip.grad_scale_([_contiguous_data(g) for g in group], c.contiguous()._data)
                 for g in group:
                     g._version[0] += 1
