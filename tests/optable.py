@@ -489,6 +489,14 @@ OPS = [
        ref=_np_setitem(lambda y: y > 0.5, -2)),
     Op("setitem_mask_row", _setitem(lambda y: y[:, 0] > 0, lambda v: v), [((6, 5), (5,))]),
     Op("index_copy_via_setitem_T", _setitem(lambda y: (slice(None), _idx(y, [2, 0])), 0.0), [((4, 3),)], view="T"),
+    # ---------------------------------------------------------------- sorting (ops_extra, kernels/sort.py)
+    Op("sort", lambda x: x.sort(1), [((4, 6),), ((2, 3, 5),)]),
+    Op("sort_desc_dim0_T", lambda x: tg.sort(x, 0, descending=True), [((5, 3),), ((),)], view="T"),
+    Op("sort_ints_stable", lambda x: x.sort(1, stable=True), [((3, 7),)], dtypes=INTS, grad=False,
+       ref=lambda x: (np.sort(x, 1, kind="stable"), np.argsort(x, 1, kind="stable"))),
+    Op("argsort_desc", lambda x: x.argsort(-1, descending=True), [((3, 6),)], grad=False, gradcheck=False),
+    Op("topk", lambda x: x.topk(3), [((4, 6),), ((7,),)]),
+    Op("topk_smallest_dim0", lambda x: tg.topk(x, 2, dim=0, largest=False), [((5, 3),)], view="step"),
     # ---------------------------------------------------------------- casts
     *[_cast_op(d) for d in ALL],
     Op("cast_roundtrip", lambda x: x.double().float() * 1, [((7,),)], dtypes=("float32",), gradcheck=False),

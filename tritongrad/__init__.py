@@ -111,6 +111,7 @@ from .amp.autocast_mode import (autocast, autocast_decrement_nesting, autocast_i
                                 is_autocast_enabled, set_autocast_cache_enabled, set_autocast_dtype,
                                 set_autocast_enabled)
 from .serialization import load, safe_open, save  # noqa: E402
+from .ops_extra import argsort, msort, sort, topk  # noqa: E402
 from . import accelerator, backends, distributions  # noqa: E402
 from ._compile import compile  # noqa: E402
 from ._typed_tensors import TYPED as _TYPED  # noqa: E402

@@ -1452,6 +1452,23 @@ class Tensor(KernelArgMixin):
     def new_tensor(self, data, dtype=None, device=None):
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device)
 
+    # ------------------------------------------------------------------ sorting (tritongrad.ops_extra)
+    def sort(self, dim=-1, descending=False, stable=False):
+        """``Tensor.sort``: see `tritongrad.ops_extra.sort`."""
+        return _ox.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        """``Tensor.argsort``: see `tritongrad.ops_extra.argsort`."""
+        return _ox.argsort(self, dim, descending, stable)
+
+    def msort(self):
+        """``Tensor.msort``: see `tritongrad.ops_extra.msort`."""
+        return _ox.msort(self)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """``Tensor.topk``: see `tritongrad.ops_extra.topk`."""
+        return _ox.topk(self, k, dim, largest, sorted)
+
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, key):
         basic, adv = _parse_index(self, key)
@@ -2345,3 +2362,6 @@ def matmul(a, b):
     if squeeze_back:
         out = out.squeeze(-1)
     return out
+
+
+from . import ops_extra as _ox  # noqa: E402  (Tensor methods below call it; it imports Tensor)
