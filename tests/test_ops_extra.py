@@ -46,3 +46,80 @@ def test_topk_gradient_goes_to_the_chosen_elements():
     x = tg.tensor([3.0, 1.0, 4.0, 1.0, 5.0], requires_grad=True)
     (x.topk(2).values * tg.tensor([10.0, 1.0])).sum().backward()
     assert x.grad.tolist() == [0.0, 0.0, 1.0, 0.0, 10.0]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("equation,shapes", [
+    ("ij,jk->ik", [(2, 3), (3, 4)]), ("bij,bkj->bik", [(2, 3, 4), (2, 5, 4)]), ("ii->i", [(3, 3)]),
+    ("ii", [(3, 3)]), ("i,j", [(3,), (2,)]), ("ij->", [(2, 3)]), ("...ij,...jk", [(2, 2, 3), (3, 4)]),
+    ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]), ("ij,ij->ij", [(2, 3), (1, 3)]), ("abc,cd,de->abe",
+                                                                                      [(2, 3, 4), (4, 2), (2, 3)]),
+])
+def test_einsum_equations_match_numpy(equation, shapes, device):
+    rng = np.random.default_rng(1)
+    arrs = [rng.standard_normal(s) for s in shapes]
+    got = tg.einsum(equation, *[tg.tensor(a, device=device) for a in arrs])
+    ref = np.einsum(equation, *[np.broadcast_to(a, s) for a, s in zip(arrs, shapes)])
+    np.testing.assert_allclose(got.cpu().numpy(), ref, rtol=1e-10, atol=1e-10)
+    assert got.shape == ref.shape
+
+
+def test_einsum_errors_name_the_problem():
+    a = tg.ones(2, 3)
+    with pytest.raises(ValueError, match="operands"):
+        tg.einsum("ij,jk->ik", a)
+    with pytest.raises(RuntimeError, match="subscript 'j'"):
+        tg.einsum("ij,jk->ik", a, tg.ones(4, 2))
+    with pytest.raises(ValueError, match="output subscripts"):
+        tg.einsum("ij->iz", a)
+
+
+def test_inplace_ops_bump_the_version_and_refuse_leaves():
+    x = tg.ones(3)
+    v = x._version[0]
+    x.addcmul_(tg.ones(3), tg.full((3,), 2.0), value=0.5).lerp_(tg.zeros(3), 0.5)
+    assert x.tolist() == [1.0, 1.0, 1.0] and x._version[0] == v + 2
+    leaf = tg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        leaf.addcdiv_(tg.ones(3), tg.ones(3))
+    y = leaf * 1
+    saved = y + 1          # add saves nothing: a later in-place op on y is fine for it
+    y.scatter_add_(0, tg.tensor([0, 0]), tg.ones(2))
+    z = leaf * 1
+    w = z * z              # mul saves z: modifying z in place must make backward fail
+    z.index_add_(0, tg.tensor([1]), tg.ones(1))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        w.sum().backward()
+    (saved.sum() + y.sum()).backward()
+    assert leaf.grad.tolist() == [2.0] * 3
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_diagonal_is_a_view_and_diag_embed_places_it(device):
+    x = tg.zeros(3, 4, device=device)
+    x.diagonal(1).fill_(2.0)
+    assert x.tolist() == [[0, 2, 0, 0], [0, 0, 2, 0], [0, 0, 0, 2]]
+    assert tg.diag(tg.tensor([1.0, 2.0], device=device), -1).tolist() == [[0, 0, 0], [1, 0, 0], [0, 2, 0]]
+    assert tg.diag_embed(tg.tensor([[1.0, 2.0]], device=device)).shape == (1, 2, 2)
+
+
+def test_small_semantics():
+    a, b = tg.tensor([1.0, float("inf"), float("nan"), 1.0]), tg.tensor([1.0 + 1e-9, float("inf"), float("nan"), 2.0])
+    assert tg.isclose(a, b).tolist() == [True, True, False, False]
+    assert tg.isclose(a, b, equal_nan=True).tolist() == [True, True, True, False]
+    assert tg.tril_indices(3, 2).tolist() == [[0, 1, 1, 2, 2], [0, 0, 1, 0, 1]]
+    assert tg.triu_indices(2, 3, 1).tolist() == [[0, 0, 1], [1, 2, 2]]
+    bounds = tg.tensor([1, 3, 5, 7, 9])
+    v = tg.tensor([[3, 6, 9], [3, 6, 9]])
+    assert tg.bucketize(v, bounds).tolist() == [[1, 3, 4], [1, 3, 4]]
+    assert tg.bucketize(v, bounds, right=True).tolist() == [[2, 3, 5], [2, 3, 5]]
+    assert tg.searchsorted(bounds, v, side="right", out_int32=True).dtype is tg.int32
+    assert tg.repeat_interleave(tg.tensor([2, 0, 1])).tolist() == [0, 0, 2]
+    assert tg.nan_to_num(tg.tensor([float("inf")], dtype=tg.float16)).item() == 65504.0
+    assert tg.float_power(tg.tensor([2]), 3).dtype is tg.float64
+    assert tg.ones(2, 3).scatter(1, tg.tensor([[2], [0]]), value=5.0).tolist() == [[1, 1, 5], [5, 1, 1]]
+    assert tg.masked_select(tg.arange(4.0), tg.tensor([True, False, True, True])).tolist() == [0.0, 2.0, 3.0]
+    probs = tg.tensor([[0.0, 1.0, 0.0]])
+    assert probs.multinomial(2, replacement=True).tolist() == [[1, 1]]
+    with pytest.raises(RuntimeError, match="Integer division"):
+        tg.addcdiv(tg.ones(2), tg.tensor([1, 2]), tg.tensor([1, 2]))

@@ -111,7 +111,10 @@ from .amp.autocast_mode import (autocast, autocast_decrement_nesting, autocast_i
                                 is_autocast_enabled, set_autocast_cache_enabled, set_autocast_dtype,
                                 set_autocast_enabled)
 from .serialization import load, safe_open, save  # noqa: E402
-from .ops_extra import argsort, msort, sort, topk  # noqa: E402
+from .ops_extra import (addcdiv, addcmul, addmm, argsort, baddbmm, bucketize, cdist, diag, diag_embed,  # noqa: E402
+                        diagonal, einsum, float_power, index_add, isclose, kron, masked_select, msort, nan_to_num,
+                        outer, repeat_interleave, scatter, searchsorted, sort, topk, tril_indices, triu_indices)
+from .ops_extra import outer as ger  # noqa: E402
 from . import accelerator, backends, distributions  # noqa: E402
 from ._compile import compile  # noqa: E402
 from ._typed_tensors import TYPED as _TYPED  # noqa: E402

@@ -1469,6 +1469,112 @@ class Tensor(KernelArgMixin):
         """``Tensor.topk``: see `tritongrad.ops_extra.topk`."""
         return _ox.topk(self, k, dim, largest, sorted)
 
+    # ------------------------------------------------------------------ more ops (tritongrad.ops_extra)
+    def outer(self, vec2):
+        """``Tensor.outer``: see `tritongrad.ops_extra.outer`."""
+        return _ox.outer(self, vec2)
+
+    def ger(self, vec2):
+        """``Tensor.ger``: see `tritongrad.ops_extra.outer`."""
+        return _ox.outer(self, vec2)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """``Tensor.isclose``: see `tritongrad.ops_extra.isclose`."""
+        return _ox.isclose(self, other, rtol, atol, equal_nan)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        """``Tensor.addmm``: see `tritongrad.ops_extra.addmm`."""
+        return _ox.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        """``Tensor.baddbmm``: see `tritongrad.ops_extra.baddbmm`."""
+        return _ox.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        """``Tensor.addcmul``: see `tritongrad.ops_extra.addcmul`."""
+        return _ox.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        """``Tensor.addcdiv``: see `tritongrad.ops_extra.addcdiv`."""
+        return _ox.addcdiv(self, tensor1, tensor2, value=value)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        """``Tensor.nan_to_num``: see `tritongrad.ops_extra.nan_to_num`."""
+        return _ox.nan_to_num(self, nan, posinf, neginf)
+
+    def float_power(self, exponent):
+        """``Tensor.float_power``: see `tritongrad.ops_extra.float_power`."""
+        return _ox.float_power(self, exponent)
+
+    def kron(self, other):
+        """``Tensor.kron``: see `tritongrad.ops_extra.kron`."""
+        return _ox.kron(self, other)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        """``Tensor.diagonal``: see `tritongrad.ops_extra.diagonal`."""
+        return _ox.diagonal(self, offset, dim1, dim2)
+
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1):
+        """``Tensor.diag_embed``: see `tritongrad.ops_extra.diag_embed`."""
+        return _ox.diag_embed(self, offset, dim1, dim2)
+
+    def diag(self, diagonal=0):
+        """``Tensor.diag``: see `tritongrad.ops_extra.diag`."""
+        return _ox.diag(self, diagonal)
+
+    def masked_select(self, mask):
+        """``Tensor.masked_select``: see `tritongrad.ops_extra.masked_select`."""
+        return _ox.masked_select(self, mask)
+
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        """``Tensor.repeat_interleave``: see `tritongrad.ops_extra.repeat_interleave`."""
+        return _ox.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        """``Tensor.scatter``: see `tritongrad.ops_extra.scatter`."""
+        return _ox.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        """``Tensor.index_add``: see `tritongrad.ops_extra.index_add`."""
+        return _ox.index_add(self, dim, index, source, alpha=alpha)
+
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+        """``Tensor.addmm_``: `tritongrad.ops_extra.addmm` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.addmm(t, mat1, mat2, beta=beta, alpha=alpha), mat1, mat2)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        """``Tensor.addcmul_``: `tritongrad.ops_extra.addcmul` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.addcmul(t, tensor1, tensor2, value=value), tensor1, tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        """``Tensor.addcdiv_``: `tritongrad.ops_extra.addcdiv` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.addcdiv(t, tensor1, tensor2, value=value), tensor1, tensor2)
+
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        """``Tensor.nan_to_num_``: `tritongrad.ops_extra.nan_to_num` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.nan_to_num(t, nan, posinf, neginf))
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        """``Tensor.scatter_``: `tritongrad.ops_extra.scatter` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.scatter(t, dim, index, src, value=value, reduce=reduce), src)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        """``Tensor.index_add_``: `tritongrad.ops_extra.index_add` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.index_add(t, dim, index, source, alpha=alpha), source)
+
+    def scatter_add_(self, dim, index, src):
+        """``Tensor.scatter_add_``: `Tensor.scatter_add` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: t.scatter_add(dim, index, src), src)
+
+    def lerp_(self, end, weight):
+        """``Tensor.lerp_``: `Tensor.lerp` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: t.lerp(end, weight), end, weight)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        """``Tensor.multinomial``: see `tritongrad.multinomial`."""
+        from .random import multinomial
+        return multinomial(self, num_samples, replacement, generator=generator)
+
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, key):
         basic, adv = _parse_index(self, key)
