@@ -237,6 +237,22 @@ def _setitem(key_fn, value_fn=None):
     return fn
 
 
+def _inplace_chain(x, *methods):
+    """``y = x.clone()`` then each in-place unary method applied to ``y`` in turn (each must return ``y``)."""
+    y = x.clone()
+    for m in methods:
+        assert getattr(y, m)() is y, f"{m} must return self"
+    return y
+
+
+def _binary_inplace_chain(a, b):
+    y = a.clone()
+    y.atan2_(b).fmod_(_away(b)).clamp_min_(-1.0).clamp_max_(1.0)
+    z = a.clone()
+    z.remainder_(_away(b)).multiply_(b).subtract_(b).divide_(_away(b))
+    return y, z
+
+
 def _setdiag(x):
     """``y = x.clone(); y.diagonal(-1).mul_(3)``: a write through the diagonal view."""
     y = x.clone()
@@ -547,6 +563,16 @@ OPS = [
        [((3, 3), (2, 3, 3))]),
     Op("searchsorted_bucketize", lambda s, v: (tg.searchsorted(s.sort().values, v), tg.bucketize(v, s[0].sort()[0],
                                               right=True)), [((2, 5), (2, 3))], grad=False, gradcheck=False),
+    # ---------------------------------------------------------------- in-place variants of unary/binary ops
+    Op("unary_inplace_chain", lambda x: _inplace_chain(x, "sigmoid_", "exp_", "log1p_", "sqrt_", "rsqrt_", "tanh_",
+                                                       "neg_", "abs_", "reciprocal_", "log_", "expm1_", "square_",
+                                                       "sin_", "cos_"), [((3, 4),), ((),)]),
+    Op("rounding_inplace", lambda x: _inplace_chain(x * 3, "floor_") + _inplace_chain(x * 3, "ceil_") +
+       _inplace_chain(x * 3, "round_") + _inplace_chain(x * 3, "trunc_") + _inplace_chain(x, "relu_", "sign_"),
+       [((3, 4),)], gradcheck=False),
+    Op("int_inplace", lambda x: _inplace_chain(x, "abs_", "neg_", "square_"), [((3, 4),)], dtypes=SIGNED,
+       grad=False, ref=lambda x: np.square(-np.abs(x))),
+    Op("binary_inplace", lambda a, b: _binary_inplace_chain(a, b), [((3, 4), (4,))], gradcheck=False),
     # ---------------------------------------------------------------- casts
     *[_cast_op(d) for d in ALL],
     Op("cast_roundtrip", lambda x: x.double().float() * 1, [((7,),)], dtypes=("float32",), gradcheck=False),

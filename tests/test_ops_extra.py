@@ -123,3 +123,49 @@ def test_small_semantics():
     assert probs.multinomial(2, replacement=True).tolist() == [[1, 1]]
     with pytest.raises(RuntimeError, match="Integer division"):
         tg.addcdiv(tg.ones(2), tg.tensor([1, 2]), tg.tensor([1, 2]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_out_is_resized_written_and_returned(device):
+    a, b = tg.ones(2, 3, device=device), tg.full((3, 2), 2.0, device=device)
+    for fn, args, want in [(tg.matmul, (a, b), [[6.0] * 2] * 2), (tg.mm, (a, b), [[6.0] * 2] * 2),
+                           (tg.add, (a, 1.0), [[2.0] * 3] * 2), (tg.mul, (a, a), [[1.0] * 3] * 2),
+                           (tg.exp, (a * 0,), [[1.0] * 3] * 2), (tg.sub, (a, a), [[0.0] * 3] * 2)]:
+        out = tg.empty(0, device=device)
+        assert fn(*args, out=out) is out and out.tolist() == want
+    out = tg.empty(0, device=device)
+    assert tg.bmm(a[None], b[None], out=out) is out and out.shape == (1, 2, 2)
+    out = tg.empty(0, device=device)
+    assert tg.cat([a, a], 1, out=out) is out and out.shape == (2, 6)
+    out = tg.empty(0, device=device)
+    assert tg.stack([a, a], out=out) is out and out.shape == (2, 2, 3)
+    v = out._version[0]
+    tg.add(tg.ones(2, 2, 3, device=device), 1, out=out)
+    assert out._version[0] == v + 1 and out.tolist() == [[[2.0] * 3] * 2] * 2
+    with pytest.warns(UserWarning, match="resized"):
+        tg.add(a, 1, out=tg.zeros(5, device=device))
+
+
+def test_out_rules():
+    leaf = tg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+        tg.mul(leaf, 2, out=tg.empty(2))
+    with tg.no_grad():
+        assert tg.mul(leaf, 2, out=tg.empty(2)).tolist() == [2.0, 2.0]
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type Long"):
+        tg.exp(tg.ones(2), out=tg.empty(2, dtype=tg.int64))
+    assert tg.eq(tg.ones(2), 1, out=tg.empty(2)).tolist() == [1.0, 1.0]   # bool into float is allowed
+    with pytest.raises(RuntimeError, match="view cannot be resized"):
+        tg.add(tg.ones(3), 1, out=tg.zeros(4)[:2])
+
+
+def test_inplace_unary_variants_check_dtype_and_version():
+    x = tg.tensor([0.25, 4.0])
+    x.sqrt_().log_()
+    assert x._version[0] == 2 and np.allclose(x.tolist(), [np.log(0.5), np.log(2.0)])
+    with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+        tg.tensor([1, 2]).exp_()
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        tg.ones(2, requires_grad=True).tanh_()
+    with pytest.raises(RuntimeError, match="single memory location"):
+        tg.ones(1).expand(3).relu_()

@@ -51,12 +51,16 @@ def is_floating_point(input):
 
 
 def _method_alias(name, doc=None):
-    def fn(input, *args, **kwargs):
+    def fn(input, *args, out=None, **kwargs):
         if "axis" in kwargs:    # NumPy's name, which PyTorch accepts as an alias of dim
             kwargs["dim"] = kwargs.pop("axis")
+        if out is not None:
+            from .ops_extra import write_out
+            return write_out(name, out, getattr(input, name)(*args, **kwargs))
         return getattr(input, name)(*args, **kwargs)
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc or f"``torch.{name}(input, ...)``: the same as ``Tensor.{name}``."
+    fn.__doc__ = doc or (f"``torch.{name}(input, ..., out=None)``: the same as ``Tensor.{name}``; with ``out=`` "
+                         f"the result is written into ``out`` (`tritongrad.ops_extra.write_out`).")
     return fn
 
 
@@ -71,7 +75,8 @@ _ALIASES = (
     "unsqueeze", "squeeze", "flatten", "ravel", "unflatten", "narrow", "split", "chunk", "unbind", "select",
     "flip", "fliplr", "flipud", "roll", "tril", "triu", "mm", "bmm", "dot", "index_select", "gather",
     "scatter_add", "masked_fill", "nonzero", "argwhere", "clone", "detach", "lerp", "max", "min",
-    "broadcast_to",
+    "broadcast_to", "exp_", "log_", "sqrt_", "rsqrt_", "sigmoid_", "tanh_", "relu_", "abs_", "neg_", "floor_",
+    "ceil_", "round_", "trunc_", "reciprocal_", "square_",
 )
 for _n in _ALIASES:
     globals()[_n] = _method_alias(_n)

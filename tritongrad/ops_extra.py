@@ -16,12 +16,12 @@ from . import autograd
 from . import dtypes as _dt
 from . import functions_b as FB
 from ._autocast import autocast_op
-from .tensor import Tensor, _as_index, _norm_dim, arange, tensor, where, zeros
+from .tensor import _TYPE_NAMES, Tensor, _as_index, _norm_dim, arange, tensor, where, zeros
 
 __all__ = ["sort", "argsort", "msort", "topk", "outer", "isclose", "addmm", "baddbmm", "addcmul", "addcdiv",
            "nan_to_num", "float_power", "kron", "cdist", "diagonal", "diag_embed", "diag", "tril_indices",
            "triu_indices", "masked_select", "repeat_interleave", "scatter", "index_add", "bucketize",
-           "searchsorted", "einsum", "inplace"]
+           "searchsorted", "einsum", "inplace", "write_out"]
 
 sort_result = namedtuple("sort", ["values", "indices"])
 topk_result = namedtuple("topk", ["values", "indices"])
@@ -81,17 +81,57 @@ def inplace(self, compute, *others):
     self._check_inplace()
     if autograd.is_grad_enabled() and (self.requires_grad or
                                        any(isinstance(o, Tensor) and o.requires_grad for o in others)):
-        return self._rebind(compute(self))
+        # computed from a private copy: nodes inside a composite op that save their input then keep values that
+        # later in-place ops on self cannot change (PyTorch's "original self")
+        return self._rebind(compute(self.clone()))
     with autograd.no_grad():
         res = compute(self)
     if tuple(res.shape) != tuple(self.shape):
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
                            f"{list(res.shape)}")
     if res.dtype.is_floating_point and not self.dtype.is_floating_point:
-        raise RuntimeError(f"result type {res.dtype} can't be cast to the desired output type {self.dtype}")
+        raise RuntimeError(f"result type {_TYPE_NAMES[res.dtype.name]} can't be cast to the desired output type "
+                           f"{_TYPE_NAMES[self.dtype.name]}")
     self._be.copy_(self._data, res.to(self.dtype)._data if res.device == self.device else res.to(self)._data)
     self._version[0] += 1
     return self
+
+
+def write_out(fn, out, result):
+    """Finish ``fn(..., out=out)`` as PyTorch does: ``result`` (computed out of place) is written into the
+    tensor ``out`` (or each of a tuple of them), which is returned. ``out`` must be on the result's device
+    and of a dtype the result may be cast to (no float into an integer tensor); an ``out`` of another shape
+    is resized (a UserWarning unless it was empty; never a view). Refused when the result is part of the
+    autograd graph (out= is not differentiable) or ``out`` is a leaf that requires grad."""
+    if isinstance(out, (tuple, list)):
+        results = result if isinstance(result, tuple) else (result,)
+        if len(out) != len(results):
+            raise TypeError(f"{fn}(): out= takes {len(results)} tensors, got {len(out)}")
+        return type(out)(write_out(fn, o, r) for o, r in zip(out, results))
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{fn}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if result.requires_grad:
+        raise RuntimeError(f"{fn}(): functions with out=... arguments don't support automatic differentiation, "
+                           f"but one of the arguments requires grad.")
+    if out.device != result.device:
+        raise RuntimeError(f"{fn}(): Expected out tensor to be on {result.device} but got {out.device}")
+    if result.dtype.is_floating_point and not out.dtype.is_floating_point:
+        raise RuntimeError(f"result type {_TYPE_NAMES[result.dtype.name]} can't be cast to the desired output "
+                           f"type {_TYPE_NAMES[out.dtype.name]}")
+    out._check_inplace()
+    if tuple(out.shape) != tuple(result.shape):
+        if out._base is not None:
+            raise RuntimeError(f"{fn}(): out is a view of shape {list(out.shape)}; the result has shape "
+                               f"{list(result.shape)} and a view cannot be resized")
+        if out.numel():
+            import warnings
+            warnings.warn(f"An output with one or more elements was resized since it had shape {list(out.shape)}, "
+                          f"which does not match the required output shape {list(result.shape)}.", UserWarning,
+                          stacklevel=3)
+        out._data = out._be.empty(tuple(result.shape), out._data.dtype, out._be.device_of(out._data))
+    out._be.copy_(out._data, result.to(out.dtype)._data)
+    out._version[0] += 1
+    return out
 
 
 # ------------------------------------------------------------------------------------------- composites

@@ -110,6 +110,16 @@ def _scalar(x):
     return x
 
 
+def _inplace_variant(name):
+    """The in-place ``Tensor.<name>_``: ``Tensor.<name>`` written into self by `tritongrad.ops_extra.inplace`
+    (PyTorch's checks: leaves that require grad, expanded views, result dtypes; the version counter bumped)."""
+    def method(self, *args, **kwargs):
+        return _ox.inplace(self, lambda t: getattr(t, name)(*args, **kwargs), *args, *kwargs.values())
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"``Tensor.{name}_``: `Tensor.{name}` written into self, in place (checked, versioned)."
+    return method
+
+
 class Tensor(KernelArgMixin):
     """A multi-dimensional array with autograd (``torch.Tensor``).
 
@@ -1469,6 +1479,18 @@ class Tensor(KernelArgMixin):
         """``Tensor.topk``: see `tritongrad.ops_extra.topk`."""
         return _ox.topk(self, k, dim, largest, sorted)
 
+    # ------------------------------------------------------------------ in-place variants (ops_extra.inplace)
+    (neg_, negative_, abs_, absolute_, exp_, log_, log1p_, expm1_, sqrt_, rsqrt_, sin_, cos_, tanh_, sigmoid_,
+     relu_, sign_, floor_, ceil_, round_, trunc_, fix_, reciprocal_, square_, floor_divide_, remainder_, fmod_,
+     atan2_, arctan2_, clamp_min_, clamp_max_, eq_, ne_, lt_, le_, gt_, ge_, logical_and_, logical_or_,
+     logical_xor_, logical_not_, true_divide_, multiply_, subtract_, divide_) = (
+        _inplace_variant(n) for n in (
+            "neg", "neg", "abs", "abs", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh",
+            "sigmoid", "relu", "sign", "floor", "ceil", "round", "trunc", "trunc", "reciprocal", "square",
+            "floor_divide", "remainder", "fmod", "atan2", "atan2", "clamp_min", "clamp_max", "eq", "ne", "lt",
+            "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not", "div", "mul", "sub",
+            "div"))
+
     # ------------------------------------------------------------------ more ops (tritongrad.ops_extra)
     def outer(self, vec2):
         """``Tensor.outer``: see `tritongrad.ops_extra.outer`."""
@@ -2335,8 +2357,11 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
 
 
 @autocast_op("cat")
-def cat(tensors, dim=0):
-    """Concatenate along ``dim`` (``torch.cat``); all tensors on one device, dtypes promoted."""
+def cat(tensors, dim=0, *, out=None):
+    """Concatenate along ``dim`` (``torch.cat``); all tensors on one device, dtypes promoted.
+    With ``out=``, the result is written into ``out`` (`ops_extra.write_out`)."""
+    if out is not None:
+        return _ox.write_out("cat", out, cat(tensors, dim))
     tensors = [t for t in tensors]
     if not tensors:
         raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
@@ -2363,8 +2388,11 @@ concat = concatenate = cat
 
 
 @autocast_op("stack")
-def stack(tensors, dim=0):
-    """Stack equal-shaped tensors along a new dimension ``dim`` (``torch.stack``)."""
+def stack(tensors, dim=0, *, out=None):
+    """Stack equal-shaped tensors along a new dimension ``dim`` (``torch.stack``).
+    With ``out=``, the result is written into ``out`` (`ops_extra.write_out`)."""
+    if out is not None:
+        return _ox.write_out("stack", out, stack(tensors, dim))
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
@@ -2416,8 +2444,11 @@ _PRECISION = []   # tritongrad._matmul_precision (the package imports this modul
 
 
 @autocast_op("matmul")
-def matmul(a, b):
-    """Matrix product with PyTorch's rules for 1-D, 2-D, batched and broadcast operands (``torch.matmul``)."""
+def matmul(a, b, *, out=None):
+    """Matrix product with PyTorch's rules for 1-D, 2-D, batched and broadcast operands (``torch.matmul``).
+    With ``out=``, the result is written into ``out`` (`ops_extra.write_out`)."""
+    if out is not None:
+        return _ox.write_out("matmul", out, matmul(a, b))
     if not _PRECISION:
         from . import _matmul_precision
         _PRECISION.append(_matmul_precision)
