@@ -169,3 +169,22 @@ def test_inplace_unary_variants_check_dtype_and_version():
         tg.ones(2, requires_grad=True).tanh_()
     with pytest.raises(RuntimeError, match="single memory location"):
         tg.ones(1).expand(3).relu_()
+
+
+def test_sort_topk_out_and_autocast_policies():
+    x = tg.tensor([[3.0, 1.0, 2.0]])
+    v, i = tg.empty(0), tg.empty(0, dtype=tg.int64)
+    r = tg.sort(x, out=(v, i))
+    assert r.values is v and r.indices is i and i.tolist() == [[1, 2, 0]]
+    with pytest.warns(UserWarning, match="resized"):   # PyTorch warns too when a non-empty out is resized
+        r = tg.topk(x, 1, out=(v, i))
+    assert r.values is v and v.tolist() == [[3.0]]
+    a = tg.ones(2, 2)
+    with tg.autocast("cpu", dtype=tg.bfloat16):
+        assert tg.addmm(a, a, a).dtype is tg.bfloat16
+        assert tg.baddbmm(a[None], a[None], a[None]).dtype is tg.bfloat16
+        assert tg.cdist(a.bfloat16(), a.bfloat16()).dtype is tg.float32
+    with tg.autocast("cuda"):
+        c = tg.ones(2, 2, device="cuda")
+        assert tg.einsum("ij,jk->ik", c, c).dtype is tg.float16
+        assert tg.addcmul(c.half(), c, c).dtype is tg.float32

@@ -46,9 +46,8 @@ def sort(input, dim=-1, descending=False, stable=False, *, out=None):
     ``descending``. The sort is always stable (equal elements keep their order), which ``stable=True``
     asks for and ``stable=False`` allows; NaN sorts after every number (first when descending)."""
     _check_tensor("sort", "input", input)
-    if out is not None:
-        raise TypeError("sort(): out= is not supported; use the returned (values, indices)")
-    return sort_result(*_sorted(input, dim, descending, None))
+    result = sort_result(*_sorted(input, dim, descending, None))
+    return result if out is None else sort_result(*write_out("sort", tuple(out), result))
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
@@ -62,14 +61,16 @@ def msort(input):
     return sort(input, 0).values
 
 
-def topk(input, k, dim=-1, largest=True, sorted=True):
+def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):
     """``torch.topk``: ``(values, indices)`` of the ``k`` largest (``largest=False``: smallest) elements along
-    ``dim``. Results are always in sorted order (which ``sorted=False`` allows); ties go to the lower index."""
+    ``dim``. Results are always in sorted order (which ``sorted=False`` allows); ties go to the lower index.
+    ``out=(values, indices)`` writes into those tensors (`write_out`)."""
     _check_tensor("topk", "input", input)
     n = input.shape[_norm_dim(dim, input.ndim)] if input.ndim else 1
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= n:
         raise RuntimeError(f"topk(): selected index k={k!r} out of range (dim {dim} has size {n})")
-    return topk_result(*_sorted(input, dim, largest, k))
+    result = topk_result(*_sorted(input, dim, largest, k))
+    return result if out is None else topk_result(*write_out("topk", tuple(out), result))
 
 
 # ------------------------------------------------------------------------------------------- in place
