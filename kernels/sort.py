@@ -81,6 +81,9 @@ def sort(x, dim, descending=False, k=None):
     indices = runtime.empty(lead + (k,), np.dtype(np.int64), x.device)
     if rows and k:
         grid = (rows, triton.cdiv(n, _BLOCK_I))
+        if grid[0] >= 2**31 or grid[1] > 65535:   # CUDA's grid limits for axes x and y
+            raise ValueError(f"sort: {rows} rows of {n} elements exceed the kernel's grid (at most 2**31 - 1 rows "
+                             f"of at most {65535 * _BLOCK_I} elements)")
         _sort_fwd_kernel[grid](values, indices, xt, n, k, DESCENDING=bool(descending), BLOCK_I=_BLOCK_I,
                                BLOCK_J=_BLOCK_J, num_warps=4)
     back = tuple(order.index(d) for d in range(x.ndim))
