@@ -188,3 +188,12 @@ def test_sort_topk_out_and_autocast_policies():
         c = tg.ones(2, 2, device="cuda")
         assert tg.einsum("ij,jk->ik", c, c).dtype is tg.float16
         assert tg.addcmul(c.half(), c, c).dtype is tg.float32
+
+
+def test_out_on_the_added_functions():
+    out = tg.empty(0)
+    assert tg.addcmul(tg.ones(2), tg.ones(2), tg.ones(2), value=3, out=out) is out and out.tolist() == [4.0, 4.0]
+    idx = tg.empty(0, dtype=tg.int64)
+    assert tg.searchsorted(tg.tensor([1.0, 2.0]), tg.tensor([1.5]), out=idx) is idx and idx.tolist() == [1]
+    with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+        tg.outer(tg.ones(2, requires_grad=True), tg.ones(2), out=tg.empty(0))

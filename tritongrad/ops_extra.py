@@ -6,6 +6,7 @@ their forward and backward come from autograd. ``Tensor`` methods of the same na
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import namedtuple
 
@@ -135,7 +136,17 @@ def write_out(fn, out, result):
     return out
 
 
+def _accepts_out(fn):
+    """``fn`` with PyTorch's ``out=`` keyword: the result is written into ``out`` by `write_out`."""
+    @functools.wraps(fn)
+    def wrapper(*args, out=None, **kwargs):
+        result = fn(*args, **kwargs)
+        return result if out is None else write_out(fn.__name__, out, result)
+    return wrapper
+
+
 # ------------------------------------------------------------------------------------------- composites
+@_accepts_out
 def outer(input, vec2):
     """``torch.outer``: ``out[i, j] = input[i] * vec2[j]`` for 1-D ``input`` and ``vec2``."""
     if input.ndim != 1 or vec2.ndim != 1:
@@ -166,6 +177,7 @@ def _scaled_sum(input, product, beta, alpha):
     return product + (input if beta == 1 else input * beta)
 
 
+@_accepts_out
 @autocast_op("addmm")
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """``torch.addmm``: ``beta * input + alpha * (mat1 @ mat2)`` for 2-D ``mat1``, ``mat2`` and ``input``
@@ -175,6 +187,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     return _scaled_sum(input, mat1.mm(mat2), beta, alpha)
 
 
+@_accepts_out
 @autocast_op("baddbmm")
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``torch.baddbmm``: ``beta * input + alpha * (batch1 @ batch2)`` for 3-D batches."""
@@ -183,12 +196,14 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     return _scaled_sum(input, batch1.bmm(batch2), beta, alpha)
 
 
+@_accepts_out
 @autocast_op("addcmul")
 def addcmul(input, tensor1, tensor2, *, value=1):
     """``torch.addcmul``: ``input + value * tensor1 * tensor2`` (broadcasting)."""
     return input + (tensor1 * tensor2 if value == 1 else tensor1 * tensor2 * value)
 
 
+@_accepts_out
 @autocast_op("addcdiv")
 def addcdiv(input, tensor1, tensor2, *, value=1):
     """``torch.addcdiv``: ``input + value * tensor1 / tensor2`` (broadcasting; integer division refused)."""
@@ -197,6 +212,7 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return input + (tensor1 / tensor2 if value == 1 else tensor1 / tensor2 * value)
 
 
+@_accepts_out
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     """``torch.nan_to_num``: NaN -> ``nan``, +inf -> ``posinf`` (default: the dtype's largest finite value),
     -inf -> ``neginf`` (default: the most negative); integer tensors come back unchanged (a copy). The
@@ -211,6 +227,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     return where(input == -math.inf, neginf, out)
 
 
+@_accepts_out
 def float_power(input, exponent):
     """``torch.float_power``: ``input ** exponent`` computed in float64 (a float64 result)."""
     base = input.double() if isinstance(input, Tensor) else tensor(float(input), dtype=_dt.float64,
@@ -219,6 +236,7 @@ def float_power(input, exponent):
     return base ** exp
 
 
+@_accepts_out
 def kron(input, other):
     """``torch.kron``: the Kronecker product; the shorter shape is padded with leading 1s, and
     ``out.shape[i] = input.shape[i] * other.shape[i]``."""
@@ -291,6 +309,7 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     return out.permute(*order)
 
 
+@_accepts_out
 def diag(input, diagonal=0):
     """``torch.diag``: a 1-D input becomes a square matrix with it on diagonal ``diagonal``; a 2-D input gives
     (a copy of) its diagonal ``diagonal``."""
@@ -317,6 +336,7 @@ def triu_indices(row, col, offset=0, *, dtype=_dt.int64, device="cpu", layout=No
     return _tri_indices(np.triu_indices, row, col, offset, dtype, device)
 
 
+@_accepts_out
 def masked_select(input, mask):
     """``torch.masked_select``: the 1-D tensor of ``input``'s elements where the bool ``mask`` is True
     (both broadcast to a common shape), in row-major order. Synchronizes (the length depends on data)."""
@@ -364,6 +384,7 @@ def _scatter_positions(x, dim, index):
     return lin
 
 
+@_accepts_out
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     """``torch.scatter``: a copy of ``input`` with ``src[i][j]`` (or the scalar ``value``) written at
     ``[index[i][j]][j]`` for dim 0 (likewise for any dim); ``index`` no larger than ``src`` and, outside
@@ -394,6 +415,7 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     return out
 
 
+@_accepts_out
 def index_add(input, dim, index, source, *, alpha=1):
     """``torch.index_add``: a copy of ``input`` with ``alpha * source`` added at ``index`` along ``dim``
     (duplicate indices accumulate)."""
@@ -404,6 +426,7 @@ def index_add(input, dim, index, source, *, alpha=1):
     return FB.IndexAdd.apply(input, index.reshape(-1), source if alpha == 1 else source * alpha, dim=d)
 
 
+@_accepts_out
 def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
     """``torch.searchsorted``: for each value the index where it would be inserted into the sorted last dim
     of ``sorted_sequence`` (leading dims match ``input``'s, or the sequence is 1-D): before equal entries,
@@ -428,6 +451,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     return count.int() if out_int32 else count
 
 
+@_accepts_out
 def bucketize(input, boundaries, *, out_int32=False, right=False):
     """``torch.bucketize``: the bucket of each value for the 1-D sorted ``boundaries``:
     ``boundaries[i-1] < x <= boundaries[i]`` (``right=True``: ``boundaries[i-1] <= x < boundaries[i]``)."""
