@@ -247,6 +247,29 @@ def _setitem(key_fn, value_fn=None):
     return fn
 
 
+def _inplace_chain(x, *methods):
+    """``y = x.clone()`` then each in-place unary method applied to ``y`` in turn (each must return ``y``)."""
+    y = x.clone()
+    for m in methods:
+        assert getattr(y, m)() is y, f"{m} must return self"
+    return y
+
+
+def _binary_inplace_chain(a, b):
+    y = a.clone()
+    y.atan2_(b).fmod_(_away(b)).clamp_min_(-1.0).clamp_max_(1.0)
+    z = a.clone()
+    z.remainder_(_away(b)).multiply_(b).subtract_(b).divide_(_away(b))
+    return y, z
+
+
+def _setdiag(x):
+    """``y = x.clone(); y.diagonal(-1).mul_(3)``: a write through the diagonal view."""
+    y = x.clone()
+    y.diagonal(-1).mul_(3.0)
+    return y
+
+
 def _np_setitem(key_fn, value_fn=None):
     def fn(x, *v):
         y = x.copy()
@@ -499,6 +522,67 @@ OPS = [
        ref=_np_setitem(lambda y: y > 0.5, -2)),
     Op("setitem_mask_row", _setitem(lambda y: y[:, 0] > 0, lambda v: v), [((6, 5), (5,))]),
     Op("index_copy_via_setitem_T", _setitem(lambda y: (slice(None), _idx(y, [2, 0])), 0.0), [((4, 3),)], view="T"),
+    # ---------------------------------------------------------------- sorting (ops_extra, kernels/sort.py)
+    Op("sort", lambda x: x.sort(1), [((4, 6),), ((2, 3, 5),)]),
+    Op("sort_desc_dim0_T", lambda x: tg.sort(x, 0, descending=True), [((5, 3),), ((),)], view="T"),
+    Op("sort_ints_stable", lambda x: x.sort(1, stable=True), [((3, 7),)], dtypes=INTS, grad=False,
+       ref=lambda x: (np.sort(x, 1, kind="stable"), np.argsort(x, 1, kind="stable"))),
+    Op("argsort_desc", lambda x: x.argsort(-1, descending=True), [((3, 6),)], grad=False, gradcheck=False),
+    Op("topk", lambda x: x.topk(3), [((4, 6),), ((7,),)]),
+    Op("topk_smallest_dim0", lambda x: tg.topk(x, 2, dim=0, largest=False), [((5, 3),)], view="step"),
+    # ---------------------------------------------------------------- composites (ops_extra)
+    Op("outer", lambda a, b: tg.outer(a, b), [((4,), (3,))]),
+    Op("addmm", lambda c, a, b: tg.addmm(c, a, b, beta=0.5, alpha=2.0), [((3,), (3, 4), (4, 3))]),
+    Op("addmm_method_T", lambda a, b, c: a.addmm(b, c), [((3, 2), (3, 4), (4, 2))], view="T"),
+    Op("baddbmm", lambda c, a, b: tg.baddbmm(c, a, b, alpha=0.5), [((2, 3, 2), (2, 3, 4), (2, 4, 2))]),
+    Op("addcmul", lambda x, a, b: tg.addcmul(x, a, b, value=0.5), [((3, 4), (4,), (3, 1))]),
+    Op("addcdiv", lambda x, a, b: x.addcdiv(a, _away(b), value=2), [((3, 4), (4,), (3, 4))]),
+    Op("addcmul_", lambda x, a, b: _inplace("addcmul_")(x, a, b), [((3, 4), (3, 4), (4,))]),
+    Op("addcdiv_", lambda x, a, b: _inplace("addcdiv_")(x, a, _away(b)), [((3, 4), (3, 4), (4,))]),
+    Op("lerp_", lambda x, e: _inplace("lerp_", 0.3)(x, e), [((3, 4), (4,))]),
+    Op("nan_to_num", lambda x: (x.log() * (1 / x.relu())).nan_to_num(0.5, 7.0, -8.0), [((13, 5),)],
+       gradcheck=False),
+    Op("nan_to_num_", lambda x: _inplace("nan_to_num_", 1.0)(x.log()), [((4, 5),)], gradcheck=False),
+    Op("float_power", lambda a, b: tg.float_power(_pos(a), b), [((3, 4), (4,))]),
+    Op("kron", lambda a, b: tg.kron(a, b), [((2, 3), (3, 2)), ((3,), (2, 2))]),
+    Op("cdist_mm", lambda a, b: tg.cdist(a, b, compute_mode="use_mm_for_euclid_dist"), [((4, 3), (5, 3))],
+       tol_scale=4),
+    Op("cdist_p2_batched", lambda a, b: tg.cdist(a, b), [((2, 4, 3), (2, 5, 3))]),
+    Op("cdist_p1_p3_inf", lambda a, b: (tg.cdist(a, b, 1), tg.cdist(a, b, 3), tg.cdist(a, b, float("inf"))),
+       [((4, 3), (2, 3))], tol_scale=2, gradcheck=False),
+    Op("diagonal", lambda x: x.diagonal(1, 0, 2), [((4, 3, 5),)], view="T"),
+    Op("diagonal_neg_write", lambda x: _setdiag(x), [((4, 5),)]),
+    Op("diag_1d_2d", lambda a, b: (tg.diag(a, -1), b.diag(1)), [((3,), (4, 4))]),
+    Op("diag_embed", lambda x: tg.diag_embed(x, 1, 0, 2), [((2, 3),)]),
+    Op("masked_select", lambda x, m: x.masked_select(m > 0), [((3, 4), (4,))]),
+    Op("repeat_interleave", lambda x, r: (x.repeat_interleave(2, dim=1), x.repeat_interleave(r.abs().long())),
+       [((2, 3), (6,))], gradcheck=False),
+    Op("scatter_src_value", lambda x, i, s: (x.scatter(1, i, s), x.scatter(1, i, value=1.5)),
+       [((3, 5), (3, 1), (3, 4))], int_inputs={1: (0, 5)}),
+    Op("scatter_", lambda x, i, s: _inplace("scatter_")(x, 0, i, s), [((4, 3), (1, 3), (2, 3))],
+       int_inputs={1: (0, 4)}, gradcheck=False),
+    Op("scatter_add_", lambda x, i, s: _inplace("scatter_add_")(x, 1, i, s), [((3, 5), (3, 4), (3, 4))],
+       int_inputs={1: (0, 5)}),
+    Op("index_add_", lambda x, i, s: _inplace("index_add_")(x, 0, i, s), [((5, 3), (4,), (4, 3))],
+       int_inputs={1: (0, 5)}),
+    Op("index_add_alpha", lambda x, i, s: tg.index_add(x, 1, i, s, alpha=2.0), [((2, 4), (3,), (2, 3))],
+       int_inputs={1: (0, 4)}),
+    Op("einsum_bmm_chain", lambda a, b, c: tg.einsum("bij,bjk,k->bi", a, b, c), [((2, 3, 4), (2, 4, 2), (2,))]),
+    Op("einsum_trace_outer_ellipsis", lambda a, b: (tg.einsum("ii", a), tg.einsum("i,j", a[0], b[0, 0]),
+                                                    tg.einsum("...ij,...j->...i", b, a[:2])),
+       [((3, 3), (2, 3, 3))]),
+    Op("searchsorted_bucketize", lambda s, v: (tg.searchsorted(s.sort().values, v), tg.bucketize(v, s[0].sort()[0],
+                                              right=True)), [((2, 5), (2, 3))], grad=False, gradcheck=False),
+    # ---------------------------------------------------------------- in-place variants of unary/binary ops
+    Op("unary_inplace_chain", lambda x: _inplace_chain(x, "sigmoid_", "exp_", "log1p_", "sqrt_", "rsqrt_", "tanh_",
+                                                       "neg_", "abs_", "reciprocal_", "log_", "expm1_", "square_",
+                                                       "sin_", "cos_"), [((3, 4),), ((),)]),
+    Op("rounding_inplace", lambda x: _inplace_chain(x * 3, "floor_") + _inplace_chain(x * 3, "ceil_") +
+       _inplace_chain(x * 3, "round_") + _inplace_chain(x * 3, "trunc_") + _inplace_chain(x, "relu_", "sign_"),
+       [((3, 4),)], gradcheck=False),
+    Op("int_inplace", lambda x: _inplace_chain(x, "abs_", "neg_", "square_"), [((3, 4),)], dtypes=SIGNED,
+       grad=False, ref=lambda x: np.square(-np.abs(x))),
+    Op("binary_inplace", lambda a, b: _binary_inplace_chain(a, b), [((3, 4), (4,))], gradcheck=False),
     # ---------------------------------------------------------------- casts
     *[_cast_op(d) for d in ALL],
     Op("cast_roundtrip", lambda x: x.double().float() * 1, [((7,),)], dtypes=("float32",), gradcheck=False),

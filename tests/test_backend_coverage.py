@@ -9,6 +9,7 @@ import pytest
 
 from tritongrad.backends import base, cpu_backend, cuda_backend
 from tritongrad.backends.numpy import NumpyBackend
+from tritongrad.backends.numpy_extra import NumpyExtra
 from tritongrad.backends.numpy_nn_a import NumpyNNA
 from tritongrad.backends.numpy_nn_b import NumpyNNB
 from tritongrad.backends.numpy_nn_rnn import NumpyNNRNN
@@ -17,8 +18,8 @@ from tritongrad.backends.numpy_optim import NumpyOptim
 SHARED_VIEW_HELPERS = {"reshape_view", "permute", "broadcast_to", "getitem", "flip_view", "device_of"}
 """Metadata-only helpers of base.Backend (NumPy and DeviceArray share view semantics): no computation."""
 
-INTERFACES = (base.Backend, NumpyNNA, NumpyNNB, NumpyNNRNN, NumpyOptim)
-NUMPY_CLASSES = (NumpyBackend, NumpyNNA, NumpyNNB, NumpyNNRNN, NumpyOptim)
+INTERFACES = (base.Backend, NumpyNNA, NumpyNNB, NumpyNNRNN, NumpyOptim, NumpyExtra)
+NUMPY_CLASSES = (NumpyBackend, NumpyNNA, NumpyNNB, NumpyNNRNN, NumpyOptim, NumpyExtra)
 BACKENDS_DIR = os.path.dirname(inspect.getfile(base))
 
 

@@ -53,12 +53,16 @@ def is_floating_point(input):
 
 
 def _method_alias(name, doc=None):
-    def fn(input, *args, **kwargs):
+    def fn(input, *args, out=None, **kwargs):
         if "axis" in kwargs:    # NumPy's name, which PyTorch accepts as an alias of dim
             kwargs["dim"] = kwargs.pop("axis")
+        if out is not None:
+            from .ops_extra import write_out
+            return write_out(name, out, getattr(input, name)(*args, **kwargs))
         return getattr(input, name)(*args, **kwargs)
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc or f"``torch.{name}(input, ...)``: the same as ``Tensor.{name}``."
+    fn.__doc__ = doc or (f"``torch.{name}(input, ..., out=None)``: the same as ``Tensor.{name}``; with ``out=`` "
+                         f"the result is written into ``out`` (`tritongrad.ops_extra.write_out`).")
     return fn
 
 
@@ -73,7 +77,8 @@ _ALIASES = (
     "unsqueeze", "squeeze", "flatten", "ravel", "unflatten", "narrow", "split", "chunk", "unbind", "select",
     "flip", "fliplr", "flipud", "roll", "tril", "triu", "mm", "bmm", "dot", "index_select", "gather",
     "scatter_add", "masked_fill", "nonzero", "argwhere", "clone", "detach", "lerp", "max", "min",
-    "broadcast_to",
+    "broadcast_to", "exp_", "log_", "sqrt_", "rsqrt_", "sigmoid_", "tanh_", "relu_", "abs_", "neg_", "floor_",
+    "ceil_", "round_", "trunc_", "reciprocal_", "square_",
 )
 for _n in _ALIASES:
     globals()[_n] = _method_alias(_n)
@@ -113,6 +118,10 @@ from .amp.autocast_mode import (autocast, autocast_decrement_nesting, autocast_i
                                 is_autocast_enabled, set_autocast_cache_enabled, set_autocast_dtype,
                                 set_autocast_enabled)
 from .serialization import load, safe_open, save  # noqa: E402
+from .ops_extra import (addcdiv, addcmul, addmm, argsort, baddbmm, bucketize, cdist, diag, diag_embed,  # noqa: E402
+                        diagonal, einsum, float_power, index_add, isclose, kron, masked_select, msort, nan_to_num,
+                        outer, repeat_interleave, scatter, searchsorted, sort, topk, tril_indices, triu_indices)
+from .ops_extra import outer as ger  # noqa: E402
 from . import accelerator, backends, distributions  # noqa: E402
 from ._compile import compile  # noqa: E402
 from ._dlpack import from_dlpack  # noqa: E402

@@ -114,6 +114,16 @@ def _scalar(x):
     return x
 
 
+def _inplace_variant(name):
+    """The in-place ``Tensor.<name>_``: ``Tensor.<name>`` written into self by `tritongrad.ops_extra.inplace`
+    (PyTorch's checks: leaves that require grad, expanded views, result dtypes; the version counter bumped)."""
+    def method(self, *args, **kwargs):
+        return _ox.inplace(self, lambda t: getattr(t, name)(*args, **kwargs), *args, *kwargs.values())
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"``Tensor.{name}_``: `Tensor.{name}` written into self, in place (checked, versioned)."
+    return method
+
+
 class Tensor(KernelArgMixin, DLPackMixin):
     """A multi-dimensional array with autograd (``torch.Tensor``).
 
@@ -1501,6 +1511,141 @@ class Tensor(KernelArgMixin, DLPackMixin):
     def new_tensor(self, data, dtype=None, device=None):
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device)
 
+    # ------------------------------------------------------------------ sorting (tritongrad.ops_extra)
+    def sort(self, dim=-1, descending=False, stable=False):
+        """``Tensor.sort``: see `tritongrad.ops_extra.sort`."""
+        return _ox.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        """``Tensor.argsort``: see `tritongrad.ops_extra.argsort`."""
+        return _ox.argsort(self, dim, descending, stable)
+
+    def msort(self):
+        """``Tensor.msort``: see `tritongrad.ops_extra.msort`."""
+        return _ox.msort(self)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """``Tensor.topk``: see `tritongrad.ops_extra.topk`."""
+        return _ox.topk(self, k, dim, largest, sorted)
+
+    # ------------------------------------------------------------------ in-place variants (ops_extra.inplace)
+    (neg_, negative_, abs_, absolute_, exp_, log_, log1p_, expm1_, sqrt_, rsqrt_, sin_, cos_, tanh_, sigmoid_,
+     relu_, sign_, floor_, ceil_, round_, trunc_, fix_, reciprocal_, square_, floor_divide_, remainder_, fmod_,
+     atan2_, arctan2_, clamp_min_, clamp_max_, eq_, ne_, lt_, le_, gt_, ge_, logical_and_, logical_or_,
+     logical_xor_, logical_not_, true_divide_, multiply_, subtract_, divide_) = (
+        _inplace_variant(n) for n in (
+            "neg", "neg", "abs", "abs", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tanh",
+            "sigmoid", "relu", "sign", "floor", "ceil", "round", "trunc", "trunc", "reciprocal", "square",
+            "floor_divide", "remainder", "fmod", "atan2", "atan2", "clamp_min", "clamp_max", "eq", "ne", "lt",
+            "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not", "div", "mul", "sub",
+            "div"))
+
+    # ------------------------------------------------------------------ more ops (tritongrad.ops_extra)
+    def outer(self, vec2):
+        """``Tensor.outer``: see `tritongrad.ops_extra.outer`."""
+        return _ox.outer(self, vec2)
+
+    def ger(self, vec2):
+        """``Tensor.ger``: see `tritongrad.ops_extra.outer`."""
+        return _ox.outer(self, vec2)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """``Tensor.isclose``: see `tritongrad.ops_extra.isclose`."""
+        return _ox.isclose(self, other, rtol, atol, equal_nan)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        """``Tensor.addmm``: see `tritongrad.ops_extra.addmm`."""
+        return _ox.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        """``Tensor.baddbmm``: see `tritongrad.ops_extra.baddbmm`."""
+        return _ox.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        """``Tensor.addcmul``: see `tritongrad.ops_extra.addcmul`."""
+        return _ox.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        """``Tensor.addcdiv``: see `tritongrad.ops_extra.addcdiv`."""
+        return _ox.addcdiv(self, tensor1, tensor2, value=value)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        """``Tensor.nan_to_num``: see `tritongrad.ops_extra.nan_to_num`."""
+        return _ox.nan_to_num(self, nan, posinf, neginf)
+
+    def float_power(self, exponent):
+        """``Tensor.float_power``: see `tritongrad.ops_extra.float_power`."""
+        return _ox.float_power(self, exponent)
+
+    def kron(self, other):
+        """``Tensor.kron``: see `tritongrad.ops_extra.kron`."""
+        return _ox.kron(self, other)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        """``Tensor.diagonal``: see `tritongrad.ops_extra.diagonal`."""
+        return _ox.diagonal(self, offset, dim1, dim2)
+
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1):
+        """``Tensor.diag_embed``: see `tritongrad.ops_extra.diag_embed`."""
+        return _ox.diag_embed(self, offset, dim1, dim2)
+
+    def diag(self, diagonal=0):
+        """``Tensor.diag``: see `tritongrad.ops_extra.diag`."""
+        return _ox.diag(self, diagonal)
+
+    def masked_select(self, mask):
+        """``Tensor.masked_select``: see `tritongrad.ops_extra.masked_select`."""
+        return _ox.masked_select(self, mask)
+
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        """``Tensor.repeat_interleave``: see `tritongrad.ops_extra.repeat_interleave`."""
+        return _ox.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        """``Tensor.scatter``: see `tritongrad.ops_extra.scatter`."""
+        return _ox.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        """``Tensor.index_add``: see `tritongrad.ops_extra.index_add`."""
+        return _ox.index_add(self, dim, index, source, alpha=alpha)
+
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1):
+        """``Tensor.addmm_``: `tritongrad.ops_extra.addmm` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.addmm(t, mat1, mat2, beta=beta, alpha=alpha), mat1, mat2)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        """``Tensor.addcmul_``: `tritongrad.ops_extra.addcmul` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.addcmul(t, tensor1, tensor2, value=value), tensor1, tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        """``Tensor.addcdiv_``: `tritongrad.ops_extra.addcdiv` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.addcdiv(t, tensor1, tensor2, value=value), tensor1, tensor2)
+
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        """``Tensor.nan_to_num_``: `tritongrad.ops_extra.nan_to_num` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.nan_to_num(t, nan, posinf, neginf))
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        """``Tensor.scatter_``: `tritongrad.ops_extra.scatter` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.scatter(t, dim, index, src, value=value, reduce=reduce), src)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        """``Tensor.index_add_``: `tritongrad.ops_extra.index_add` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: _ox.index_add(t, dim, index, source, alpha=alpha), source)
+
+    def scatter_add_(self, dim, index, src):
+        """``Tensor.scatter_add_``: `Tensor.scatter_add` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: t.scatter_add(dim, index, src), src)
+
+    def lerp_(self, end, weight):
+        """``Tensor.lerp_``: `Tensor.lerp` written into self (checked, versioned)."""
+        return _ox.inplace(self, lambda t: t.lerp(end, weight), end, weight)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        """``Tensor.multinomial``: see `tritongrad.multinomial`."""
+        from .random import multinomial
+        return multinomial(self, num_samples, replacement, generator=generator)
+
     # ------------------------------------------------------------------ indexing
     def __getitem__(self, key):
         basic, adv = _parse_index(self, key)
@@ -2297,8 +2442,11 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
 
 
 @autocast_op("cat")
-def cat(tensors, dim=0):
-    """Concatenate along ``dim`` (``torch.cat``); all tensors on one device, dtypes promoted."""
+def cat(tensors, dim=0, *, out=None):
+    """Concatenate along ``dim`` (``torch.cat``); all tensors on one device, dtypes promoted.
+    With ``out=``, the result is written into ``out`` (`ops_extra.write_out`)."""
+    if out is not None:
+        return _ox.write_out("cat", out, cat(tensors, dim))
     tensors = [t for t in tensors]
     if not tensors:
         raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
@@ -2331,8 +2479,11 @@ concat = concatenate = cat
 
 
 @autocast_op("stack")
-def stack(tensors, dim=0):
-    """Stack equal-shaped tensors along a new dimension ``dim`` (``torch.stack``)."""
+def stack(tensors, dim=0, *, out=None):
+    """Stack equal-shaped tensors along a new dimension ``dim`` (``torch.stack``).
+    With ``out=``, the result is written into ``out`` (`ops_extra.write_out`)."""
+    if out is not None:
+        return _ox.write_out("stack", out, stack(tensors, dim))
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
@@ -2385,8 +2536,11 @@ _PRECISION = []   # tritongrad._matmul_precision (the package imports this modul
 
 
 @autocast_op("matmul")
-def matmul(a, b):
-    """Matrix product with PyTorch's rules for 1-D, 2-D, batched and broadcast operands (``torch.matmul``)."""
+def matmul(a, b, *, out=None):
+    """Matrix product with PyTorch's rules for 1-D, 2-D, batched and broadcast operands (``torch.matmul``).
+    With ``out=``, the result is written into ``out`` (`ops_extra.write_out`)."""
+    if out is not None:
+        return _ox.write_out("matmul", out, matmul(a, b))
     if not _PRECISION:
         from . import _matmul_precision
         _PRECISION.append(_matmul_precision)
@@ -2437,3 +2591,6 @@ def matmul(a, b):
     if squeeze_back:
         out = out.squeeze(-1)
     return out
+
+
+from . import ops_extra as _ox  # noqa: E402  (Tensor methods below call it; it imports Tensor)

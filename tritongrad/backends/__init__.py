@@ -30,12 +30,13 @@ def cpu_backend():
             return _cpu
         from .numpy import NumpyBackend
         from .numpy_nn_a import NumpyNNA
+        from .numpy_extra import NumpyExtra
         from .numpy_nn_b import NumpyNNB
         from .numpy_nn_rnn import NumpyNNRNN
         from .numpy_optim import NumpyOptim
         from .numpy_optim_b import NumpyOptimB
 
-        class CPUBackend(NumpyNNA, NumpyNNB, NumpyNNRNN, NumpyOptim, NumpyOptimB, NumpyBackend):
+        class CPUBackend(NumpyExtra, NumpyNNA, NumpyNNB, NumpyNNRNN, NumpyOptim, NumpyOptimB, NumpyBackend):
             """The cpu backend: NumPy reference for every op."""
 
         _cpu = CPUBackend()
@@ -58,13 +59,15 @@ def cuda_backend():
         else:
             device_state()  # opens the GPU and installs tritongrad's Triton driver; raises without one
         from .triton import TritonBackend
+        from .triton_extra import TritonExtra
         from .triton_nn_a import TritonNNA
         from .triton_nn_b import TritonNNB
         from .triton_nn_rnn import TritonNNRNN
         from .triton_optim import TritonOptim
         from .triton_optim_b import TritonOptimB
 
-        class CUDABackend(TritonNNA, TritonNNB, TritonNNRNN, TritonOptim, TritonOptimB, TritonBackend):
+        class CUDABackend(TritonExtra, TritonNNA, TritonNNB, TritonNNRNN, TritonOptim, TritonOptimB,
+                          TritonBackend):
             """The cuda backend: a Triton kernel for every op."""
 
         from ..runtime import interpreter_threads
