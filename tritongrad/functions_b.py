@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._higher_order import constant as _const
 from .autograd import Op
+from .functions import IndexSelect, ScatterAdd, _zeros_t
 
 
 class Sort(Op):
@@ -23,6 +25,12 @@ class Sort(Op):
         if len(self.x_shape) == 0:
             return gv
         return self.be.scatter_add(self.x_shape, self.x_dtype, self.dim, idx, gv)
+
+    def backward_graph(self, gv, gi=None):
+        (idx,) = self.saved_tensors
+        if len(self.x_shape) == 0:
+            return gv
+        return ScatterAdd.apply(_zeros_t(self, self.x_shape, self.x_dtype), _const(self, idx), gv, dim=self.dim)
 
     @property
     def name(self):
@@ -52,14 +60,40 @@ class Diagonal(Op):
         return diagonal_view(self.be, x, offset, dim1, dim2)
 
     def backward(self, g):
-        be = self.be
-        out = be.full(self.in_shape, 0, self.in_dtype, be.device_of(g))
-        be.copy_(diagonal_view(be, out, *self.params), g)
-        return out
+        return _diagonal_scatter(self.be, g, self.in_shape, self.in_dtype, self.params)
+
+    def backward_graph(self, g):
+        return _DiagonalScatter.apply(g, in_shape=self.in_shape, in_dtype=self.in_dtype, params=self.params)
 
     @property
     def name(self):
         return "DiagonalBackward0"
+
+
+def _diagonal_scatter(be, g, in_shape, in_dtype, params):
+    """Zeros of ``in_shape`` with ``g`` written on the diagonal ``params`` (the adjoint of `diagonal_view`)."""
+    out = be.full(in_shape, 0, in_dtype, be.device_of(g))
+    be.copy_(diagonal_view(be, out, *params), g)
+    return out
+
+
+class _DiagonalScatter(Op):
+    """`Diagonal`'s backward as an op of its own (its gradient is `Diagonal` again), for double backward."""
+
+    def forward(self, g, *, in_shape, in_dtype, params):
+        self.params = params
+        return _diagonal_scatter(self.be, g, in_shape, in_dtype, params)
+
+    def backward(self, go):
+        return self.be.contiguous(diagonal_view(self.be, go, *self.params))
+
+    def backward_graph(self, go):
+        offset, dim1, dim2 = self.params
+        return Diagonal.apply(go, offset=offset, dim1=dim1, dim2=dim2)
+
+    @property
+    def name(self):
+        return "DiagonalScatterBackward0"
 
 
 class IndexAdd(Op):
@@ -75,6 +109,11 @@ class IndexAdd(Op):
     def backward(self, g):
         (index,) = self.saved_tensors
         gs = self.be.index_select(g, self.dim, index) if self.needs_input_grad[2] else None
+        return g, None, gs
+
+    def backward_graph(self, g):
+        (index,) = self.saved_tensors
+        gs = IndexSelect.apply(g, _const(self, index), dim=self.dim) if self.needs_input_grad[2] else None
         return g, None, gs
 
     @property
