@@ -6,8 +6,9 @@ AttributeError.
 
 Each backend class is the core interface (`base.Backend`: storage, elementwise, reductions, matmul,
 indexing) plus the fused nn ops (``*_nn_a``: norms, cross-entropy, dropout, batch norm; ``*_nn_b``:
-attention, conv2d, pooling; ``*_nn_rnn``: the recurrent time loop) and the optimizer steps (``*_optim``). The Triton one is imported only when a
-cuda tensor is first made, so ``TRITON_INTERPRET`` can be set before any kernel is decorated.
+attention, conv2d, pooling; ``*_nn_rnn``: the recurrent time loop) and the optimizer steps (``*_optim``).
+The Triton one is imported only when a cuda tensor is first made, so ``TRITON_INTERPRET`` can be set before
+any kernel is decorated.
 """
 from __future__ import annotations
 
