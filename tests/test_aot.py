@@ -64,18 +64,23 @@ def _assert_all_compiled(result):
 KNOWN_SPILLS = {
     ("conv", "conv2d_"): "implicit-GEMM tiles spill 4 B to 3.5 KB (fp32 FMA dots worst); conv.py's tiles are GPU "
                          "hardening A's (issue 11) to shrink",
-    ("cross_entropy", "cross_entropy_prob_fp32_fwd"): "4 B on sm_90 at only 40 registers (16 warps): not register "
-                                                      "pressure, to investigate",
     ("elementwise", "binary_floor_divide_fp64"): "16 B on sm_80 at 96 registers (fp64 floor division)",
     ("reduce", "reduce_all_i1"): "4 B on sm_80 at 128 registers",
 }
 """Kernel specs (module, name prefix) that still spill, and why. They must still compile; the zero-spill checks
 skip them and check that they do still spill (remove an entry once its kernels fit). Attention and matmul, in
 every config, have none."""
+SPILLS_ON_SOME_TRITON = {
+    ("cross_entropy", "cross_entropy_prob_fp32_fwd"): "4 B on sm_90 at only 40 registers (16 warps) with triton "
+                                                      "3.6, none with 3.9: not register pressure, to investigate",
+}
+"""Like `KNOWN_SPILLS`, for specs that spill with some supported Triton versions only (CI compiles with the newest
+and with 3.6): skipped by the zero-spill check, and not required to spill."""
 
 
-def _known_spill(r):
-    return next((key for key in KNOWN_SPILLS if r["module"] == key[0] and r["name"].startswith(key[1])), None)
+def _known_spill(r, table=None):
+    table = {**KNOWN_SPILLS, **SPILLS_ON_SOME_TRITON} if table is None else table
+    return next((key for key in table if r["module"] == key[0] and r["name"].startswith(key[1])), None)
 
 
 def _assert_fits(result):
@@ -88,7 +93,7 @@ def _assert_fits(result):
     assert not bad, "kernels that spill registers or overflow shared memory:\n" + "\n".join(bad)
     seen, spilling = set(), set()
     for r in result["reports"]:
-        key = _known_spill(r)
+        key = _known_spill(r, KNOWN_SPILLS)
         if key is not None:
             seen.add(key)
             if not r["ok"]:
