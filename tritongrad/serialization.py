@@ -28,16 +28,18 @@ killed saves are removed by the next save of the same file.
 """
 from __future__ import annotations
 
-import errno
+import io
 import json
 import math
 import mmap as _mmap
 import os
-import secrets
 from collections.abc import Mapping
 
 import ml_dtypes
 import numpy as np
+
+from . import _structure
+from ._atomic import _TEMP_PREFIX, atomic_write  # noqa: F401  (_TEMP_PREFIX: the temporaries' names)
 
 __all__ = ["SafetensorsError", "save", "load", "safe_open", "save_file", "load_file", "atomic_write",
            "MAX_HEADER_BYTES"]
@@ -289,79 +291,6 @@ def parse_header(path, f, file_size):
     return {t.name: t for t in infos}, metadata, data_start
 
 
-# ================================================================================== atomic write
-
-_TEMP_PREFIX = ".tritongrad-tmp."
-
-
-def _temp_name(base):
-    return f"{_TEMP_PREFIX}{base[:120]}.{os.getpid()}.{secrets.token_hex(4)}"
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale_temps(directory, base):
-    """Remove temporaries of earlier saves of ``base`` whose writing process no longer exists."""
-    prefix = f"{_TEMP_PREFIX}{base[:120]}."
-    for entry in os.scandir(directory):
-        if not entry.name.startswith(prefix):
-            continue
-        pid, _, token = entry.name[len(prefix):].partition(".")
-        if not (pid.isdigit() and len(token) == 8) or _pid_alive(int(pid)):
-            continue
-        try:
-            os.unlink(entry.path)
-        except FileNotFoundError:
-            pass
-
-
-def _fsync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError as e:  # some filesystems cannot fsync a directory; the rename is still atomic
-        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, write):
-    """Write a file crash-safely: ``write(f)`` fills a temporary binary file that replaces ``path``.
-
-    The temporary (``.tritongrad-tmp.<name>.<pid>.<random>``) lives in ``path``'s directory; it is
-    fsynced, renamed over ``path`` with ``os.replace`` and the directory is fsynced, so after a crash
-    ``path`` holds either the old or the new contents. On any error the temporary is removed and the
-    error propagates; temporaries left by killed processes are removed by the next save of ``path``.
-    """
-    path = os.path.abspath(os.fspath(path))
-    directory, base = os.path.split(path)
-    _remove_stale_temps(directory, base)
-    tmp = os.path.join(directory, _temp_name(base))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(directory)
-
-
 # ================================================================================== NumPy layer
 
 def _write_array(f, a):
@@ -393,15 +322,40 @@ def save_file(arrays, path, metadata=None):
     _save_specs(path, {k: (a.dtype, a.shape) for k, a in arrays.items()}, arrays.__getitem__, metadata)
 
 
-def _save_specs(path, specs, host_array, metadata):
+def _is_file_object(f):
+    return hasattr(f, "write") or hasattr(f, "read")
+
+
+def _check_target(f, mode):
+    """``f`` must be a path (str or os.PathLike) or a binary file object open for ``mode`` ('rb'/'wb')."""
+    if _is_file_object(f):
+        mode_of = getattr(f, "mode", None)
+        if isinstance(f, io.TextIOBase) or (isinstance(mode_of, str) and "b" not in mode_of):
+            raise TypeError(f"the file object {f!r:.80} is open in text mode; open it in binary mode "
+                            f"({mode!r}) or pass its path")
+        if not hasattr(f, "write" if mode == "wb" else "read"):
+            raise TypeError(f"the file object {f!r:.80} has no .{'write' if mode == 'wb' else 'read'}() method")
+        return
+    if not isinstance(f, (str, os.PathLike)):
+        raise TypeError(f"f must be a path (str or os.PathLike) or a binary file object open for {mode!r}, "
+                        f"got {type(f).__name__}")
+
+
+def _save_specs(f, specs, host_array, metadata):
+    """Write the file: atomically to a path (`atomic_write`), sequentially from the current position to a
+    writable binary file object."""
+    _check_target(f, "wb")
     header, order = build_header(specs, metadata)
 
-    def write(f):
-        f.write(header)
+    def write(out):
+        out.write(header)
         for name in order:
-            _write_array(f, host_array(name))
+            _write_array(out, host_array(name))
 
-    atomic_write(path, write)
+    if _is_file_object(f):
+        write(f)
+    else:
+        atomic_write(f, write)
 
 
 class _Reader:
@@ -410,12 +364,25 @@ class _Reader:
 
     `read` copies one tensor's bytes into a fresh array with one positioned read; `array(copy=False)` is
     a view of the map (writable; writes never reach the file) when the data is aligned for its dtype.
+    A readable binary file object is read whole, from its current position, into memory (``self._map``
+    is then those bytes, and `read` copies from them).
     """
 
     def __init__(self, path):
+        _check_target(path, "rb")
+        self._map = None
+        if _is_file_object(path):
+            self.path = getattr(path, "name", None) or f"<{type(path).__name__}>"
+            self.file = None
+            self._map = path.read()
+            if not isinstance(self._map, (bytes, bytearray)):
+                raise TypeError(f"{self.path}: read() returned {type(self._map).__name__}, not bytes; open the "
+                                f"file in binary mode ('rb')")
+            self.infos, self.metadata, self.data_start = parse_header(self.path, io.BytesIO(self._map),
+                                                                      len(self._map))
+            return
         self.path = os.fspath(path)
         self.file = open(self.path, "rb")
-        self._map = None
         try:
             size = os.fstat(self.file.fileno()).st_size
             self.infos, self.metadata, self.data_start = parse_header(self.path, self.file, size)
@@ -448,6 +415,8 @@ class _Reader:
     def read(self, name):
         """A fresh array with the tensor's values, read with positioned reads (no map involved)."""
         t = self.info(name)
+        if self.file is None:  # read from a file object: the bytes are in memory
+            return self.view(name).copy()
         out = np.empty(t.shape, t.dtype)
         buf = memoryview(out.reshape(-1).view(np.uint8))
         done = 0
@@ -459,13 +428,15 @@ class _Reader:
         return out
 
     def array(self, name, copy):
-        if copy:
+        if copy or self.file is None:
             return self.read(name)
         a = self.view(name)
         return a if a.flags.aligned else self.read(name)
 
     def close(self):
         """Close the file, and the map unless arrays still view it (then it goes with the last of them)."""
+        if self.file is None:
+            return
         self.file.close()
         if self._map is not None:
             try:
@@ -512,18 +483,50 @@ def _spec(value, name):
     return _host_array(value, name).dtype, value.shape
 
 
-def save(tensors, path, metadata=None):
-    """Save a dict of Tensors to a safetensors file (``safetensors.torch.save_file``; used as ``torch.save``).
+def _is_flat(obj):
+    from .tensor import Tensor
+    return isinstance(obj, Mapping) and all(isinstance(k, str) and isinstance(v, (Tensor, np.ndarray))
+                                            for k, v in obj.items())
+
+
+def save(obj, f, metadata=None, *, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True,
+         _disable_byteorder_record=False):
+    """Save ``obj`` to one safetensors file (``torch.save``; for a dict of tensors ``safetensors.torch.save_file``).
+
+    ``obj`` is what ``torch.save`` is given in practice: a ``state_dict()``, a Tensor or NumPy array, or a
+    whole training state -- nested dicts, lists and tuples of tensors, ints, floats, bools, strings and None
+    (``{"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3, "config": {...}}``).
+    A flat dict of str -> tensor is written as a plain safetensors file, as ``safetensors`` writes it.
+    Anything else is written with each tensor stored under its dotted path in the structure
+    (``optimizer.state.0.exp_avg``; a lone tensor as ``tensor``) and the structure as JSON in
+    ``__metadata__["tritongrad.structure"]``, so any safetensors reader sees the tensors and `load` rebuilds
+    the object: tuples stay tuples, int/float/bool/None dict keys stay keys, a tensor object that appears
+    twice is stored once and loads back as one object (views of one storage are stored separately: equal
+    values, no shared memory, unlike PyTorch). Nothing is pickled: a value of another type -- a whole
+    ``Module`` (save ``model.state_dict()``), an optimizer, a function, a set, any other object -- raises
+    TypeError naming its place in ``obj`` (``obj['config']['fn']``), and a cycle raises TypeError.
 
     Tensors may live on any device and have any dtype and strides: non-contiguous tensors are written as
-    their logical values in C order; cuda tensors are copied to the host one at a time. NumPy arrays are
-    accepted too. ``metadata`` (str -> str) goes to the header's ``__metadata__``. The save is atomic: a
-    failed or interrupted save leaves an existing ``path`` untouched (see `atomic_write`).
+    their logical values in C order; cuda tensors are copied to the host one at a time, and their device is
+    recorded for ``load``'s ``map_location``. NumPy arrays are stored as tensors and load back as Tensors.
+    Loaded tensors are plain tensors (``requires_grad=False``), as in a ``state_dict``.
+
+    ``f``: a path (str or os.PathLike) -- the save is atomic: a failed or interrupted save leaves an existing
+    file untouched (see `atomic_write`) -- or a writable binary file object (``open(path, "wb")``,
+    ``io.BytesIO()``), written sequentially from its current position. ``metadata`` (str -> str) is added
+    to ``__metadata__``. ``pickle_module``, ``pickle_protocol``, ``_use_new_zipfile_serialization`` and
+    ``_disable_byteorder_record`` are accepted for ``torch.save`` compatibility and ignored.
     """
-    if not isinstance(tensors, Mapping):
-        raise TypeError(f"save expects a dict of tensors (e.g. model.state_dict()), got {type(tensors).__name__}")
+    if _is_flat(obj):
+        tensors = obj
+    else:
+        metadata = _check_metadata(metadata) or {}
+        if _structure.STRUCTURE_KEY in metadata:
+            raise ValueError(f"metadata key {_structure.STRUCTURE_KEY!r} is reserved for the saved structure")
+        tensors = {}
+        metadata[_structure.STRUCTURE_KEY] = _structure.encode(obj, tensors)
     specs = {name: _spec(value, name) for name, value in tensors.items()}
-    _save_specs(path, specs, lambda name: _host_array(tensors[name], name), metadata)
+    _save_specs(f, specs, lambda name: _host_array(tensors[name], name), metadata)
 
 
 def _parse_device(device):
@@ -590,26 +593,136 @@ def _tensors_from(reader, names, device, copy):
     return out
 
 
-def load(path, device="cpu", mmap=False, *, map_location=None):
-    """Load a safetensors file as a dict of Tensors (``safetensors.torch.load_file``; ``torch.load``).
+_PICKLE_LOAD_ARGS = ("encoding", "errors", "fix_imports", "buffers")  # what pickle's Unpickler accepts
 
-    ``device`` (or PyTorch's ``map_location``) places every tensor. On ``cpu`` each tensor is a fresh copy
-    by default, as ``torch.load`` makes, so the checkpoint file can be rewritten or deleted afterwards.
-    ``mmap=True`` (as ``torch.load(mmap=True)``) makes the tensors share memory with a private memory map of
-    the file instead: pages are read when touched, writes stay in memory (copy-on-write); but if another
-    program truncates or rewrites the file in place while they live (``cp``, ``shutil.copyfile``,
-    ``open(path, "wb")``; an atomic replace such as `save`'s is safe), touching one can kill the process with
-    SIGBUS. On ``cuda`` every tensor goes from the map straight to the device through a pair of pinned
-    staging buffers with async copies (``mmap`` is then irrelevant: nothing refers to the file afterwards);
-    the file is never copied whole into host memory. Raises `SafetensorsError` for a malformed file, and
-    for a PyTorch checkpoint (``torch.save``'s zip or pickle file) with how to convert it.
-    """
-    device = map_location if map_location is not None else device
-    r = _Reader(path)
+
+def _saved_device(path, name, location):
+    """The device a tensor was saved from (its location tag), where ``torch.load`` restores it by default."""
     try:
-        return _tensors_from(r, list(r.infos), device, copy=not mmap)
+        dev = _parse_device(location)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise SafetensorsError(path, f"bad saved device {location!r} ({e})", name) from None
+    if dev.type == "cuda":
+        from .runtime.device import is_available
+        if not is_available():
+            raise RuntimeError(f"{path}: tensor {name!r} was saved on {location}, but cuda is not available "
+                               f"here; pass map_location='cpu' to load it on the cpu")
+    return dev
+
+
+def _place(reader, locations, map_location, copy):
+    """Tensors for ``locations`` ({name: saved location}) of an open `_Reader`, put where ``map_location``
+    says (``torch.load``'s rules)."""
+    from .device import device as device_type
+    from .tensor import Tensor
+    path = reader.path
+    if callable(map_location):  # fn(tensor on cpu, location) -> Tensor, or None for the default place
+        out = {}
+        for name, loc in locations.items():
+            t = _tensors_from(reader, [name], "cpu", copy)[name]
+            moved = map_location(t, loc)
+            if moved is None:
+                dev = _saved_device(path, name, loc)
+                moved = t if dev.type == "cpu" else t.to(dev)
+            elif not isinstance(moved, Tensor):
+                raise TypeError(f"map_location returned a {type(moved).__name__} for tensor {name!r}; it must "
+                                f"return a Tensor (e.g. storage.cuda(0)) or None")
+            out[name] = moved
+        return out
+    if map_location is None:
+        target = {name: _saved_device(path, name, loc) for name, loc in locations.items()}
+    elif isinstance(map_location, Mapping):  # {saved location: new location}; others stay where saved
+        remap = {str(_parse_device(k)): v for k, v in map_location.items()}
+        target = {name: _parse_device(remap[loc]) if loc in remap else _saved_device(path, name, loc)
+                  for name, loc in locations.items()}
+    elif isinstance(map_location, (str, device_type, int)):
+        dev = _parse_device(map_location)
+        target = dict.fromkeys(locations, dev)
+    else:
+        raise TypeError(f"map_location must be a str, a device, a dict of locations or a callable, got "
+                        f"{type(map_location).__name__}")
+    groups = {}
+    for name, dev in target.items():
+        groups.setdefault(dev, []).append(name)
+    loaded = {}
+    for dev, names in groups.items():
+        loaded.update(_tensors_from(reader, names, dev, copy))
+    return {name: loaded[name] for name in locations}
+
+
+def _read_structure(reader):
+    """The saved structure's JSON values (None for a plain safetensors file)."""
+    text = (reader.metadata or {}).get(_structure.STRUCTURE_KEY)
+    if text is None:
+        return None
+    try:
+        structure = _structure.parse(text)
+        return structure, _structure.tensor_locations(structure)
+    except _structure.MalformedStructure as e:
+        raise SafetensorsError(reader.path, f"{_structure.STRUCTURE_KEY} metadata: {e}") from None
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, device=None,
+         **pickle_load_args):
+    """Load what `save` saved, or any safetensors file (``torch.load``; ``safetensors.torch.load_file``).
+
+    A plain safetensors file (a flat dict of tensors, from `save` or any other writer) loads as a dict of
+    Tensors in file order; a file `save` wrote from another object loads as that object (nested dicts,
+    lists, tuples, scalars, a lone Tensor). ``f``: a path (str or os.PathLike) or a readable binary file
+    object (``open(path, "rb")``, ``io.BytesIO``), read from its current position. Nothing is ever
+    unpickled: a PyTorch ``.pt``/``.pth`` file (``torch.save``'s zip or pickle format) raises
+    `SafetensorsError` saying so and how to convert it; a malformed file raises `SafetensorsError`.
+
+    ``map_location`` (alias ``device``), as ``torch.load``'s: None puts each tensor where it was saved
+    (`save` records cuda tensors' devices; plain files hold cpu tensors); a str, int or device puts every
+    tensor there; a dict ``{"cuda:0": "cpu"}`` maps saved locations to new ones (others stay where saved);
+    a callable ``fn(tensor, location)`` gets each tensor loaded on the cpu and its saved location
+    (``"cpu"``, ``"cuda:0"``) and returns the tensor to use, or None for the default place. A tensor saved
+    on cuda, loaded where cuda is not available without a ``map_location``, raises RuntimeError.
+
+    ``mmap`` (None means False): on ``cpu`` each tensor is by default a fresh copy, as ``torch.load`` makes,
+    so the file can be rewritten or deleted afterwards; ``mmap=True`` makes the tensors share memory with a
+    private memory map of the file instead: pages are read when touched, writes stay in memory
+    (copy-on-write); but if another program truncates or rewrites the file in place while they live
+    (``cp``, ``shutil.copyfile``, ``open(path, "wb")``; an atomic replace such as `save`'s is safe), touching
+    one can kill the process with SIGBUS. ``mmap=True`` needs a path (ValueError for a file object, as in
+    PyTorch). On ``cuda`` every tensor goes from the map straight to the device through a pair of pinned
+    staging buffers with async copies (``mmap`` is then irrelevant); the file is never copied whole into
+    host memory.
+
+    ``weights_only`` (True, False or None) is accepted and changes nothing: loading never runs code, so
+    both behave as PyTorch's safe ``weights_only=True``. ``pickle_module`` and pickle's load arguments
+    (``encoding``, ``errors``, ``fix_imports``, ``buffers``) are accepted and ignored; any other keyword
+    raises TypeError.
+    """
+    unknown = sorted(set(pickle_load_args) - set(_PICKLE_LOAD_ARGS))
+    if unknown:
+        raise TypeError(f"load() got an unexpected keyword argument {unknown[0]!r}")
+    if weights_only not in (None, True, False):
+        raise TypeError(f"weights_only must be True, False or None, got {weights_only!r}")
+    if device is not None:
+        if map_location is not None:
+            raise ValueError("pass map_location or device, not both")
+        map_location = device
+    if mmap and _is_file_object(f):
+        raise ValueError("f must be a file path in order to use the mmap argument")
+    r = _Reader(f)
+    try:
+        found = _read_structure(r)
+        locations = dict.fromkeys(r.infos, "cpu") if found is None else found[1]
+        missing = [k for k in locations if k not in r.infos]
+        if missing:
+            raise SafetensorsError(r.path, f"the saved structure refers to tensor {missing[0]!r}, which the "
+                                           f"file does not hold")
+        tensors = _place(r, locations, map_location, copy=not mmap)
     finally:
         r.close()
+    if found is None:
+        return tensors
+    try:
+        return _structure.decode(found[0], tensors)
+    except (_structure.MalformedStructure, RecursionError) as e:
+        raise SafetensorsError(r.path, f"{_structure.STRUCTURE_KEY} metadata: {e}") from None
 
 
 class _Slice:

@@ -10,7 +10,8 @@ Layout of a checkpoint file (an ordinary safetensors file; any safetensors reade
   ``param_groups`` and non-tensor state, the scheduler's state, ``step``, the states of tritongrad's
   default random generators, and the extras -- where each tensor is replaced by ``{"__tensor__": key}``.
   Tuples and dicts with non-string keys are tagged (``{"__tuple__": [...]}``, ``{"__dict__": [[k, v]]}``)
-  so they come back as they went in (PyTorch's ``betas=(0.9, 0.999)``, state keyed by parameter index).
+  so they come back as they went in (PyTorch's ``betas=(0.9, 0.999)``, state keyed by parameter index);
+  the encoding is `tritongrad._structure`'s, shared with `tritongrad.save`.
 
 The file is written atomically (`tritongrad.serialization.atomic_write`): a crash during a save leaves
 the previous checkpoint intact.
@@ -18,10 +19,10 @@ the previous checkpoint intact.
 from __future__ import annotations
 
 import json
-import numbers
 
 import numpy as np
 
+from .. import _structure
 from .. import serialization as _ser
 from ..device import as_device
 from ..tensor import Tensor
@@ -33,59 +34,11 @@ _FORMAT = 1
 _MODEL_PREFIX = "model."
 
 
-class _Encoder:
-    """Turns a state tree into JSON-ready values, moving its tensors into ``self.tensors``."""
-
-    def __init__(self, tensors):
-        self.tensors = tensors
-
-    def __call__(self, obj, path):
-        if isinstance(obj, Tensor):
-            key = path
-            i = 1
-            while key in self.tensors:
-                key, i = f"{path}.{i}", i + 1
-            self.tensors[key] = obj
-            return {"__tensor__": key}
-        if obj is None or isinstance(obj, (bool, str)):
-            return obj
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, numbers.Integral):
-            return int(obj)
-        if isinstance(obj, numbers.Real):
-            return float(obj)
-        if isinstance(obj, list):
-            return [self(v, f"{path}.{i}") for i, v in enumerate(obj)]
-        if isinstance(obj, tuple):
-            return {"__tuple__": [self(v, f"{path}.{i}") for i, v in enumerate(obj)]}
-        if isinstance(obj, dict):
-            if all(isinstance(k, str) for k in obj) and not ({"__tuple__", "__dict__", "__tensor__"} & set(obj)):
-                return {k: self(v, f"{path}.{k}") for k, v in obj.items()}
-            return {"__dict__": [[self(k, f"{path}.key"), self(v, f"{path}.{k}")] for k, v in obj.items()]}
-        raise TypeError(f"save_checkpoint: {path} is a {type(obj).__name__}, which cannot be saved "
-                        f"(tensors, numbers, strings, None, lists, tuples and dicts of those can)")
-
-
 def _decode(obj, tensors, path):
-    if isinstance(obj, list):
-        return [_decode(v, tensors, path) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    if "__tensor__" in obj:
-        key = obj["__tensor__"]
-        if key not in tensors:
-            raise _ser.SafetensorsError(path, f"checkpoint metadata refers to a missing tensor", key)
-        return tensors[key]
-    if "__tuple__" in obj:
-        return tuple(_decode(v, tensors, path) for v in obj["__tuple__"])
-    if "__dict__" in obj:
-        return {_hashable(_decode(k, tensors, path)): _decode(v, tensors, path) for k, v in obj["__dict__"]}
-    return {k: _decode(v, tensors, path) for k, v in obj.items()}
-
-
-def _hashable(k):
-    return tuple(_hashable(x) for x in k) if isinstance(k, (list, tuple)) else k
+    try:
+        return _structure.decode(obj, tensors)
+    except _structure.MalformedStructure as e:
+        raise _ser.SafetensorsError(path, f"checkpoint metadata: {e}") from None
 
 
 def _rng_states():
@@ -115,7 +68,11 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, step=None,
         model_state = model.state_dict()
         model_keys = list(model_state)
         tensors.update((_MODEL_PREFIX + k, v) for k, v in model_state.items())
-    encode = _Encoder(tensors)
+    encoder = _structure.Encoder(tensors, who="save_checkpoint")
+
+    def encode(obj, key, where=None):
+        return encoder(obj, key, where or key)
+
     doc = {
         "format": _FORMAT,
         "model": model_keys,
@@ -123,7 +80,7 @@ def save_checkpoint(path, model=None, optimizer=None, scheduler=None, step=None,
         "rng": _rng_states(),
         "optimizer": None if optimizer is None else encode(optimizer.state_dict(), "optimizer"),
         "scheduler": None if scheduler is None else encode(scheduler.state_dict(), "scheduler"),
-        "extra": {k: encode(v, f"extra.{k}") for k, v in extra.items()},
+        "extra": {k: encode(v, f"extra.{k}", f"extra[{k!r}]") for k, v in extra.items()},
     }
     _ser.save(tensors, path, metadata={METADATA_KEY: json.dumps(doc, separators=(",", ":"))})
 
