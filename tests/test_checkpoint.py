@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from _trees import assert_tree_equal
 
 import tritongrad
 from tritongrad import serialization as ser
@@ -29,23 +30,6 @@ class StateHolder:
 
 def t(values, dtype=np.float32):
     return tritongrad.from_numpy(np.asarray(values, dtype))
-
-
-def assert_tree_equal(got, want):
-    assert type(got) is type(want), (got, want)
-    if isinstance(want, dict):
-        assert list(got) == list(want)
-        for k in want:
-            assert_tree_equal(got[k], want[k])
-    elif isinstance(want, (list, tuple)):
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert_tree_equal(g, w)
-    elif isinstance(want, tritongrad.Tensor):
-        assert got.dtype is want.dtype and tuple(got.shape) == tuple(want.shape)
-        assert got.cpu().numpy().tobytes() == want.cpu().numpy().tobytes()
-    else:
-        assert got == want or (got != got and want != want)
 
 
 def test_state_round_trip(tmp_path):
