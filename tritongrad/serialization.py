@@ -20,9 +20,13 @@ Two layers:
 
 * NumPy: `save_file`, `load_file` and ``safe_open(path, framework="np")`` over ``np.ndarray``;
 * tritongrad: `save`, `load` and ``safe_open(path, framework="tritongrad", device=...)`` over Tensors on
-  any device (exported as ``tritongrad.save`` / ``tritongrad.load`` / ``tritongrad.safe_open``).
+  any device (exported as ``tritongrad.save`` / ``tritongrad.load`` / ``tritongrad.safe_open``). `save` and
+  `load` stand for ``torch.save``/``torch.load``: besides a flat dict of tensors (a plain safetensors file)
+  they store whole training states -- nested dicts, lists and tuples of tensors and scalars -- with the
+  tensors under their paths and the structure as JSON in ``__metadata__["tritongrad.structure"]``
+  (`tritongrad._structure`), and read and write file objects as well as paths. Nothing is ever pickled.
 
-Saves are atomic (`atomic_write`): a temporary file in the target's directory, fsync, ``os.replace``,
+Saves to a path are atomic (`atomic_write`): a temporary file in the target's directory, fsync, ``os.replace``,
 fsync of the directory. A failed or killed save leaves the previous file intact; temporary files of
 killed saves are removed by the next save of the same file.
 """
@@ -203,10 +207,13 @@ def _parse_entry(path, name, entry, data_len):
     return TensorInfo(name, dtype, tuple(shape), begin, end)
 
 
-_CONVERT_HINT = ("tritongrad reads safetensors only (it never unpickles). Convert the checkpoint once with "
-                 "PyTorch: `from safetensors.torch import save_file; save_file(torch.load(path, "
-                 "map_location='cpu', weights_only=True), 'model.safetensors')` (for a state_dict of tensors), "
-                 "then load that file with tritongrad.load")
+_CONVERT_HINT = ("tritongrad reads safetensors only (it never unpickles). Convert the checkpoint once where PyTorch "
+                 "is installed: a state_dict of tensors with `from safetensors.torch import save_file; "
+                 "save_file(torch.load(path, map_location='cpu', weights_only=True), 'model.safetensors')`; a whole "
+                 "checkpoint dict (model, optimizer, epoch, ...) with tritongrad installed beside PyTorch: "
+                 "`ckpt = torch.load(path, map_location='cpu', weights_only=True); tritongrad.save("
+                 "torch.utils._pytree.tree_map_only(torch.Tensor, lambda t: t.numpy(), ckpt), 'ckpt.safetensors')` "
+                 "(bfloat16 tensors: t.float().numpy()). Then load the new file with tritongrad.load")
 
 
 def _foreign_format(path, head):
