@@ -147,6 +147,11 @@ def test_file_objects_and_path_like(tmp_path):
     buf.seek(6)
     assert_tree_equal(tritongrad.load(buf), obj)
     assert buf.getvalue()[:6] == b"prefix"
+    arrays = {"a": np.arange(3, dtype=np.int8)}  # the NumPy layer too
+    buf = io.BytesIO()
+    ser.save_file(arrays, buf)
+    assert buf.getvalue() == st_np.save(arrays)
+    np.testing.assert_array_equal(ser.load_file(io.BytesIO(buf.getvalue()))["a"], arrays["a"])
 
 
 def test_bad_file_arguments(tmp_path):
@@ -157,6 +162,8 @@ def test_bad_file_arguments(tmp_path):
     tritongrad.save({"w": t([1.0])}, tmp_path / "x.st")
     with open(tmp_path / "x.st", "rb") as f, pytest.raises(ValueError, match="must be a file path .*mmap"):
         tritongrad.load(f, mmap=True)
+    with open(tmp_path / "x.st", "rb") as f, pytest.raises(ValueError, match="mmap=True needs a file path"):
+        ser.load_file(f, mmap=True)
     assert tritongrad.load(tmp_path / "x.st", mmap=True)["w"].tolist() == [1.0]
 
 
@@ -211,8 +218,9 @@ def test_unsaveable_values_name_their_place(tmp_path):
     cycle.append(cycle)
     with pytest.raises(TypeError, match=r"obj\[1\]: the structure contains itself"):
         tritongrad.save(cycle, path)
-    with pytest.raises(ValueError, match="reserved"):
-        tritongrad.save([t([1.0])], path, metadata={STRUCTURE_KEY: "x"})
+    for obj in ([t([1.0])], {"w": t([1.0])}):
+        with pytest.raises(ValueError, match="reserved"):
+            tritongrad.save(obj, path, metadata={STRUCTURE_KEY: "x"})
     assert not path.exists()
 
 

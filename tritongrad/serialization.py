@@ -463,6 +463,8 @@ def load_file(path, mmap=False):
     replace such as `save`'s is safe), touching an array can kill the process with SIGBUS.
     Raises `SafetensorsError` for a malformed file, or for a PyTorch pickle/zip checkpoint.
     """
+    if mmap and _is_file_object(path):
+        raise ValueError("mmap=True needs a file path, not a file object")
     r = _Reader(path)
     try:
         return {name: r.array(name, copy=not mmap) for name in r.infos}
@@ -515,8 +517,11 @@ def save(obj, f, metadata=None, *, pickle_module=None, pickle_protocol=None, _us
 
     Tensors may live on any device and have any dtype and strides: non-contiguous tensors are written as
     their logical values in C order; cuda tensors are copied to the host one at a time, and their device is
-    recorded for ``load``'s ``map_location``. NumPy arrays are stored as tensors and load back as Tensors.
-    Loaded tensors are plain tensors (``requires_grad=False``), as in a ``state_dict``.
+    recorded for ``load``'s ``map_location``. NumPy arrays are stored as tensors and load back as Tensors
+    (``torch.load`` returns an ndarray with ``weights_only=False``, and refuses one with its default
+    ``weights_only=True`` unless NumPy's globals are allowlisted); NumPy scalars load as Python numbers.
+    Loaded tensors are plain tensors (``requires_grad=False``), as in a ``state_dict``; dict subclasses
+    (a ``state_dict``'s OrderedDict) load as dicts in the same order, tuple subclasses as tuples.
 
     ``f``: a path (str or os.PathLike) -- the save is atomic: a failed or interrupted save leaves an existing
     file untouched (see `atomic_write`) -- or a writable binary file object (``open(path, "wb")``,
@@ -524,12 +529,13 @@ def save(obj, f, metadata=None, *, pickle_module=None, pickle_protocol=None, _us
     to ``__metadata__``. ``pickle_module``, ``pickle_protocol``, ``_use_new_zipfile_serialization`` and
     ``_disable_byteorder_record`` are accepted for ``torch.save`` compatibility and ignored.
     """
+    metadata = _check_metadata(metadata)
+    if metadata is not None and _structure.STRUCTURE_KEY in metadata:
+        raise ValueError(f"metadata key {_structure.STRUCTURE_KEY!r} is reserved for the saved structure")
     if _is_flat(obj):
         tensors = obj
     else:
-        metadata = _check_metadata(metadata) or {}
-        if _structure.STRUCTURE_KEY in metadata:
-            raise ValueError(f"metadata key {_structure.STRUCTURE_KEY!r} is reserved for the saved structure")
+        metadata = metadata or {}
         tensors = {}
         metadata[_structure.STRUCTURE_KEY] = _structure.encode(obj, tensors)
     specs = {name: _spec(value, name) for name, value in tensors.items()}
