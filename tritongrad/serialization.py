@@ -664,7 +664,7 @@ def _place(reader, locations, map_location, copy):
 
 
 def _read_structure(reader):
-    """The saved structure's JSON values (None for a plain safetensors file)."""
+    """``(structure, {tensor key: saved location})`` from the file's metadata; None for a plain safetensors file."""
     text = (reader.metadata or {}).get(_structure.STRUCTURE_KEY)
     if text is None:
         return None
