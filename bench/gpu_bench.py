@@ -1,9 +1,11 @@
 """GPU benchmarks: every tritongrad measurement beside PyTorch and the hardware ceiling, in one run.
 
-    python -m bench.gpu_bench --out DIR [--budget-s 230] [--only SECTION ...] [--no-compile] [--smoke]
+    python -m bench.gpu_bench --out DIR [--budget-s 230] [--only SECTION ...] [--no-compile] [--smoke] [--append]
+                              [--train-dtypes DTYPE ...]
 
 writes ``DIR/gpu_bench.json`` and ``DIR/gpu_bench.md`` (rewritten after every section, so a run cut short
-keeps what it measured). PyTorch is the peer (imported here only, never by tritongrad); timing is
+keeps what it measured; with ``--append`` the rows and sections already there are kept and added to).
+``--only`` runs the named sections in the order given. PyTorch is the peer (imported here only, never by tritongrad); timing is
 `bench.gpu_timer` (CUDA events on the current stream, L2 flushed before every timed call). tritongrad and
 torch share the device's primary context and its legacy default stream, so the same events time both.
 
@@ -11,6 +13,8 @@ Sections (`SECTIONS`, in this order; each in its own try/except, its error recor
 
 * ``copy_bandwidth``: device-to-device copy of 1 GiB, runtime vs ``torch.Tensor.copy_`` -- the ceiling
   (GB/s) that memory-bound rows are judged by;
+* ``peak_matmul``: ``torch.matmul`` at 8192^3 in bf16 and tf32 and 4096^3 in fp32, TFLOP/s -- the measured
+  ceiling the ``matmul`` rows are judged by (the data-sheet peak when torch is missing);
 * ``launch_overhead``: host microseconds per launch of an empty Triton kernel through tritongrad's driver,
   and of a tiny add through the Tensor API, vs a tiny ``torch.add``;
 * ``elementwise_add``: fp32/bf16 ``a + b`` at 2^20..2^28 elements, GB/s and % of the copy ceiling;
@@ -61,11 +65,11 @@ import traceback
 
 import numpy as np
 
-SECTIONS = ("copy_bandwidth", "launch_overhead", "elementwise_add", "fused_ops", "matmul", "attention", "train_gpt",
+SECTIONS = ("copy_bandwidth", "peak_matmul", "launch_overhead", "elementwise_add", "fused_ops", "matmul", "attention", "train_gpt",
             "conv2d", "lstm", "nn_breadth", "cross_entropy_memory", "adamw", "dataloader", "serialization",
             "torch_compile")
 # seconds a section needs at least; it is skipped (and says so) when less of the budget is left
-SECTION_MIN_S = {"copy_bandwidth": 2, "launch_overhead": 3, "elementwise_add": 10, "fused_ops": 15, "matmul": 30,
+SECTION_MIN_S = {"copy_bandwidth": 2, "peak_matmul": 5, "launch_overhead": 3, "elementwise_add": 10, "fused_ops": 15, "matmul": 30,
                  "attention": 15, "conv2d": 15, "cross_entropy_memory": 5, "adamw": 10, "dataloader": 10,
                  "serialization": 15, "train_gpt": 25, "torch_compile": 30, "lstm": 10, "nn_breadth": 10}
 HIGHER_IS_BETTER = {"GB/s": True, "TFLOP/s": True, "tokens/s": True, "us/launch": False, "MB": False, "ms": False}
@@ -75,6 +79,7 @@ SPEC_TFLOPS = {"H200": {"bfloat16": 989.4, "tf32": 494.7, "float32": 66.9},
                "A100": {"bfloat16": 312.0, "tf32": 156.0, "float32": 19.5}}
 TOL = {"float32": 1e-4, "bfloat16": 2e-2, "float16": 1e-2, "tf32": 1e-2}
 GPT_BATCH = 64   # examples/train_gpt.py's GPU default batch size (its GPTConfig() is the GPU workload)
+GPT_DTYPES = ("float32", "bfloat16", "amp_bf16")   # weights' dtype; amp_bf16: fp32 weights, bf16 autocast
 
 
 # ------------------------------------------------------------------------------ results: pure Python
@@ -198,6 +203,10 @@ def parse_args(argv=None):
     p.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
                    help=f"run only these sections (of: {', '.join(SECTIONS)})")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
+    p.add_argument("--append", action="store_true",
+                   help="keep the rows and sections of an existing DIR/gpu_bench.json and add to them")
+    p.add_argument("--train-dtypes", nargs="+", choices=GPT_DTYPES, default=list(GPT_DTYPES), metavar="DTYPE",
+                   help=f"train_gpt's cases, in this order (of: {', '.join(GPT_DTYPES)})")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes and 1-2 repeats: checks the script itself (also in Triton's interpreter)")
     args = p.parse_args(argv)
@@ -266,8 +275,15 @@ class TorchPeer:
         return float(((got - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()) if ref.numel() else 0.0
 
     def set_fp32_precision(self, tf32):
-        self.torch.backends.cuda.matmul.allow_tf32 = tf32
-        self.torch.backends.cudnn.allow_tf32 = tf32
+        backends = self.torch.backends
+        if hasattr(backends.cuda.matmul, "fp32_precision"):   # torch >= 2.9: allow_tf32 is the legacy API
+            mode = "tf32" if tf32 else "ieee"
+            backends.cuda.matmul.fp32_precision = mode
+            backends.cudnn.conv.fp32_precision = mode
+            backends.cudnn.rnn.fp32_precision = mode
+        else:
+            backends.cuda.matmul.allow_tf32 = tf32
+            backends.cudnn.allow_tf32 = tf32
 
     def reset_peak(self):
         self.torch.cuda.synchronize()
@@ -347,7 +363,18 @@ class Bench:
         self.compile_enabled = self.torch is not None and not args.no_compile and not args.smoke
         self.deferred = []   # (name, fn) torch.compile measurements run by the torch_compile section
         self.copy_gbs = None
+        self.peak_tflops = {}
         self.results = {"meta": self._meta(), "rows": [], "sections": {}}
+        path = os.path.join(args.out, "gpu_bench.json")
+        if getattr(args, "append", False) and os.path.exists(path):
+            with open(path) as f:
+                old = json.load(f)
+            self.results["rows"], self.results["sections"] = old.get("rows", []), old.get("sections", {})
+            for key in ("copy_bandwidth_gbs", "torch_matmul_peak_tflops"):
+                if key in old.get("meta", {}):
+                    self.results["meta"][key] = old["meta"][key]
+            self.copy_gbs = self.results["meta"].get("copy_bandwidth_gbs")
+            self.peak_tflops = self.results["meta"].get("torch_matmul_peak_tflops", {})
 
     # -- budget and timing --------------------------------------------------------------------------
     def time_left(self):
@@ -535,6 +562,25 @@ class Bench:
         self.add(make_row("copy_bandwidth", f"device-to-device copy, {nbytes >> 20} MiB (read + write)", "GB/s",
                           self.copy_gbs, theirs))
 
+    def section_peak_matmul(self, extra):
+        if not self.peer.timed:
+            return "skipped: needs torch (the peer) on a GPU"
+        torch = self.torch
+        spec = next((v for k, v in SPEC_TFLOPS.items() if k in self.results["meta"]["gpu"]), {})
+        for label, dtype, tf32, s in (("bfloat16", torch.bfloat16, False, 8192), ("tf32", torch.float32, True, 8192),
+                                      ("float32", torch.float32, False, 4096)):
+            with self.precision(tf32):
+                a = self.peer.randn((s, s), "float32").to(dtype)
+                b = self.peer.randn((s, s), "float32", 1 / math.sqrt(s)).to(dtype)
+                ms = self.time_ms(lambda: torch.matmul(a, b), heavy=True)
+            self.peak_tflops[label] = 2 * s ** 3 / (ms * 1e-3) / 1e12
+            self.add(make_row("peak_matmul", f"torch.matmul {s}^3 {label} (random data)", "TFLOP/s", None,
+                              self.peak_tflops[label], ceiling=spec.get(label), ceiling_name="spec" if spec else None,
+                              torch_ms=ms))
+            del a, b
+        self.results["meta"]["torch_matmul_peak_tflops"] = {k: round(v, 1) for k, v in self.peak_tflops.items()}
+        return ""
+
     def section_launch_overhead(self, extra):
         tg, n = self.tg, 20 if self.smoke else 2000
         kernel = _empty_kernel()
@@ -592,12 +638,15 @@ class Bench:
             for dtype, tf32, label in (("bfloat16", False, "bfloat16"), ("float32", False, "float32"),
                                        ("float32", True, "tf32")):
                 scale = 1 / math.sqrt(s)
+                ceiling, ceiling_name = self.peak_tflops.get(label), "torch peak"
+                if ceiling is None:
+                    ceiling, ceiling_name = spec.get(label), "spec" if spec else None
                 self.case("matmul", f"{s}^3 {label}" + (" (fp32 in, tf32 dot)" if tf32 else ""),
                           lambda lib, F, a, b: a @ b,
                           lambda p, s=s, dtype=dtype, scale=scale: (p.randn((s, s), dtype),
                                                                     p.randn((s, s), dtype, scale)),
                           unit="TFLOP/s", amount=2 * s ** 3, tol=TOL[label], tf32=tf32, heavy=s >= 8192,
-                          ceiling=spec.get(label), ceiling_name="spec" if spec else None, compile_ok=False)
+                          ceiling=ceiling, ceiling_name=ceiling_name, compile_ok=False)
 
     def section_attention(self, extra):
         shapes = ([(1, 2, 64, 16, True), (1, 2, 48, 32, False)] if self.smoke else
@@ -733,7 +782,8 @@ class Bench:
         extra.update(config=dict(vars(cfg)), batch_size=batch, tokens_per_step=batch * cfg.block_size,
                      optimizer="AdamW lr 1e-3 betas (0.9, 0.95) wd 0.1 on matrices; clip_grad_norm_ 1.0",
                      torch_optimizer="torch.optim.AdamW(fused=True)")
-        for dtype in ("float32", "amp_bf16") if self.smoke else ("float32", "bfloat16", "amp_bf16"):
+        dtypes = self.args.train_dtypes
+        for dtype in [d for d in dtypes if d != "bfloat16"] if self.smoke else dtypes:
             if not self.smoke and self.time_left() < SECTION_MIN_S["train_gpt"]:
                 extra[f"{dtype}_skipped"] = "time budget"
                 continue
@@ -1011,7 +1061,7 @@ def _cuda_versions(torch):
 def main(argv=None):
     args = parse_args(argv)
     bench = Bench(args)
-    names = [s for s in SECTIONS if not args.only or s in args.only]
+    names = list(dict.fromkeys(args.only)) if args.only else list(SECTIONS)
     results = bench.run(names)
     bad = failures(results)
     print(f"[gpu_bench] wrote {os.path.join(args.out, 'gpu_bench.md')} in {results['meta']['seconds']} s", flush=True)
