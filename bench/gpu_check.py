@@ -50,8 +50,8 @@ def where():
         import tritongrad.kernels
     except Exception as e:  # not importable at all: the caller installs
         return False, f"import failed: {type(e).__name__}: {e}"
-    here = [os.path.realpath(os.path.join(REPO, p)) for p in ("tritongrad", "kernels")]
-    got = [os.path.realpath(os.path.dirname(m.__file__)) for m in (tritongrad, tritongrad.kernels)]
+    here = [os.path.realpath(os.path.join(REPO, p, "__init__.py")) for p in ("tritongrad", "kernels")]
+    got = [os.path.realpath(m.__file__) for m in (tritongrad, tritongrad.kernels)]   # a shim links to the files
     if got != here:
         return False, f"tritongrad imports from {got}, not this checkout {here}"
     return True, f"tritongrad {tritongrad.__version__} imports from this checkout ({REPO})"
@@ -75,7 +75,8 @@ def make_shim(dest):
 
 # ------------------------------------------------------------------------------ parallel pytest
 def _collect(pytest_args):
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", *pytest_args],
+    args = [a for a in pytest_args if not re.fullmatch(r"-[qv]+|--quiet|--verbose", a)]   # one -q: one id a line
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", *args],
                          capture_output=True, text=True, cwd=REPO)
     ids = [line.strip() for line in out.stdout.splitlines() if "::" in line and not line.startswith(" ")]
     return ids, out

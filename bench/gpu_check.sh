@@ -34,8 +34,9 @@
 #
 # Environment: GPU_CHECK_BUDGET_S (320), GPU_CHECK_STAGES (comma list, default all), GPU_CHECK_WORKERS (test
 # processes, default min(14, cores - 2)), GPU_CHECK_TEST_TIMEOUT_S (per test, 90), GPU_CHECK_DRY=1 (= --dry-run),
-# PYTHON (interpreter, default python3; may carry flags), TRITON_CACHE_DIR (default
-# /tmp/tritongrad-gpu-check/triton-cache: kept between runs on a warm machine, so a rerun compiles nothing).
+# PYTHON (interpreter, default python3; may carry flags), GPU_CHECK_ROOT (work files, /tmp/tritongrad-gpu-check),
+# TRITON_CACHE_DIR (default $GPU_CHECK_ROOT/triton-cache: kept between runs on a warm machine, so a rerun
+# compiles nothing and reuses the autotuner's choices).
 set -u
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
@@ -49,7 +50,7 @@ for arg in "$@"; do
 done
 OUT="${OUT:-bench/results/gpu_check}"
 mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
-ROOT=/tmp/tritongrad-gpu-check
+ROOT="${GPU_CHECK_ROOT:-/tmp/tritongrad-gpu-check}"   # work files (run-*/) and the Triton cache
 WORK="$ROOT/run-$(date +%Y%m%d-%H%M%S)-$$"
 mkdir -p "$WORK"
 read -r -a PY <<< "${PYTHON:-python3}"
@@ -83,6 +84,13 @@ reserve_after() {    # seconds the selected stages after $1 need at least
     echo "$sum"
 }
 
+stage_limit() {    # stage_limit NAME CAP: CAP, cut so that the selected stages after NAME keep their minimum
+    local left reserve
+    left=$(( DEADLINE - $(date +%s) ))
+    reserve=$(reserve_after "$1")
+    echo $(( left - reserve < $2 ? left - reserve : $2 ))
+}
+
 summary() { "${PY[@]}" -m bench.gpu_check summary --out "$OUT" --work "$WORK" "$@" || echo "(summary failed)"; }
 
 record() {   # record NAME KIND STATUS RC SECONDS LIMIT NOTE: one line of stages.jsonl, then a fresh summary
@@ -97,12 +105,10 @@ run_stage() {
     local name=$1 kind=$2 cap=$3
     shift 3
     selected "$name" || return 0
-    local left limit reserve
-    left=$(( DEADLINE - $(date +%s) ))
-    reserve=$(reserve_after "$name")
-    limit=$(( left - reserve < cap ? left - reserve : cap ))
+    local limit
+    limit=$(stage_limit "$name" "$cap")
     if (( limit < 10 )); then
-        record "$name" "$kind" skipped null 0 "$limit" "global budget: ${left} s left, ${reserve} s kept for later stages"
+        record "$name" "$kind" skipped null 0 "$limit" "global budget: $(( DEADLINE - $(date +%s) )) s left, $(reserve_after "$name") s kept for later stages"
         return 0
     fi
     echo "[gpu_check] $(date -u +%H:%M:%S) $name: starting, limit $limit s"
@@ -187,11 +193,8 @@ bench_stage() {
     local name=$1 cap=$2
     shift 2
     selected "$name" || return 0
-    local left reserve limit
-    left=$(( DEADLINE - $(date +%s) ))
-    reserve=$(reserve_after "$name")
-    limit=$(( left - reserve < cap ? left - reserve : cap ))
-    local extra=(--no-compile)
+    local limit extra=(--no-compile)
+    limit=$(stage_limit "$name" "$cap")
     [ "$DRY" = 1 ] && extra+=(--smoke)
     run_stage "$name" script "$cap" "${PY[@]}" -m bench.gpu_bench --out "$OUT" --append \
         --budget-s $(( limit > 30 ? limit - 15 : 15 )) "${extra[@]}" "$@"
