@@ -317,11 +317,13 @@ def _num(v):
     return str(v)
 
 
-def to_markdown(summary, tracebacks=True):
-    """The summary as markdown: environment, one row per stage, benchmarks, failing tests, then (with
-    ``tracebacks``) the first `N_TRACEBACKS` tracebacks."""
+def to_markdown(summary, tracebacks=True, compact=False):
+    """The summary as markdown: environment, benchmarks, failing tests, one row per stage, then (with
+    ``tracebacks``) the first `N_TRACEBACKS` tracebacks. ``compact``: at most 30 benchmark rows and 20 failing
+    tests, case names cut to 70 characters."""
     env, smoke = summary["environment"], summary.get("smoke") or {}
     pk = env.get("packages", {})
+    cut = (lambda text: text[:70]) if compact else (lambda text: text)
     lines = [f"# gpu_check, {summary['date']}", "",
              f"GPU: {smoke.get('device') or env.get('nvidia_smi')}; driver/GPU (nvidia-smi): {env.get('nvidia_smi')}",
              f"python {env.get('python')}, triton {pk.get('triton')}, torch {pk.get('torch')}, numpy {pk.get('numpy')}, "
@@ -331,47 +333,63 @@ def to_markdown(summary, tracebacks=True):
     if smoke:
         lines += [f"smoke: {smoke.get('status')}: " + "; ".join(f"{k} {v}" for k, v in smoke.get("checks", {}).items()),
                   ""]
-    lines += ["| stage | status | seconds | limit | tests | passed | failed | errors | skipped | note |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for s in summary["stages"]:
-        c = s.get("counts") or {}
-        tests = c.get("tests", c.get("collected"))
-        lines.append(f"| {s.get('name')} | {s.get('status')} | {s.get('seconds', '–')} | {s.get('limit', '–')} | "
-                     f"{_num(tests)} | {_num(c.get('passed'))} | {_num(c.get('failed'))} | {_num(c.get('errors'))} | "
-                     f"{_num(c.get('skipped'))} | {s.get('note', '')} |")
-    total = sum(s.get("seconds") or 0 for s in summary["stages"])
-    ok = sum(s.get("status") == "ok" for s in summary["stages"])
-    lines += ["", f"**{ok} of {len(summary['stages'])} stages ok; {summary['n_failures']} failing tests; "
-                  f"{total} s in stages.**"]
     b = summary.get("benchmarks")
     if b:
-        lines += ["", "## Benchmarks (gpu_bench.md has the full table)", ""]
+        lines += ["## Benchmarks (gpu_bench.md has the full table)", ""]
         if "table" in b:
-            meta = b["meta"]
-            lines.append(f"copy ceiling {_num(meta.get('copy_bandwidth_gbs'))} GB/s; torch.matmul peak "
-                         f"{meta.get('torch_matmul_peak_tflops')} TFLOP/s; failed checks: {b['failed_checks'] or 'none'}")
-            lines += ["", "| section | case | unit | tritongrad | torch | vs torch | % of ceiling |",
+            meta, rows = b["meta"], b["table"][:30] if compact else b["table"]
+            lines += [f"copy ceiling {_num(meta.get('copy_bandwidth_gbs'))} GB/s; torch.matmul peak "
+                      f"{meta.get('torch_matmul_peak_tflops')} TFLOP/s; failed checks: {b['failed_checks'] or 'none'}",
+                      "", "| section | case | unit | tritongrad | torch | vs torch | % of ceiling |",
                       "|---|---|---|---:|---:|---:|---:|"]
-            for r in b["table"]:
+            for r in rows:
                 vs = "–" if r["vs_torch"] is None else f"{r['vs_torch']:.2f}x"
                 pct = "–" if r["pct_of_ceiling"] is None else f"{r['pct_of_ceiling']:.0f}%"
-                lines.append(f"| {r['section']} | {r['case']} | {r['unit']} | {_num(r['tritongrad'])} | "
+                lines.append(f"| {r['section']} | {cut(r['case'])} | {r['unit']} | {_num(r['tritongrad'])} | "
                              f"{_num(r['torch'])} | {vs} | {pct} |")
-            lines += [""] + [f"- section {k}: {v['status']} in {v['seconds']} s {v['note']}"
+            if len(rows) < len(b["table"]):
+                lines.append(f"| ... | {len(b['table']) - len(rows)} more rows in gpu_bench.md | | | | | |")
+            lines += [""] + [f"- section {k}: {v['status']} in {v['seconds']} s {cut(v['note'])}"
                              for k, v in b["sections"].items()]
         else:
             lines.append(str(b))
+        lines.append("")
     if summary["failures"]:
-        lines += ["", f"## Failing tests ({summary['n_failures']})", ""]
-        for f in summary["failures"][:60]:
-            lines.append(f"- [{f.get('stage')}] {f['kind'].upper()} {f['test']}: {f['message'].splitlines()[0][:200] if f['message'] else ''}")
-        if summary["n_failures"] > 60:
-            lines.append(f"- ... {summary['n_failures'] - 60} more in summary.json / junit.xml")
-        if tracebacks:
-            lines += ["", f"## First {min(N_TRACEBACKS, summary['n_failures'])} tracebacks", ""]
-            for f in summary["failures"][:N_TRACEBACKS]:
-                lines += [f"### {f['test']}", "", "```", f["traceback"].strip(), "```", ""]
+        shown = 20 if compact else 60
+        lines += [f"## Failing tests ({summary['n_failures']})", ""]
+        for f in summary["failures"][:shown]:
+            first = f["message"].splitlines()[0][:200] if f["message"] else ""
+            lines.append(f"- [{f.get('stage')}] {f['kind'].upper()} {f['test']}: {cut(first)}")
+        if summary["n_failures"] > shown:
+            lines.append(f"- ... {summary['n_failures'] - shown} more in summary.json / junit.xml")
+        lines.append("")
+    lines += ["## Stages", "", "| stage | status | seconds | limit | tests | passed | failed | errors | skipped | note |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for st in summary["stages"]:
+        c = st.get("counts") or {}
+        tests = c.get("tests", c.get("collected"))
+        lines.append(f"| {st.get('name')} | {st.get('status')} | {st.get('seconds', '–')} | {st.get('limit', '–')} | "
+                     f"{_num(tests)} | {_num(c.get('passed'))} | {_num(c.get('failed'))} | {_num(c.get('errors'))} | "
+                     f"{_num(c.get('skipped'))} | {st.get('note', '')} |")
+    total = sum(st.get("seconds") or 0 for st in summary["stages"])
+    ok = sum(st.get("status") == "ok" for st in summary["stages"])
+    lines += ["", f"**{ok} of {len(summary['stages'])} stages ok; {summary['n_failures']} failing tests; "
+                  f"{total} s in stages.**"]
+    if tracebacks and summary["failures"]:
+        lines += ["", f"## First {min(N_TRACEBACKS, summary['n_failures'])} tracebacks", ""]
+        for f in summary["failures"][:N_TRACEBACKS]:
+            lines += [f"### {f['test']}", "", "```", f["traceback"].strip(), "```", ""]
     return "\n".join(lines) + "\n"
+
+
+def printed(summary, n=3, chars=1200):
+    """What the script prints last (the device tool returns the last 12,000 characters of the output): the
+    ends of the first ``n`` tracebacks, then the summary without tracebacks, its stage table at the end."""
+    lines = []
+    for f in summary["failures"][:n]:
+        lines += [f"----- traceback of {f['test']} (its end; summary.md has the first {N_TRACEBACKS}) -----",
+                  f["traceback"].strip()[-chars:]]
+    return "\n".join(lines + [to_markdown(summary, tracebacks=False, compact=True)])
 
 
 # ------------------------------------------------------------------------------ pytest plugin
@@ -413,7 +431,7 @@ def main(argv=None):
         return run_parallel(args.workers, args.junit, rest)
     summary = summarize(args.out, args.work)
     if args.print:
-        print(to_markdown(summary, tracebacks=False))
+        print(printed(summary))
     return 0
 
 

@@ -7,7 +7,7 @@
 #                                                              tests collected only, benchmarks at tiny sizes)
 #
 # On the device machine, from the `run` tool (command under 2,000 characters, timeout_s 420; see bench/README.md):
-#   bash bench/gpu_check.sh; echo "gpu_check exit $?"
+#   OUT="$OUT" bash bench/gpu_check.sh; echo "gpu_check exit $?"
 #
 # Stages, most valuable first; each under its own `timeout` (SIGINT at its limit, so pytest still writes its
 # report; SIGKILL 10 s later), each run even when an earlier one failed, none ever stopping the script:

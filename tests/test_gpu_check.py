@@ -52,6 +52,9 @@ def test_summary_counts_failures_and_tracebacks(tmp_path):
     assert "**1 of 3 stages ok; 2 failing tests; 69 s in stages.**" in md
     assert "## First 2 tracebacks" in md and "Traceback line one" in md
     assert "Traceback line one" not in gpu_check.to_markdown(summary, tracebacks=False)
+    shown = gpu_check.printed(summary)        # what the script prints last: traceback ends, then the stage table
+    assert shown.startswith("----- traceback of tests.test_a::test_bad[cuda]") and "Traceback line one" in shown
+    assert shown.rstrip().endswith("69 s in stages.**")
     assert json.loads((out / "summary.json").read_text())["n_failures"] == 2
     assert (out / "junit.xml").read_text().count("<testcase") == 4
     assert "===== graphs: timed out" in (out / "check.log").read_text()
