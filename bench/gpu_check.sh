@@ -92,7 +92,7 @@ stage_limit() {    # stage_limit NAME CAP: CAP, cut so that the selected stages 
     echo $(( left - reserve < $2 ? left - reserve : $2 ))
 }
 
-summary() { "${PY[@]}" -m bench.gpu_check summary --out "$OUT" --work "$WORK" "$@" || echo "(summary failed)"; }
+summary() { timeout 60 "${PY[@]}" -m bench.gpu_check summary --out "$OUT" --work "$WORK" "$@" || echo "(summary failed)"; }
 
 record() {   # record NAME KIND STATUS RC SECONDS LIMIT NOTE: one line of stages.jsonl, then a fresh summary
     printf '{"name": "%s", "kind": "%s", "status": "%s", "rc": %s, "seconds": %s, "limit": %s, "note": "%s"}\n' \
@@ -132,15 +132,15 @@ run_stage() {
 # PYTHONPATH=. is not enough: use an install from this checkout, else make one (no network: --no-index), else
 # a shim directory that links kernels/ into a copy of the package's entries
 install() {
-    "${PY[@]}" -m bench.gpu_check where && return 0
+    timeout 60 "${PY[@]}" -m bench.gpu_check where && return 0
     if [ "$DRY" != 1 ]; then
         timeout 90 "${PY[@]}" -m pip install -q --no-index --no-deps --no-build-isolation \
-            --disable-pip-version-check -e . && "${PY[@]}" -m bench.gpu_check where && return 0
+            --disable-pip-version-check -e . && timeout 60 "${PY[@]}" -m bench.gpu_check where && return 0
         echo "pip install -e . did not give an importable tritongrad: using a PYTHONPATH shim"
     fi
-    "${PY[@]}" -m bench.gpu_check shim "$WORK/shim" || return 1
+    timeout 60 "${PY[@]}" -m bench.gpu_check shim "$WORK/shim" || return 1
     export PYTHONPATH="$WORK/shim:$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONSAFEPATH=1
-    "${PY[@]}" -m bench.gpu_check where
+    timeout 60 "${PY[@]}" -m bench.gpu_check where
 }
 if selected install; then
     t0=$(date +%s)
@@ -159,11 +159,11 @@ run_stage smoke script 45 "${SMOKE[@]}"
 
 # ---------------------------------------------------------------------------------------------- tests
 PYTEST_OPTS=(-q -rfE --durations=15 -o junit_family=xunit2 -p bench.gpu_check)
-if "${PY[@]}" -c "import pytest_timeout" 2> /dev/null; then
+if timeout 60 "${PY[@]}" -c "import pytest_timeout" 2> /dev/null; then
     PYTEST_OPTS+=(--timeout "${GPU_CHECK_TEST_TIMEOUT_S:-90}" --timeout-method thread)
 fi
 HAVE_XDIST=0
-"${PY[@]}" -c "import xdist" 2> /dev/null && HAVE_XDIST=1
+timeout 60 "${PY[@]}" -c "import xdist" 2> /dev/null && HAVE_XDIST=1
 
 # pytest_stage NAME CAP PYTEST_ARGS...: compiled kernels in WORKERS processes (pytest-xdist, else
 # bench.gpu_check's own sharding); in a dry run, collection only
