@@ -268,7 +268,9 @@ class Bench:
         self.runtime.synchronize()
 
     def add(self, row):
+        """Append a row and rewrite the results (a run stopped mid-section keeps the rows it measured)."""
         self.results["rows"].append(row)
+        write_results(self.results, self.args.out)
         return row
 
     # -- sections -----------------------------------------------------------------------------------
@@ -297,6 +299,11 @@ class Bench:
             sections[name] = {"status": "error", "error": f"{type(e).__name__}: {e}",
                               "traceback": traceback.format_exc()}
             print(traceback.format_exc(), file=sys.stderr, flush=True)
+        except KeyboardInterrupt:   # stopped from outside (gpu_check.sh's stage limit): say so, then stop
+            sections[name] = {"status": "interrupted", "seconds": round(time.perf_counter() - t0, 2),
+                              "note": "stopped from outside (SIGINT) during this section"}
+            write_results(self.results, self.args.out)
+            raise
         sections[name]["seconds"] = round(time.perf_counter() - t0, 2)
         if extra:
             sections[name]["extra"] = extra

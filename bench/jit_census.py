@@ -10,6 +10,9 @@ arguments to the binder the JIT builds for a ``JITFunction`` of the same Python 
 16-byte pointer alignment, integers divisible by 16 or equal to 1, constexpr values) plus the launch options
 is the key under which the JIT compiles on a GPU. The census is the number of distinct keys per kernel.
 
+Triton 3.6 also compiles, with the host's C compiler, one launcher per distinct list of argument types (the
+census counts those too: ``launchers``); both kinds of build are cached in ``TRITON_CACHE_DIR``.
+
 Autotuned kernels (``triton.autotune``) are counted separately: in the interpreter they have one config, on a
 GPU the autotuner compiles every config its pruner keeps (up to 9 for tritongrad's matmul) and benchmarks
 them once per distinct tuning key (the ``key`` arguments and the dtypes), per process. ``--jit-census-json``
@@ -26,7 +29,7 @@ import os
 from collections import defaultdict
 
 _state = {"specs": defaultdict(set), "autotuned": defaultdict(set), "tuning_keys": defaultdict(set),
-          "binders": {}, "error": None, "launches": 0}
+          "launchers": set(), "binders": {}, "error": None, "launches": 0}
 
 
 def pytest_addoption(parser):
@@ -49,7 +52,10 @@ def _binder(fn, kwargs):
 
 
 def _key(self, args, kwargs):
+    """The JIT's compile key of this launch; also records its launcher: Triton 3.6 builds a C launcher with the
+    host compiler for every distinct list of argument types (``make_launcher`` reads the types only)."""
     _, specialization, options = _binder(self.fn, self.kwargs)(*args, **kwargs)
+    _state["launchers"].add(tuple(str(s[0]) for s in specialization))
     return repr(specialization) + repr(sorted(options.items()))
 
 
@@ -91,7 +97,7 @@ def census():
     kernels = {k: len(v) for k, v in sorted(_state["specs"].items())}
     tuned = {k: {"specializations": len(_state["autotuned"].get(k, ())), "tuning_keys": len(v)}
              for k, v in sorted(_state["tuning_keys"].items())}
-    return {"kernels": kernels, "autotuned": tuned, "launches": _state["launches"],
+    return {"kernels": kernels, "autotuned": tuned, "launches": _state["launches"], "launchers": len(_state["launchers"]),
             "total_specializations": sum(kernels.values()),
             "total_autotuned_specializations": sum(t["specializations"] for t in tuned.values()),
             "total_tuning_keys": sum(t["tuning_keys"] for t in tuned.values()), "error": _state["error"]}
@@ -102,7 +108,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_line(
         f"jit census: {c['total_specializations']} specializations of {len(c['kernels'])} kernels, "
         f"{c['total_autotuned_specializations']} of autotuned kernels ({c['total_tuning_keys']} tuning keys), "
-        f"{c['launches']} launches" + (f"; census incomplete: {c['error']}" if c["error"] else ""))
+        f"{c['launches']} launches, {c['launchers']} distinct launchers (argument type lists)" + (f"; census incomplete: {c['error']}" if c["error"] else ""))
     path = config.getoption("--jit-census-json")
     if path:
         with open(path, "w") as f:
