@@ -1,15 +1,17 @@
-"""The Python half of `bench/gpu_check.sh`: the install check, parallel pytest without pytest-xdist, the summary.
+"""The Python half of `bench/gpu_check.sh`: the install check, ordered and parallel pytest, the summary.
 
     python -m bench.gpu_check where                    # exit 0 when tritongrad (and its kernels) import from here
     python -m bench.gpu_check shim DIR                 # DIR/tritongrad: this checkout's package with kernels/ in it
-    python -m bench.gpu_check pytest --workers N --junit PREFIX -- PYTEST_ARGS...
+    python -m bench.gpu_check pytest --workers N --junit PREFIX [--xdist] [--interleave] -- PYTEST_ARGS...
     python -m bench.gpu_check summary --out OUT --work WORK [--print]
 
-``pytest`` runs the selected tests in N pytest processes at once (contiguous runs of ten tests dealt round-robin,
-so one op's dtypes mostly stay in one process and compile its kernels once), each writing ``PREFIX.K.xml``;
+``pytest`` collects the selected tests (``--interleave``: reordered round-robin over files, functions and ops,
+so a stage cut short has touched every kernel family) and runs them with pytest-xdist (``--xdist``: ``-n N``,
+one ``PREFIX.xml``) or else in N pytest processes of its own (contiguous runs of ten tests dealt round-robin, so
+one op's dtypes mostly stay in one process and compile its kernels once), each writing ``PREFIX.K.xml``;
 it ignores SIGINT and waits: the processes are in its process group, which ``timeout`` signals as a whole, so
-each of them stops and still writes its report. It stands in for pytest-xdist,
-which compiles kernels in parallel the same way (kernel compilation is CPU work: one GPU is shared fine).
+each of them stops and still writes its report. Either way kernels compile in N processes at once (kernel
+compilation is CPU work: one GPU is shared fine).
 
 ``summary`` reads what the stages left in WORK (``stages.jsonl``: one JSON object per finished stage, written by
 the shell script; ``NAME.log``; ``NAME*.xml`` JUnit reports; ``smoke.json``) and OUT/``gpu_bench.json``, and
@@ -90,24 +92,62 @@ def shards(ids, workers, run=10):
     return [p for p in parts if p]
 
 
-def run_parallel(workers, junit, pytest_args):
-    """Run the tests ``pytest_args`` select in ``workers`` pytest processes; exit status as pytest's (the
-    worst of them)."""
-    ids, collected = _collect(pytest_args)
-    if not ids:
-        print(collected.stdout[-3000:] + collected.stderr[-3000:], flush=True)
-        return collected.returncode or 5
-    # options stay; paths, -m and -k are applied by the collection and replaced by the test ids
-    keep_value = {"-m", "-k", "-o", "-p", "--timeout", "--timeout-method", "--durations", "-W"}
+def interleave(ids):
+    """The test ids reordered round-robin over groups -- a file and test function, and for the op table
+    (``test_op[<op>-<dtype>-<device>]``) each op -- so the first tests to run touch every group, i.e. every
+    kernel family, once; a stage stopped at its limit has then covered the most ground."""
+    order, seen, keyed = {}, {}, []
+    for i in ids:
+        path, _, name = i.partition("::")
+        func, _, param = name.partition("[")
+        group = (path, func, param.split("-")[0] if func == "test_op" else "")
+        order.setdefault(group, len(order))
+        seen[group] = seen.get(group, -1) + 1
+        keyed.append((seen[group], order[group], i))
+    return [i for _, _, i in sorted(keyed)]
+
+
+def _options(pytest_args):
+    """The options of ``pytest_args`` that stay when test ids replace the selection: paths, -m and -k go (the
+    collection applied them)."""
+    keep_value = {"-o", "-p", "--timeout", "--timeout-method", "--durations", "-W", "-n"}
     opts = []
     it = iter(pytest_args)
     for a in it:
         if a in ("-m", "-k"):
-            next(it, None)            # already applied by the collection
+            next(it, None)
         elif a in keep_value:
             opts += [a, next(it, "")]
         elif a.startswith("-"):
             opts.append(a)
+    return opts
+
+
+def _ignore_sigint():
+    """``timeout`` signals the whole process group, the pytest processes too: from now on this process ignores
+    SIGINT and waits for them to write their reports. (Only after they started: an ignored SIGINT would be
+    inherited, and Python leaves an ignored SIGINT ignored.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_parallel(workers, junit, pytest_args, xdist=False, ordered=False):
+    """Run the tests ``pytest_args`` select, ``interleave``d when ``ordered``: with pytest-xdist (``xdist``) in
+    one pytest of ``workers`` processes writing ``junit``.xml, else in ``workers`` pytest processes of their
+    own writing ``junit``.K.xml. Exit status as pytest's (the worst of them)."""
+    ids, collected = _collect(pytest_args)
+    if not ids:
+        print(collected.stdout[-3000:] + collected.stderr[-3000:], flush=True)
+        return collected.returncode or 5
+    if ordered:
+        ids = interleave(ids)
+    opts = _options(pytest_args)
+    if xdist:
+        print(f"[gpu_check] {len(ids)} tests{' interleaved' if ordered else ''}, {workers} pytest-xdist workers",
+              flush=True)
+        proc = subprocess.Popen([sys.executable, "-m", "pytest", *opts, "-n", str(workers), "--junitxml",
+                                 f"{junit}.xml", *ids], cwd=REPO)
+        _ignore_sigint()
+        return proc.wait()
     parts = shards(ids, workers)
     print(f"[gpu_check] {len(ids)} tests in {len(parts)} pytest processes (no pytest-xdist)", flush=True)
     procs = []
@@ -115,9 +155,7 @@ def run_parallel(workers, junit, pytest_args):
         log = open(f"{junit}.{k}.log", "w")
         procs.append((subprocess.Popen([sys.executable, "-m", "pytest", *opts, "--junitxml", f"{junit}.{k}.xml",
                                         *part], stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log))
-
-    # `timeout` signals the whole process group, the pytest processes too: wait for them to write their reports
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _ignore_sigint()
     codes = []
     for p, log in procs:
         codes.append(p.wait())
@@ -264,14 +302,15 @@ def summarize(out, work):
                     f"=====\n{log}")
         xmls = sorted(glob.glob(os.path.join(work, name + ".xml")) + glob.glob(os.path.join(work, name + ".*.xml")))
         if rec.get("kind") == "pytest":
+            counts = {}
             if xmls:
                 counts, bad, cases = junit_cases(xmls)
                 all_cases += cases
                 for b in bad:
                     b["stage"] = name
                 failures += bad
-            else:
-                counts = _from_log(log)
+            if not counts.get("tests"):   # no report, or an empty one (--collect-only): pytest's last line
+                counts = _from_log(log) or counts
             rec["counts"] = counts
         stages.append(rec)
     bench = _bench(out)
@@ -412,7 +451,9 @@ def main(argv=None):
     s.add_argument("dir")
     s = sub.add_parser("pytest", help="run pytest in N processes without pytest-xdist")
     s.add_argument("--workers", type=int, required=True)
-    s.add_argument("--junit", required=True, help="prefix of the JUnit reports (PREFIX.K.xml)")
+    s.add_argument("--junit", required=True, help="prefix of the JUnit reports (PREFIX.xml or PREFIX.K.xml)")
+    s.add_argument("--xdist", action="store_true", help="one pytest with pytest-xdist's -n WORKERS")
+    s.add_argument("--interleave", action="store_true", help="run the tests round-robin over files/functions/ops")
     s.add_argument("pytest_args", nargs=argparse.REMAINDER)
     s = sub.add_parser("summary", help="write summary.json, summary.md, junit.xml and check.log")
     s.add_argument("--out", required=True)
@@ -428,7 +469,7 @@ def main(argv=None):
         return 0
     if args.cmd == "pytest":
         rest = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
-        return run_parallel(args.workers, args.junit, rest)
+        return run_parallel(args.workers, args.junit, rest, xdist=args.xdist, ordered=args.interleave)
     summary = summarize(args.out, args.work)
     if args.print:
         print(printed(summary))

@@ -10,7 +10,7 @@
 #   OUT="$OUT" bash bench/gpu_check.sh; echo "gpu_check exit $?"
 #
 # Stages, most valuable first; each under its own `timeout` (SIGINT at its limit, so pytest still writes its
-# report; SIGKILL 10 s later), each run even when an earlier one failed, none ever stopping the script:
+# report; SIGKILL 20 s later), each run even when an earlier one failed, none ever stopping the script:
 #   install       tritongrad importable from this checkout: already, or `pip install --no-index --no-deps
 #                 --no-build-isolation -e .`, or a PYTHONPATH shim (pyproject maps kernels/ into the package)
 #   smoke         versions, device, one elementwise kernel, fp32 and bf16 matmul vs NumPy, the device error word
@@ -115,7 +115,7 @@ run_stage() {
     echo "[gpu_check] $(date -u +%H:%M:%S) $name: starting, limit $limit s"
     local t0 rc took status note=""
     t0=$(date +%s)
-    timeout -s INT --kill-after=10 "$limit" "$@" > "$WORK/$name.log" 2>&1
+    timeout -s INT --kill-after=20 "$limit" "$@" > "$WORK/$name.log" 2>&1
     rc=$?
     took=$(( $(date +%s) - t0 ))
     if (( rc == 0 )); then status=ok
@@ -165,19 +165,26 @@ fi
 HAVE_XDIST=0
 timeout 60 "${PY[@]}" -c "import xdist" 2> /dev/null && HAVE_XDIST=1
 
-# pytest_stage NAME CAP PYTEST_ARGS...: compiled kernels in WORKERS processes (pytest-xdist, else
-# bench.gpu_check's own sharding); in a dry run, collection only
+# pytest_stage NAME CAP [--interleave] PYTEST_ARGS...: compiled kernels in WORKERS processes (pytest-xdist, else
+# bench.gpu_check's own sharding); --interleave runs the tests round-robin over files, functions and ops (so a
+# stage cut short has touched every kernel family). In a dry run, collection only.
 pytest_stage() {
-    local name=$1 cap=$2
+    local name=$1 cap=$2 order=()
     shift 2
-    if [ "$DRY" = 1 ]; then
+    if [ "$1" = --interleave ]; then order=(--interleave); shift; fi
+    local xdist=()
+    (( HAVE_XDIST && WORKERS > 1 )) && xdist=(--xdist)
+    if [ "$DRY" = 1 ] && (( ${#order[@]} )); then      # the collection, ordering and id round trip, 1 process
+        run_stage "$name" pytest "$cap" "${PY[@]}" -m bench.gpu_check pytest --workers 1 --junit "$WORK/$name" \
+            --interleave -- "$@" --collect-only -q -p no:xdist
+    elif [ "$DRY" = 1 ]; then
         run_stage "$name" pytest "$cap" "${PY[@]}" -m pytest "$@" --collect-only -q -p no:xdist
-    elif (( HAVE_XDIST && WORKERS > 1 )); then
+    elif (( ${#order[@]} )) || (( ! ${#xdist[@]} )); then
+        run_stage "$name" pytest "$cap" env GPU_CHECK_QUICK_AUTOTUNE=1 "${PY[@]}" -m bench.gpu_check pytest \
+            --workers "$WORKERS" --junit "$WORK/$name" "${xdist[@]}" "${order[@]}" -- "$@" "${PYTEST_OPTS[@]}"
+    else
         run_stage "$name" pytest "$cap" env GPU_CHECK_QUICK_AUTOTUNE=1 "${PY[@]}" -m pytest "$@" "${PYTEST_OPTS[@]}" \
             -n "$WORKERS" --junitxml "$WORK/$name.xml"
-    else
-        run_stage "$name" pytest "$cap" env GPU_CHECK_QUICK_AUTOTUNE=1 "${PY[@]}" -m bench.gpu_check pytest \
-            --workers "$WORKERS" --junit "$WORK/$name" -- "$@" "${PYTEST_OPTS[@]}"
     fi
 }
 
@@ -185,7 +192,7 @@ pytest_stage gpu_numerics 45 tests -m gpu --ignore=tests/test_cuda_graphs.py
 pytest_stage cuda_graphs 45 tests/test_cuda_graphs.py
 OP_FILES=(tests/test_nn_kernels_a.py tests/test_nn_kernels_b.py tests/test_device_errors.py tests/test_optim.py
           tests/test_optim_adaptive.py tests/test_amp.py tests/test_random.py tests/test_nn_rnn.py)
-pytest_stage op_tests 110 tests/test_ops.py "${OP_FILES[@]}" -m "not slow" \
+pytest_stage op_tests 110 --interleave "${OP_FILES[@]}" tests/test_ops.py -m "not slow" \
     -k "(test_ops.py and cuda and (float32 or bfloat16)) or (not test_ops.py and (cuda or nn_kernels or device_errors))"
 
 # ---------------------------------------------------------------------------------------------- benchmarks
@@ -212,7 +219,7 @@ fi
 # ---------------------------------------------------------------------------------------------- more tests
 MORE_CAP=$(( DEADLINE - $(date +%s) ))
 if (( MORE_CAP >= 30 )) || [ "$DRY" = 1 ]; then
-    pytest_stage more_tests "$MORE_CAP" tests/test_kernels_reduce_matmul.py tests/test_kernels_elementwise.py \
+    pytest_stage more_tests "$MORE_CAP" --interleave tests/test_kernels_reduce_matmul.py tests/test_kernels_elementwise.py \
         tests/test_ops.py tests/test_nn_functional.py -m "not slow" \
         -k "(test_ops.py and cuda and not float32 and not bfloat16) or test_kernels_ or (test_nn_functional and cuda)"
 elif selected more_tests; then
