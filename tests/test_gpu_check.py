@@ -95,3 +95,12 @@ def test_script_rejects_unknown_arguments():
     run = subprocess.run(["bash", os.path.join(REPO, "bench", "gpu_check.sh"), "--fast"], capture_output=True,
                          text=True, timeout=30)
     assert run.returncode == 2 and "unknown argument '--fast'" in run.stderr
+
+
+def test_interleave_touches_every_group_first():
+    ids = ["tests/test_ops.py::test_op[abs-float32-cuda]", "tests/test_ops.py::test_op[abs-bfloat16-cuda]",
+           "tests/test_ops.py::test_op[add-float32-cuda]", "tests/test_x.py::test_conv[1]", "tests/test_x.py::test_conv[2]",
+           "tests/test_x.py::test_pool"]
+    assert gpu_check.interleave(ids) == [ids[0], ids[2], ids[3], ids[5], ids[1], ids[4]]
+    assert gpu_check._options(["tests", "-m", "not slow", "-k", "cuda", "-q", "-p", "bench.gpu_check", "--timeout", "90",
+                               "--durations=15"]) == ["-q", "-p", "bench.gpu_check", "--timeout", "90", "--durations=15"]
