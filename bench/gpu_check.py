@@ -459,6 +459,8 @@ def main(argv=None):
     s.add_argument("--out", required=True)
     s.add_argument("--work", required=True)
     s.add_argument("--print", action="store_true", help="print the summary (without tracebacks)")
+    s.add_argument("--exit-status", action="store_true",
+                   help="exit 1 unless every stage passed and no test or benchmark check failed")
     args = p.parse_args(argv)
     if args.cmd == "where":
         ok, msg = where()
@@ -473,7 +475,15 @@ def main(argv=None):
     summary = summarize(args.out, args.work)
     if args.print:
         print(printed(summary))
-    return 0
+    return 0 if not args.exit_status or clean(summary) else 1
+
+
+def clean(summary):
+    """Every stage passed (``more_tests`` may have stopped at the budget), no failing test, no failed
+    benchmark check."""
+    ok = all(st.get("status") in ("ok", "no tests", "partial") for st in summary["stages"])
+    bench = summary.get("benchmarks") or {}
+    return ok and not summary["n_failures"] and not bench.get("failed_checks") and "error" not in bench
 
 
 if __name__ == "__main__":

@@ -55,6 +55,13 @@ def test_summary_counts_failures_and_tracebacks(tmp_path):
     shown = gpu_check.printed(summary)        # what the script prints last: traceback ends, then the stage table
     assert shown.startswith("----- traceback of tests.test_a::test_bad[cuda]") and "Traceback line one" in shown
     assert shown.rstrip().endswith("69 s in stages.**")
+    assert not gpu_check.clean(summary)
+    summary.update(failures=[], n_failures=0, stages=summary["stages"][:1])
+    assert gpu_check.clean(summary)
+    summary["stages"].append({"name": "more_tests", "status": "partial"})
+    assert gpu_check.clean(summary)
+    summary["benchmarks"] = {"failed_checks": ["matmul/4096^3 bfloat16"]}
+    assert not gpu_check.clean(summary)
     assert json.loads((out / "summary.json").read_text())["n_failures"] == 2
     assert (out / "junit.xml").read_text().count("<testcase") == 4
     assert "===== graphs: timed out" in (out / "check.log").read_text()
@@ -81,7 +88,7 @@ def test_script_skips_what_the_budget_cannot_fit_and_still_writes_the_summary(tm
                GPU_CHECK_BUDGET_S="5", GPU_CHECK_STAGES="install,smoke,cuda_graphs")
     run = subprocess.run(["bash", os.path.join(REPO, "bench", "gpu_check.sh"), "--dry-run"], env=env, cwd=REPO,
                          capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == 1, run.stdout + run.stderr     # skipped stages: the check is not complete
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [(s["name"], s["status"]) for s in summary["stages"]] == [
         ("install", "ok"), ("smoke", "skipped"), ("cuda_graphs", "skipped")]
