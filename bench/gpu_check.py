@@ -321,11 +321,24 @@ def summarize(out, work):
     _write(os.path.join(out, "summary.json"), json.dumps(summary, indent=1, default=str) + "\n")
     _write(os.path.join(out, "summary.md"), to_markdown(summary))
     _write(os.path.join(out, "check.log"), "\n".join(logs)[-15_000_000:])
-    suites = ET.Element("testsuites")
-    suite = ET.SubElement(suites, "testsuite", name="gpu_check", tests=str(len(all_cases)))
-    suite.extend(all_cases)
-    _write(os.path.join(out, "junit.xml"), ET.tostring(suites, encoding="unicode"))
+    _write(os.path.join(out, "junit.xml"), merged_junit(all_cases))
     return summary
+
+
+def merged_junit(cases, limit=15_000_000):
+    """One JUnit document of ``cases``; failure texts are cut (their ends kept) until it fits in ``limit``
+    characters (the device tool returns files of at most 16 MB)."""
+    for keep in (None, 20_000, 2_000, 200):
+        for case in cases:
+            for el in case:
+                if keep is not None and el.text and len(el.text) > keep:
+                    el.text = "[...]" + el.text[-keep:]
+        suites = ET.Element("testsuites")
+        ET.SubElement(suites, "testsuite", name="gpu_check", tests=str(len(cases))).extend(cases)
+        text = ET.tostring(suites, encoding="unicode")
+        if len(text) <= limit:
+            break
+    return text
 
 
 def _bench_digest(bench):

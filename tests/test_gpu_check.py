@@ -111,3 +111,14 @@ def test_interleave_touches_every_group_first():
     assert gpu_check.interleave(ids) == [ids[0], ids[2], ids[3], ids[5], ids[1], ids[4]]
     assert gpu_check._options(["tests", "-m", "not slow", "-k", "cuda", "-q", "-p", "bench.gpu_check", "--timeout", "90",
                                "--durations=15"]) == ["-q", "-p", "bench.gpu_check", "--timeout", "90", "--durations=15"]
+
+
+def test_merged_junit_is_cut_to_fit():
+    import xml.etree.ElementTree as ET
+    cases = []
+    for i in range(20):
+        case = ET.Element("testcase", classname="t", name=f"test_{i}")
+        ET.SubElement(case, "failure", message="boom").text = "x" * 50_000 + f"END{i}"
+        cases.append(case)
+    text = gpu_check.merged_junit(cases, limit=200_000)
+    assert len(text) <= 200_000 and text.count("<testcase") == 20 and "END19" in text
