@@ -320,7 +320,9 @@ def summarize(out, work):
         summary["benchmarks"] = _bench_digest(bench)
     _write(os.path.join(out, "summary.json"), json.dumps(summary, indent=1, default=str) + "\n")
     _write(os.path.join(out, "summary.md"), to_markdown(summary))
-    _write(os.path.join(out, "check.log"), "\n".join(logs)[-15_000_000:])
+    share = 15_000_000 // max(1, len(logs))      # every stage keeps the end of its log within 15 MB in all
+    _write(os.path.join(out, "check.log"), "\n".join(log if len(log) <= share else "[...]" + log[-share:]
+                                                     for log in logs))
     _write(os.path.join(out, "junit.xml"), merged_junit(all_cases))
     return summary
 
