@@ -122,3 +122,33 @@ def test_merged_junit_is_cut_to_fit():
         cases.append(case)
     text = gpu_check.merged_junit(cases, limit=200_000)
     assert len(text) <= 200_000 and text.count("<testcase") == 20 and "END19" in text
+
+
+def test_jit_census_counts_what_the_jit_would_compile(monkeypatch):
+    """bench.jit_census (the compile-time estimate): the same launch twice is one specialization; a size not
+    divisible by 16 is another (the JIT specializes integers on divisibility by 16)."""
+    from collections import defaultdict
+
+    from triton.runtime import autotuner, interpreter
+
+    import tritongrad as tg
+    from bench import jit_census
+    if not tg.runtime.interpreting():
+        pytest.skip("the census follows Triton's interpreter (TRITON_INTERPRET=1)")
+    monkeypatch.setattr(interpreter.InterpretedFunction, "run", interpreter.InterpretedFunction.run)
+    monkeypatch.setattr(autotuner.Autotuner, "run", autotuner.Autotuner.run)
+    monkeypatch.setattr(jit_census, "_state", {"specs": defaultdict(set), "autotuned": defaultdict(set),
+                                               "tuning_keys": defaultdict(set), "launchers": set(), "binders": {},
+                                               "error": None, "launches": 0})
+    jit_census.pytest_configure(None)
+    a = tg.ones(64, device="cuda")
+    (a + a).cpu()
+    (a + a).cpu()
+    first = jit_census.census()
+    b = tg.ones(63, device="cuda")
+    (b + b).cpu()
+    second = jit_census.census()
+    assert first["error"] is None and second["error"] is None
+    assert first["total_specializations"] >= 1 and first["launchers"] >= 1
+    assert second["total_specializations"] > first["total_specializations"]
+    assert second["launches"] > first["launches"] >= 2
