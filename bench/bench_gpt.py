@@ -3,7 +3,7 @@
 The model is `examples/train_gpt.py`'s at its ``--tiny`` size (2 layers, 64 wide, 2 heads, block 64, byte
 vocabulary, tied LM head, tanh GELU), batch 16; the step is the example's: forward, cross-entropy,
 ``zero_grad``, backward, ``clip_grad_norm_(1.0)``, ``AdamW`` (weight decay 0.1 on matrices, betas (0.9, 0.95)).
-The PyTorch peer is `bench.gpu_bench.torch_gpt`, the same architecture in torch with the same parameter names,
+The PyTorch peer is `bench.gpu_peers.torch_gpt`, the same architecture in torch with the same parameter names,
 loaded with tritongrad's initial weights; `check_agrees` compares the losses of a few steps before anything is
 timed. `numpy_problem` is the same step in float32 NumPy with the backward, the clipping and AdamW written out
 (`check_numpy_agrees`).
@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.gpu_bench import torch_gpt
+from bench.gpu_peers import torch_gpt
 from examples.train_gpt import TINY, build_model, configure_optimizer
 
 BATCH = 16

@@ -1,16 +1,21 @@
 """GPU benchmarks: every tritongrad measurement beside PyTorch and the hardware ceiling, in one run.
 
-    python -m bench.gpu_bench --out DIR [--budget-s 230] [--only SECTION ...] [--no-compile] [--smoke]
+    python -m bench.gpu_bench --out DIR [--budget-s 230] [--only SECTION ...] [--no-compile] [--smoke] [--append]
+                              [--train-dtypes DTYPE ...]
 
 writes ``DIR/gpu_bench.json`` and ``DIR/gpu_bench.md`` (rewritten after every section, so a run cut short
-keeps what it measured). PyTorch is the peer (imported here only, never by tritongrad); timing is
+keeps what it measured; with ``--append`` the rows and sections already there are kept and added to).
+``--only`` runs the named sections in the order given. PyTorch is the peer (imported here only, never by tritongrad); timing is
 `bench.gpu_timer` (CUDA events on the current stream, L2 flushed before every timed call). tritongrad and
 torch share the device's primary context and its legacy default stream, so the same events time both.
 
 Sections (`SECTIONS`, in this order; each in its own try/except, its error recorded in the JSON):
 
-* ``copy_bandwidth``: device-to-device copy of 1 GiB, runtime vs ``torch.Tensor.copy_`` -- the ceiling
-  (GB/s) that memory-bound rows are judged by;
+* ``copy_bandwidth``: device-to-device copy of 1 GiB by the driver (``cuMemcpyDtoDAsync``) and by tritongrad's
+  Triton copy kernel, vs ``torch.Tensor.copy_`` -- the best of the two is the ceiling (GB/s) that memory-bound
+  rows are judged by;
+* ``peak_matmul``: ``torch.matmul`` at 8192^3 in bf16 and tf32 and 4096^3 in fp32, TFLOP/s -- the measured
+  ceiling the ``matmul`` rows are judged by (the data-sheet peak when torch is missing);
 * ``launch_overhead``: host microseconds per launch of an empty Triton kernel through tritongrad's driver,
   and of a tiny add through the Tensor API, vs a tiny ``torch.add``;
 * ``elementwise_add``: fp32/bf16 ``a + b`` at 2^20..2^28 elements, GB/s and % of the copy ceiling;
@@ -61,11 +66,13 @@ import traceback
 
 import numpy as np
 
-SECTIONS = ("copy_bandwidth", "launch_overhead", "elementwise_add", "fused_ops", "matmul", "attention", "train_gpt",
+from .gpu_peers import ReferencePeer, TorchPeer, _gpt_step, _np_dtype, _torch_optimizer, torch_gpt  # noqa: F401
+
+SECTIONS = ("copy_bandwidth", "peak_matmul", "launch_overhead", "elementwise_add", "fused_ops", "matmul", "attention", "train_gpt",
             "conv2d", "lstm", "nn_breadth", "cross_entropy_memory", "adamw", "dataloader", "serialization",
             "torch_compile")
 # seconds a section needs at least; it is skipped (and says so) when less of the budget is left
-SECTION_MIN_S = {"copy_bandwidth": 2, "launch_overhead": 3, "elementwise_add": 10, "fused_ops": 15, "matmul": 30,
+SECTION_MIN_S = {"copy_bandwidth": 2, "peak_matmul": 5, "launch_overhead": 3, "elementwise_add": 10, "fused_ops": 15, "matmul": 30,
                  "attention": 15, "conv2d": 15, "cross_entropy_memory": 5, "adamw": 10, "dataloader": 10,
                  "serialization": 15, "train_gpt": 25, "torch_compile": 30, "lstm": 10, "nn_breadth": 10}
 HIGHER_IS_BETTER = {"GB/s": True, "TFLOP/s": True, "tokens/s": True, "us/launch": False, "MB": False, "ms": False}
@@ -75,6 +82,7 @@ SPEC_TFLOPS = {"H200": {"bfloat16": 989.4, "tf32": 494.7, "float32": 66.9},
                "A100": {"bfloat16": 312.0, "tf32": 156.0, "float32": 19.5}}
 TOL = {"float32": 1e-4, "bfloat16": 2e-2, "float16": 1e-2, "tf32": 1e-2}
 GPT_BATCH = 64   # examples/train_gpt.py's GPU default batch size (its GPTConfig() is the GPU workload)
+GPT_DTYPES = ("float32", "bfloat16", "amp_bf16")   # weights' dtype; amp_bf16: fp32 weights, bf16 autocast
 
 
 # ------------------------------------------------------------------------------ results: pure Python
@@ -198,128 +206,16 @@ def parse_args(argv=None):
     p.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
                    help=f"run only these sections (of: {', '.join(SECTIONS)})")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurements")
+    p.add_argument("--append", action="store_true",
+                   help="keep the rows and sections of an existing DIR/gpu_bench.json and add to them")
+    p.add_argument("--train-dtypes", nargs="+", choices=GPT_DTYPES, default=list(GPT_DTYPES), metavar="DTYPE",
+                   help=f"train_gpt's cases, in this order (of: {', '.join(GPT_DTYPES)})")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes and 1-2 repeats: checks the script itself (also in Triton's interpreter)")
     args = p.parse_args(argv)
     if args.budget_s <= 0:
         p.error("--budget-s must be positive")
     return args
-
-
-# ------------------------------------------------------------------------------ peers
-def _np_dtype(name):
-    if name == "bfloat16":
-        import ml_dtypes
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
-
-
-class TorchPeer:
-    """PyTorch on the GPU: inputs made here are copied device-to-device into tritongrad tensors and back."""
-
-    kind = "torch"
-    timed = True
-
-    def __init__(self, torch):
-        import tritongrad as tg
-        self.torch = self.lib = torch
-        self.F = torch.nn.functional
-        self.tg = tg
-        self.name = f"torch {torch.__version__}"
-        self.gen = torch.Generator(device="cuda").manual_seed(0)
-
-    def randn(self, shape, dtype, scale=1.0):
-        t = self.torch.randn(shape, generator=self.gen, device="cuda", dtype=self.torch.float32)
-        return (t * scale).to(getattr(self.torch, dtype))
-
-    def randint(self, high, shape):
-        return self.torch.randint(0, high, shape, generator=self.gen, device="cuda")
-
-    def _array(self, t):
-        """A tritongrad `DeviceArray` viewing the contiguous torch cuda tensor ``t`` (no copy)."""
-        from tritongrad.runtime import Buffer, DeviceArray
-        name = str(t.dtype).removeprefix("torch.")
-        return DeviceArray(Buffer(t.data_ptr(), t.numel() * t.element_size(), t.device.index or 0), tuple(t.shape),
-                           _np_dtype(name))
-
-    def to_tg(self, t, requires_grad=False):
-        from tritongrad import runtime
-        src = t.detach().contiguous()
-        out = self.tg.empty(tuple(src.shape), dtype=getattr(self.tg, str(src.dtype).removeprefix("torch.")),
-                            device="cuda")
-        if src.numel():
-            runtime.copy_device_to_device(out._data, self._array(src))
-        return out.requires_grad_(requires_grad)
-
-    def from_tg(self, t):
-        from tritongrad import runtime
-        a = t.detach().contiguous()._data
-        out = self.torch.empty(tuple(a.shape), dtype=getattr(self.torch, a.dtype.name), device="cuda")
-        if out.numel():
-            runtime.copy_device_to_device(self._array(out), a)
-        return out
-
-    def rel_err(self, got, ref):
-        got, ref = got.detach().float(), ref.detach().float()
-        if got.shape != ref.shape:
-            return float("inf")
-        return float(((got - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()) if ref.numel() else 0.0
-
-    def set_fp32_precision(self, tf32):
-        self.torch.backends.cuda.matmul.allow_tf32 = tf32
-        self.torch.backends.cudnn.allow_tf32 = tf32
-
-    def reset_peak(self):
-        self.torch.cuda.synchronize()
-        self.torch.cuda.reset_peak_memory_stats()
-        return self.torch.cuda.memory_allocated()
-
-    def peak(self):
-        self.torch.cuda.synchronize()
-        return self.torch.cuda.max_memory_allocated()
-
-    def empty_cache(self):
-        self.torch.cuda.empty_cache()
-
-
-class ReferencePeer:
-    """Without torch: tritongrad's cpu device (the NumPy reference backend) checks; nothing is timed."""
-
-    kind = "numpy"
-    timed = False
-    name = "tritongrad cpu (NumPy reference)"
-
-    def __init__(self):
-        import tritongrad as tg
-        import tritongrad.nn.functional as F
-        self.tg = self.lib = tg
-        self.F = F
-        self.rng = np.random.default_rng(0)
-
-    def randn(self, shape, dtype, scale=1.0):
-        a = (self.rng.standard_normal(shape) * scale).astype(np.float32)
-        return self.tg.tensor(a).to(getattr(self.tg, dtype))
-
-    def randint(self, high, shape):
-        return self.tg.tensor(self.rng.integers(0, high, shape), dtype=self.tg.int64)
-
-    def to_tg(self, t, requires_grad=False):
-        return t.detach().to("cuda").requires_grad_(requires_grad)
-
-    def from_tg(self, t):
-        return t.detach().to("cpu")
-
-    def rel_err(self, got, ref):
-        got, ref = (np.asarray(x.detach().float().numpy(), np.float64) for x in (got, ref))
-        if got.shape != ref.shape:
-            return float("inf")
-        return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30)) if ref.size else 0.0
-
-    def set_fp32_precision(self, tf32):
-        """The NumPy reference is always exact."""
-
-    def empty_cache(self):
-        """Nothing cached on the host."""
 
 
 # ------------------------------------------------------------------------------ the run
@@ -347,7 +243,18 @@ class Bench:
         self.compile_enabled = self.torch is not None and not args.no_compile and not args.smoke
         self.deferred = []   # (name, fn) torch.compile measurements run by the torch_compile section
         self.copy_gbs = None
+        self.peak_tflops = {}
         self.results = {"meta": self._meta(), "rows": [], "sections": {}}
+        path = os.path.join(args.out, "gpu_bench.json")
+        if getattr(args, "append", False) and os.path.exists(path):
+            with open(path) as f:
+                old = json.load(f)
+            self.results["rows"], self.results["sections"] = old.get("rows", []), old.get("sections", {})
+            for key in ("copy_bandwidth_gbs", "torch_matmul_peak_tflops"):
+                if key in old.get("meta", {}):
+                    self.results["meta"][key] = old["meta"][key]
+            self.copy_gbs = self.results["meta"].get("copy_bandwidth_gbs")
+            self.peak_tflops = self.results["meta"].get("torch_matmul_peak_tflops", {})
 
     # -- budget and timing --------------------------------------------------------------------------
     def time_left(self):
@@ -362,7 +269,9 @@ class Bench:
         self.runtime.synchronize()
 
     def add(self, row):
+        """Append a row and rewrite the results (a run stopped mid-section keeps the rows it measured)."""
         self.results["rows"].append(row)
+        write_results(self.results, self.args.out)
         return row
 
     # -- sections -----------------------------------------------------------------------------------
@@ -391,6 +300,11 @@ class Bench:
             sections[name] = {"status": "error", "error": f"{type(e).__name__}: {e}",
                               "traceback": traceback.format_exc()}
             print(traceback.format_exc(), file=sys.stderr, flush=True)
+        except KeyboardInterrupt:   # stopped from outside (gpu_check.sh's stage limit): say so, then stop
+            sections[name] = {"status": "interrupted", "seconds": round(time.perf_counter() - t0, 2),
+                              "note": "stopped from outside (SIGINT) during this section"}
+            write_results(self.results, self.args.out)
+            raise
         sections[name]["seconds"] = round(time.perf_counter() - t0, 2)
         if extra:
             sections[name]["extra"] = extra
@@ -522,18 +436,52 @@ class Bench:
 
     # -- the sections, in SECTIONS order --------------------------------------------------------------
     def section_copy_bandwidth(self, extra):
+        """The memory-bound rows' ceiling: the best of the driver's device-to-device copy and tritongrad's Triton
+        copy kernel, both over ``nbytes`` (GB/s counting bytes read and written), beside torch's ``copy_``."""
+        from tritongrad.kernels import copy as kcopy
         nbytes = (1 << 20) if self.smoke else (1 << 30)
         tg_copy = self.gpu_timer.copy_bandwidth(nbytes=nbytes, warmup=1 if self.smoke else 3,
                                                 repeats=2 if self.smoke else 20)
-        self.copy_gbs = tg_copy["gb_per_s"]
-        self.results["meta"]["copy_bandwidth_gbs"] = self.copy_gbs
         theirs = None
         if self.peer.timed:
             src = self.torch.empty(nbytes, dtype=self.torch.uint8, device="cuda").fill_(1)
             dst = self.torch.empty_like(src)
             theirs = self.gpu_timer.gb_per_s(2 * nbytes, self.time_ms(lambda: dst.copy_(src)))
-        self.add(make_row("copy_bandwidth", f"device-to-device copy, {nbytes >> 20} MiB (read + write)", "GB/s",
-                          self.copy_gbs, theirs))
+            del src, dst
+        a = kcopy.full((nbytes // 4,), 1.5, np.float32)
+        b = self.runtime.empty((nbytes // 4,), np.float32)
+        kernel_gbs = self.gpu_timer.gb_per_s(2 * nbytes, self.time_ms(lambda: kcopy.copy_(b, a)))
+        self.sync()
+        host = np.empty(b.shape, np.float32)
+        self.runtime.copy_device_to_host(host, b)      # every element written by the timed copies
+        wrong = int(np.count_nonzero(host != 1.5))
+        del a, b, host
+        self.copy_gbs = max(tg_copy["gb_per_s"], kernel_gbs)
+        self.results["meta"]["copy_bandwidth_gbs"] = self.copy_gbs
+        self.add(make_row("copy_bandwidth", f"device-to-device copy (cuMemcpyDtoDAsync), {nbytes >> 20} MiB "
+                          "(read + write)", "GB/s", tg_copy["gb_per_s"], theirs))
+        self.add(make_row("copy_bandwidth", f"Triton copy kernel (kernels.copy.copy_), {nbytes >> 20} MiB float32",
+                          "GB/s", kernel_gbs, theirs, ceiling=tg_copy["gb_per_s"], ceiling_name="cuMemcpy",
+                          check=make_check({"wrong elements": float(wrong)}, 0.0, "the source values")))
+
+    def section_peak_matmul(self, extra):
+        if not self.peer.timed:
+            return "skipped: needs torch (the peer) on a GPU"
+        torch = self.torch
+        spec = next((v for k, v in SPEC_TFLOPS.items() if k in self.results["meta"]["gpu"]), {})
+        for label, dtype, tf32, s in (("bfloat16", torch.bfloat16, False, 8192), ("tf32", torch.float32, True, 8192),
+                                      ("float32", torch.float32, False, 4096)):
+            with self.precision(tf32):
+                a = self.peer.randn((s, s), "float32").to(dtype)
+                b = self.peer.randn((s, s), "float32", 1 / math.sqrt(s)).to(dtype)
+                ms = self.time_ms(lambda: torch.matmul(a, b), heavy=True)
+            self.peak_tflops[label] = 2 * s ** 3 / (ms * 1e-3) / 1e12
+            self.add(make_row("peak_matmul", f"torch.matmul {s}^3 {label} (random data)", "TFLOP/s", None,
+                              self.peak_tflops[label], ceiling=spec.get(label), ceiling_name="spec" if spec else None,
+                              torch_ms=ms))
+            del a, b
+        self.results["meta"]["torch_matmul_peak_tflops"] = {k: round(v, 1) for k, v in self.peak_tflops.items()}
+        return ""
 
     def section_launch_overhead(self, extra):
         tg, n = self.tg, 20 if self.smoke else 2000
@@ -592,12 +540,15 @@ class Bench:
             for dtype, tf32, label in (("bfloat16", False, "bfloat16"), ("float32", False, "float32"),
                                        ("float32", True, "tf32")):
                 scale = 1 / math.sqrt(s)
+                ceiling, ceiling_name = self.peak_tflops.get(label), "torch peak"
+                if ceiling is None:
+                    ceiling, ceiling_name = spec.get(label), "spec" if spec else None
                 self.case("matmul", f"{s}^3 {label}" + (" (fp32 in, tf32 dot)" if tf32 else ""),
                           lambda lib, F, a, b: a @ b,
                           lambda p, s=s, dtype=dtype, scale=scale: (p.randn((s, s), dtype),
                                                                     p.randn((s, s), dtype, scale)),
                           unit="TFLOP/s", amount=2 * s ** 3, tol=TOL[label], tf32=tf32, heavy=s >= 8192,
-                          ceiling=spec.get(label), ceiling_name="spec" if spec else None, compile_ok=False)
+                          ceiling=ceiling, ceiling_name=ceiling_name, compile_ok=False)
 
     def section_attention(self, extra):
         shapes = ([(1, 2, 64, 16, True), (1, 2, 48, 32, False)] if self.smoke else
@@ -733,7 +684,8 @@ class Bench:
         extra.update(config=dict(vars(cfg)), batch_size=batch, tokens_per_step=batch * cfg.block_size,
                      optimizer="AdamW lr 1e-3 betas (0.9, 0.95) wd 0.1 on matrices; clip_grad_norm_ 1.0",
                      torch_optimizer="torch.optim.AdamW(fused=True)")
-        for dtype in ("float32", "amp_bf16") if self.smoke else ("float32", "bfloat16", "amp_bf16"):
+        dtypes = self.args.train_dtypes
+        for dtype in [d for d in dtypes if d != "bfloat16"] if self.smoke else dtypes:
             if not self.smoke and self.time_left() < SECTION_MIN_S["train_gpt"]:
                 extra[f"{dtype}_skipped"] = "time budget"
                 continue
@@ -906,81 +858,6 @@ def _peer_ce_grad(peer, x, t):
     return g
 
 
-def _gpt_step(lib, model, opt, params, x, y, amp=False):
-    """examples/train_gpt.py's step: forward with loss (under bfloat16 autocast with ``amp``, as
-    ``--amp bf16``), zero_grad, backward, clip to norm 1, AdamW step."""
-    with lib.autocast("cuda", dtype=lib.bfloat16, enabled=amp):
-        _, loss = model(x, y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    lib.nn.utils.clip_grad_norm_(params, 1.0)
-    opt.step()
-    return loss
-
-
-def _torch_optimizer(torch, model):
-    """train_gpt.configure_optimizer's groups, as torch's fused AdamW."""
-    params = list(model.parameters())
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.95), fused=True), params
-
-
-def torch_gpt(torch, cfg):
-    """examples/train_gpt.py's GPT written in torch, with the same parameter names (dropout 0 only)."""
-    nn, F = torch.nn, torch.nn.functional
-    if cfg.dropout:
-        raise ValueError("the torch twin has no dropout; benchmark with dropout=0")
-    c = cfg.n_embd
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.qkv = nn.Linear(c, 3 * c)
-            self.proj = nn.Linear(c, c)
-
-        def forward(self, x):
-            b, t, _ = x.shape
-            q, k, v = (z.view(b, t, cfg.n_head, c // cfg.n_head).transpose(1, 2) for z in self.qkv(x).split(c, dim=2))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.proj(y.transpose(1, 2).contiguous().view(b, t, c))
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc, self.gelu, self.proj = nn.Linear(c, 4 * c), nn.GELU(approximate="tanh"), nn.Linear(4 * c, c)
-
-        def forward(self, x):
-            return self.proj(self.gelu(self.fc(x)))
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.attn, self.ln_2, self.mlp = nn.LayerNorm(c), CausalSelfAttention(), nn.LayerNorm(c), MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.wte = nn.Embedding(cfg.vocab_size, c)
-            self.wpe = nn.Embedding(cfg.block_size, c)
-            self.blocks = nn.ModuleList([Block() for _ in range(cfg.n_layer)])
-            self.ln_f = nn.LayerNorm(c)
-
-        def forward(self, idx, targets):
-            b, t = idx.shape
-            x = self.wte(idx) + self.wpe(torch.arange(t, device=idx.device))
-            for block in self.blocks:
-                x = block(x)
-            logits = F.linear(self.ln_f(x), self.wte.weight)
-            return logits, F.cross_entropy(logits.view(b * t, -1), targets.view(b * t))
-
-    return GPT()
-
-
 def _git_commit():
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -1011,7 +888,7 @@ def _cuda_versions(torch):
 def main(argv=None):
     args = parse_args(argv)
     bench = Bench(args)
-    names = [s for s in SECTIONS if not args.only or s in args.only]
+    names = list(dict.fromkeys(args.only)) if args.only else list(SECTIONS)
     results = bench.run(names)
     bad = failures(results)
     print(f"[gpu_bench] wrote {os.path.join(args.out, 'gpu_bench.md')} in {results['meta']['seconds']} s", flush=True)

@@ -128,3 +128,17 @@ def test_case_runner_checks_times_and_keeps_errors(tmp_path):
     row = bench.case("t", "broken", broken, lambda p: (p.randn((3,), "float32"),))
     assert row["tritongrad"] is None and row["check"] == {"ok": False, "error": "ValueError: no such op"}
     assert gpu_bench.failures(bench.results) == ["t/broken: check failed"]
+
+
+def test_do_bench_counts_the_l2_flush_toward_its_target_time(monkeypatch):
+    """Like ``triton.testing.do_bench`` (what the autotuner calls through tritongrad's driver), the estimate
+    that turns ``rep`` milliseconds into a number of calls includes each call's L2 flush: with a flush of at
+    least 2 ms and a near-instant call, ``rep=20`` is at most 10 timed calls, not thousands."""
+    import time
+
+    from tritongrad.runtime import timing
+    calls = []
+    monkeypatch.setattr(timing, "flush_l2", lambda: time.sleep(0.002))
+    timing.do_bench(lambda: calls.append(1), warmup=4, rep=20)
+    # 1 first call + 5 for the estimate + at most 4 / 2 warmup + at most 20 / 2 timed
+    assert 1 + 5 + 1 + 1 <= len(calls) <= 1 + 5 + 2 + 10

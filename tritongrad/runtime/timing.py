@@ -75,10 +75,22 @@ def summarize(times, quantiles=None, return_mode="mean"):
 
 def do_bench(fn, warmup=25, rep=100, grad_to_none=None, quantiles=None, return_mode="mean"):
     """``triton.testing.do_bench`` without torch: ``warmup`` and ``rep`` are target milliseconds, from
-    which the numbers of calls are estimated; L2 is flushed before each timed call."""
+    which the numbers of calls are estimated; L2 is flushed before each timed call.
+
+    As in Triton's, the estimate times five calls each with its L2 flush between one pair of events, so the
+    flush counts toward ``rep``: for a kernel of microseconds the flush (a 256 MB memset) dominates, and an
+    estimate of the kernel alone would make ``rep=100`` thousands of flushed calls (seconds per autotune
+    config instead of about a tenth of one)."""
     fn()
     synchronize()
-    estimate = statistics.mean(time_ms(fn, warmup=0, repeats=5))
+    start, end = Event(enable_timing=True), Event(enable_timing=True)
+    start.record()
+    for _ in range(5):
+        flush_l2()
+        fn()
+    end.record()
+    synchronize()
+    estimate = start.elapsed_time(end) / 5
     n_warmup = max(1, int(warmup / estimate)) if estimate > 0 else 1000
     n_repeat = max(1, int(rep / estimate)) if estimate > 0 else 1000
     if grad_to_none is not None:
