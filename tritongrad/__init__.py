@@ -122,7 +122,7 @@ from .ops_extra import (addcdiv, addcmul, addmm, argsort, baddbmm, bucketize, cd
                         diagonal, einsum, float_power, index_add, isclose, kron, masked_select, msort, nan_to_num,
                         outer, repeat_interleave, scatter, searchsorted, sort, topk, tril_indices, triu_indices)
 from .ops_extra import outer as ger  # noqa: E402
-from . import accelerator, backends, distributions  # noqa: E402
+from . import accelerator, backends, distributions, xpu  # noqa: E402
 from ._compile import compile  # noqa: E402
 from ._dlpack import from_dlpack  # noqa: E402
 from ._typed_tensors import TYPED as _TYPED  # noqa: E402
