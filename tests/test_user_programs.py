@@ -369,3 +369,90 @@ def test_char_rnn_classification_with_default_device_cuda():
     np.testing.assert_allclose(_np(output), ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(loss.item(), -ref[0, 2], rtol=1e-5)
     np.testing.assert_allclose(_np(rnn.h2o.bias), b_o - 0.15 * grad, rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------------ karpathy makemore lectures
+def test_makemore_bigram_and_mlp_with_numpy_keywords():
+    """karpathy's makemore lectures (nn-zero-to-hero, parts 1-3): ``P.sum(1, keepdims=True)`` (NumPy's
+    keyword, which every PyTorch op takes; was a TypeError), a one-hot bigram net trained by hand, an MLP with
+    hand-written BatchNorm, and ``loss.log10()`` (was missing); every number against NumPy."""
+    words = ["emma", "olivia", "ava", "isabella", "sophia", "mia"]
+    chars = sorted(set("".join(words)))
+    stoi = {s: i + 1 for i, s in enumerate(chars)}
+    stoi["."] = 0
+    V = len(stoi)
+    N = torch.zeros((V, V), dtype=torch.int32)
+    pairs = [(stoi[a], stoi[b]) for w in words for a, b in zip("." + w, w + ".")]
+    for ix1, ix2 in pairs:
+        N[ix1, ix2] += 1
+    P = (N + 1).float()
+    P /= P.sum(1, keepdims=True)
+    Nn = np.zeros((V, V))
+    np.add.at(Nn, tuple(np.array(pairs).T), 1)
+    Pn = (Nn + 1) / (Nn + 1).sum(1, keepdims=True)
+    np.testing.assert_allclose(_np(P), Pn, rtol=1e-6)
+    nll = -sum(torch.log(P[a, b]) for a, b in pairs) / len(pairs)
+    np.testing.assert_allclose(nll.item(), -np.mean([np.log(Pn[a, b]) for a, b in pairs]), rtol=1e-6)
+    assert torch.sum(P, axis=1).shape == (V,) and P.max(axis=0).values.shape == (V,)
+    with pytest.raises(TypeError, match="alias 'keepdims'"):
+        P.sum(1, keepdim=True, keepdims=True)
+
+    xs, ys = torch.tensor([a for a, _ in pairs]), torch.tensor([b for _, b in pairs])
+    Wn = np.random.default_rng(0).standard_normal((V, V))
+    W = torch.tensor(Wn, dtype=torch.float32, requires_grad=True)
+    for _ in range(2):
+        xenc = F.one_hot(xs, num_classes=V).float()
+        counts = (xenc @ W).exp()
+        probs = counts / counts.sum(1, keepdims=True)
+        loss = -probs[torch.arange(xs.nelement()), ys].log().mean() + 0.01 * (W ** 2).mean()
+        pn = np.exp(Wn[xs.numpy()])
+        pn /= pn.sum(1, keepdims=True)
+        np.testing.assert_allclose(loss.item(), -np.log(pn[np.arange(len(pairs)), ys.numpy()]).mean()
+                                   + 0.01 * (Wn ** 2).mean(), rtol=1e-5)
+        W.grad = None
+        loss.backward()
+        gn = pn.copy()
+        gn[np.arange(len(pairs)), ys.numpy()] -= 1
+        gn = np.eye(V)[xs.numpy()].T @ gn / len(pairs) + 0.02 * Wn / Wn.size
+        np.testing.assert_allclose(_np(W.grad), gn, rtol=1e-4, atol=1e-6)
+        W.data += -50 * W.grad
+        Wn = Wn - 50 * gn
+
+    # part 3: an MLP whose BatchNorm is written out (mean and unbiased std over the batch)
+    rng = np.random.default_rng(1)
+    Cn, W1n, W2n = rng.standard_normal((V, 2)), rng.standard_normal((6, 5)) * 0.3, rng.standard_normal((5, V)) * 0.1
+    Xb = rng.integers(0, V, (8, 3))
+    Yb = rng.integers(0, V, 8)
+    C, W1, W2 = (torch.tensor(a, dtype=torch.float32) for a in (Cn, W1n, W2n))
+    bngain, bnbias = torch.ones((1, 5)), torch.zeros((1, 5))
+    emb = C[torch.tensor(Xb)]
+    hpreact = emb.view(emb.shape[0], -1) @ W1
+    hpreact = bngain * (hpreact - hpreact.mean(0, keepdim=True)) / hpreact.std(0, keepdim=True) + bnbias
+    loss = F.cross_entropy(torch.tanh(hpreact) @ W2, torch.tensor(Yb))
+    hn = Cn[Xb].reshape(8, -1) @ W1n
+    hn = (hn - hn.mean(0)) / hn.std(0, ddof=1)
+    ref = -_log_softmax(np.tanh(hn) @ W2n)[np.arange(8), Yb].mean()
+    np.testing.assert_allclose(loss.item(), ref, rtol=1e-5)
+    np.testing.assert_allclose(loss.log10().item(), np.log10(ref), rtol=1e-6)
+
+
+def test_unary_composites_against_numpy():
+    """log10/log2/exp2/sinh/cosh/tan and isfinite/isposinf/isneginf (names programs use that tritongrad
+    lacked), forward against NumPy and backward against the analytic derivatives, as methods and functions."""
+    xn = np.array([1e-6, 0.3, 1.5, 7.0])
+    x = torch.tensor(xn, dtype=torch.float64, requires_grad=True)
+    cases = {"log10": (np.log10, 1 / (xn * np.log(10))), "log2": (np.log2, 1 / (xn * np.log(2))),
+             "exp2": (np.exp2, np.exp2(xn) * np.log(2)), "sinh": (np.sinh, np.cosh(xn)),
+             "cosh": (np.cosh, np.sinh(xn)), "tan": (np.tan, 1 / np.cos(xn) ** 2)}
+    for name, (ref, dref) in cases.items():
+        y = getattr(torch, name)(x)
+        np.testing.assert_allclose(_np(y), ref(xn), rtol=1e-14, err_msg=name)
+        (g,) = torch.autograd.grad(getattr(x, name)().sum(), x)
+        np.testing.assert_allclose(_np(g), dref, rtol=1e-12, err_msg=name)
+    assert torch.log10(torch.tensor([10, 1000])).dtype == torch.float32
+    v = torch.tensor([1.0, float("nan"), float("inf"), -float("inf")])
+    assert torch.isfinite(v).tolist() == [True, False, False, False]
+    assert v.isposinf().tolist() == [False, False, True, False] and v.isneginf().tolist() == [False, False, False, True]
+    assert torch.isfinite(torch.tensor([3, 4])).tolist() == [True, True]
+    with pytest.raises(TypeError, match="must be Tensor"):
+        torch.log10(3.0)

@@ -121,6 +121,7 @@ from .serialization import load, safe_open, save  # noqa: E402
 from .ops_extra import (addcdiv, addcmul, addmm, argsort, baddbmm, bucketize, cdist, diag, diag_embed,  # noqa: E402
                         diagonal, einsum, float_power, index_add, isclose, kron, masked_select, msort, nan_to_num,
                         outer, repeat_interleave, scatter, searchsorted, sort, topk, tril_indices, triu_indices)
+from .ops_extra import cosh, exp2, isfinite, isneginf, isposinf, log2, log10, sinh, tan  # noqa: E402
 from .ops_extra import outer as ger  # noqa: E402
 from . import accelerator, backends, distributions, xpu  # noqa: E402
 from ._compile import compile  # noqa: E402
@@ -129,3 +130,6 @@ from ._typed_tensors import TYPED as _TYPED  # noqa: E402
 from .tensor import set_printoptions  # noqa: E402
 
 globals().update(_TYPED)   # torch.FloatTensor, torch.LongTensor, ... (legacy typed-tensor constructors)
+from .ops_extra import install_numpy_keyword_aliases as _np_aliases  # noqa: E402
+_np_aliases(globals(), names=("cat", "concat", "concatenate", "stack", "var_mean", "std_mean"))  # axis=, keepdims=
+del _np_aliases

@@ -22,7 +22,8 @@ from .tensor import _TYPE_NAMES, Tensor, _as_index, _norm_dim, arange, tensor, w
 __all__ = ["sort", "argsort", "msort", "topk", "outer", "isclose", "addmm", "baddbmm", "addcmul", "addcdiv",
            "nan_to_num", "float_power", "kron", "cdist", "diagonal", "diag_embed", "diag", "tril_indices",
            "triu_indices", "masked_select", "repeat_interleave", "scatter", "index_add", "bucketize",
-           "searchsorted", "einsum", "inplace", "write_out"]
+           "searchsorted", "einsum", "inplace", "write_out", "log10", "log2", "exp2", "sinh", "cosh", "tan",
+           "isfinite", "isposinf", "isneginf", "install_numpy_keyword_aliases"]
 
 sort_result = namedtuple("sort", ["values", "indices"])
 topk_result = namedtuple("topk", ["values", "indices"])
@@ -552,3 +553,121 @@ def einsum(equation, *operands):
     t, x = _einsum_sum_out(t, x, set(out))
     x = x.permute(*[t.index(c) for c in out]) if out else x
     return x.expand(*[sizes[c] for c in out]) if tuple(x.shape) != tuple(sizes[c] for c in out) else x
+
+
+# ------------------------------------------------------------------------------------------------- unary composites
+def _floating(x, fn):
+    _check_tensor(fn, "input", x)
+    return x if x.dtype.is_floating_point else x.to(_dt.get_default_dtype())
+
+
+@autocast_op("log10")
+def log10(input):
+    """``torch.log10``: the base-10 logarithm, ``log(x) / ln(10)`` (integers give the default float dtype)."""
+    return _floating(input, "log10").log() / math.log(10.0)
+
+
+@autocast_op("log2")
+def log2(input):
+    """``torch.log2``: the base-2 logarithm, ``log(x) / ln(2)`` (integers give the default float dtype)."""
+    return _floating(input, "log2").log() / math.log(2.0)
+
+
+def exp2(input):
+    """``torch.exp2``: ``2 ** x`` elementwise, as ``exp(x * ln(2))`` (integers give the default float dtype)."""
+    return (_floating(input, "exp2") * math.log(2.0)).exp()
+
+
+@autocast_op("sinh")
+def sinh(input):
+    """``torch.sinh``: ``(expm1(x) - expm1(-x)) / 2``, which keeps full relative precision near 0."""
+    x = _floating(input, "sinh")
+    return (x.expm1() - (-x).expm1()) * 0.5
+
+
+@autocast_op("cosh")
+def cosh(input):
+    """``torch.cosh``: ``1 + 2 sinh(x/2)**2``, whose gradient ``sinh(x)`` keeps full precision near 0."""
+    half = sinh(_floating(input, "cosh") * 0.5)
+    return half * half * 2.0 + 1.0
+
+
+@autocast_op("tan")
+def tan(input):
+    """``torch.tan``: ``sin(x) / cos(x)``."""
+    x = _floating(input, "tan")
+    return x.sin() / x.cos()
+
+
+def isfinite(input):
+    """``torch.isfinite``: True where the value is neither NaN nor +-inf (always True for integers and bool)."""
+    _check_tensor("isfinite", "input", input)
+    if not input.dtype.is_floating_point:
+        return zeros(*input.shape, dtype=_dt.bool, device=input.device).logical_not()
+    return (input.isnan() | input.isinf()).logical_not()
+
+
+def isposinf(input):
+    """``torch.isposinf``: True where the value is +inf."""
+    _check_tensor("isposinf", "input", input)
+    return input.isinf() & (input > 0)
+
+
+def isneginf(input):
+    """``torch.isneginf``: True where the value is -inf."""
+    _check_tensor("isneginf", "input", input)
+    return input.isinf() & (input < 0)
+
+
+_UNARY_COMPOSITES = (log10, log2, exp2, sinh, cosh, tan, isfinite, isposinf, isneginf)
+for _f in _UNARY_COMPOSITES:
+    if not hasattr(Tensor, _f.__name__):          # ``Tensor.<name>``: the same function as a method
+        setattr(Tensor, _f.__name__, _f)
+del _f
+
+# ------------------------------------------------------------------------------------------------- NumPy keywords
+def _numpy_keyword_aliases(fn, renames):
+    """``fn`` accepting NumPy's keyword names as PyTorch's argument parser does: ``axis`` for ``dim`` and
+    ``keepdims`` for ``keepdim`` (``renames`` maps alias -> name; only names ``fn`` takes are listed)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            for alias, name in renames:
+                if alias in kwargs:
+                    if name in kwargs:
+                        raise TypeError(f"{fn.__name__}() got both {name!r} and its alias {alias!r}")
+                    kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+    wrapper._numpy_aliases = True
+    return wrapper
+
+
+def _renames_for(fn):
+    import inspect
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return ()
+    return tuple((alias, name) for alias, name in (("axis", "dim"), ("keepdims", "keepdim"))
+                 if name in params and alias not in params)
+
+
+def install_numpy_keyword_aliases(namespace, names=None):
+    """Let the functions of ``namespace`` (a class such as `Tensor`, or a module's globals dict) that take
+    ``dim``/``keepdim`` also take ``axis``/``keepdims``, as every PyTorch op does (``x.sum(1, keepdims=True)``
+    in karpathy's makemore lectures, ``x.mean(axis=0)``). ``names`` limits it to those attributes."""
+    is_dict = isinstance(namespace, dict)
+    items = namespace.items() if is_dict else vars(namespace).items()
+    for name, fn in list(items):
+        if name.startswith("_") or (names is not None and name not in names) or not callable(fn) \
+                or isinstance(fn, type) or getattr(fn, "_numpy_aliases", False):
+            continue
+        renames = _renames_for(fn)
+        if renames:
+            if is_dict:
+                namespace[name] = _numpy_keyword_aliases(fn, renames)
+            else:
+                setattr(namespace, name, _numpy_keyword_aliases(fn, renames))
+
+
+install_numpy_keyword_aliases(Tensor)
