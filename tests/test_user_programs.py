@@ -456,3 +456,57 @@ def test_unary_composites_against_numpy():
     assert torch.isfinite(torch.tensor([3, 4])).tolist() == [True, True]
     with pytest.raises(TypeError, match="must be Tensor"):
         torch.log10(3.0)
+
+
+# ------------------------------------------------------------------------ karpathy/minGPT
+def test_mingpt_trainer_sampler_and_sort_dataset():
+    """karpathy/minGPT mingpt/trainer.py samples with ``RandomSampler(ds, replacement=True,
+    num_samples=int(1e10))`` (tritongrad drew all 1e10 indices at once: 75 GB), and demo.ipynb's SortDataset
+    calls ``inp.unique()`` (was missing). Batches stream; unique against np.unique on cpu and cuda."""
+    from tritongrad.utils.data import DataLoader, Dataset, RandomSampler
+
+    class SortDataset(Dataset):
+        def __init__(self, length=6, num_digits=3):
+            self.length, self.num_digits = length, num_digits
+
+        def __len__(self):
+            return 10000
+
+        def __getitem__(self, idx):
+            while True:
+                inp = torch.randint(self.num_digits, size=(self.length,), dtype=torch.long)
+                if torch.rand(1).item() < 0.5 and inp.unique().nelement() > self.length // 2:
+                    continue
+                break
+            cat = torch.cat((inp, torch.sort(inp)[0]), dim=0)
+            x, y = cat[:-1].clone(), cat[1:].clone()
+            y[:self.length - 1] = -1
+            return x, y
+
+    torch.manual_seed(0)
+    ds = SortDataset()
+    sampler = RandomSampler(ds, replacement=True, num_samples=int(1e10))
+    loader = DataLoader(ds, sampler=sampler, shuffle=False, pin_memory=True, batch_size=4, num_workers=0)
+    assert len(loader) == int(1e10) // 4
+    it = iter(loader)
+    for _ in range(3):
+        x, y = next(it)
+        assert tuple(x.shape) == (4, 11) and (y[:, :5] == -1).all().item()
+        np.testing.assert_array_equal(y.numpy()[:, 5:], np.sort(x.numpy()[:, :6], 1))
+    lazily = list(RandomSampler(ds, replacement=True, num_samples=70, generator=torch.Generator().manual_seed(3)))
+    at_once = torch.randint(0, 10000, (70,), generator=torch.Generator().manual_seed(3)).tolist()
+    assert lazily == at_once                                      # the same stream, drawn 32 at a time
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(-3, 4, (5, 7))
+    for device in ("cpu", "cuda"):
+        t = torch.tensor(a, device=device)
+        out, inverse, counts = torch.unique(t, return_inverse=True, return_counts=True)
+        ref, ref_inv, ref_counts = np.unique(a, return_inverse=True, return_counts=True)
+        np.testing.assert_array_equal(out.cpu().numpy(), ref)
+        np.testing.assert_array_equal(inverse.cpu().numpy(), ref_inv.reshape(a.shape))
+        np.testing.assert_array_equal(counts.cpu().numpy(), ref_counts)
+        assert t.float().unique().dtype == torch.float32 and t.unique().device.type == device
+        assert torch.tensor([True, False, True], device=device).unique().tolist() == [False, True]
+    with pytest.raises(NotImplementedError, match="dim"):
+        torch.tensor(a).unique(dim=0)

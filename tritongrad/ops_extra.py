@@ -23,7 +23,7 @@ __all__ = ["sort", "argsort", "msort", "topk", "outer", "isclose", "addmm", "bad
            "nan_to_num", "float_power", "kron", "cdist", "diagonal", "diag_embed", "diag", "tril_indices",
            "triu_indices", "masked_select", "repeat_interleave", "scatter", "index_add", "bucketize",
            "searchsorted", "einsum", "inplace", "write_out", "log10", "log2", "exp2", "sinh", "cosh", "tan",
-           "isfinite", "isposinf", "isneginf", "install_numpy_keyword_aliases"]
+           "isfinite", "isposinf", "isneginf", "unique", "install_numpy_keyword_aliases"]
 
 sort_result = namedtuple("sort", ["values", "indices"])
 topk_result = namedtuple("topk", ["values", "indices"])
@@ -555,6 +555,43 @@ def einsum(equation, *operands):
     return x.expand(*[sizes[c] for c in out]) if tuple(x.shape) != tuple(sizes[c] for c in out) else x
 
 
+# ------------------------------------------------------------------------------------------------- unique
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """``torch.unique`` (flattened, ``dim=None``): the distinct values of ``input`` in ascending order, and
+    optionally ``inverse`` (for every input element, the index of its value in the output; input's shape)
+    and ``counts`` (how often each value occurs). Built from the stable sort: a value starts a new group where
+    it differs from its sorted predecessor. The result is sorted even with ``sorted=False`` (PyTorch allows
+    any order then). Not differentiable; synchronizes (the length depends on the data)."""
+    _check_tensor("unique", "input", input)
+    if dim is not None:
+        raise NotImplementedError("unique(dim=...) is not supported; tritongrad's unique works on the "
+                                  "flattened tensor (dim=None)")
+    flat = input.detach().reshape(-1)
+    keys = flat.to(_dt.uint8) if flat.dtype is _dt.bool else flat
+    vals, order = keys.sort(stable=True)
+    n = flat.numel()
+    first = zeros(n, dtype=_dt.bool, device=flat.device)
+    if n:
+        first[0] = True
+        first[1:] = vals[1:] != vals[:-1]
+    out = masked_select(vals, first).to(flat.dtype)
+    extra = []
+    if return_inverse:
+        group = first.to(_dt.int64).cumsum(0) - 1
+        inverse = zeros(n, dtype=_dt.int64, device=flat.device)
+        inverse[order] = group
+        extra.append(inverse.reshape(input.shape))
+    if return_counts:
+        starts = first.nonzero().reshape(-1)
+        ends = _cat_index(starts[1:], n)
+        extra.append(ends - starts)
+    return (out, *extra) if extra else out
+
+
+def _cat_index(head, last):
+    from .tensor import cat
+    return cat([head, tensor([last], dtype=_dt.int64, device=head.device)])
+
 # ------------------------------------------------------------------------------------------------- unary composites
 def _floating(x, fn):
     _check_tensor(fn, "input", x)
@@ -619,8 +656,8 @@ def isneginf(input):
     return input.isinf() & (input < 0)
 
 
-_UNARY_COMPOSITES = (log10, log2, exp2, sinh, cosh, tan, isfinite, isposinf, isneginf)
-for _f in _UNARY_COMPOSITES:
+_AS_METHODS = (unique, log10, log2, exp2, sinh, cosh, tan, isfinite, isposinf, isneginf)
+for _f in _AS_METHODS:
     if not hasattr(Tensor, _f.__name__):          # ``Tensor.<name>``: the same function as a method
         setattr(Tensor, _f.__name__, _f)
 del _f
