@@ -510,3 +510,134 @@ def test_mingpt_trainer_sampler_and_sort_dataset():
         assert torch.tensor([True, False, True], device=device).unique().tolist() == [False, True]
     with pytest.raises(NotImplementedError, match="dim"):
         torch.tensor(a).unique(dim=0)
+
+
+# ------------------------------------------------------------------------ pytorch/examples gat, activations
+def test_gat_layer_forward_against_numpy():
+    """pytorch/examples gat/main.py's GraphAttentionLayer + GAT (F.elu was missing; ``.mT``, 3-D xavier_normal_,
+    ``torch.where`` against a -9e16 mask, head concat) on a dense random graph, the log-probabilities against
+    NumPy, then one Adam step with weight decay on an index-masked NLL."""
+    torch.manual_seed(13)
+
+    class GraphAttentionLayer(nn.Module):
+        def __init__(self, in_features, out_features, n_heads, concat=False, leaky_relu_slope=0.2):
+            super().__init__()
+            self.n_heads, self.concat = n_heads, concat
+            self.n_hidden = out_features // n_heads if concat else out_features
+            self.out_features = out_features
+            self.W = nn.Parameter(torch.empty(size=(in_features, self.n_hidden * n_heads)))
+            self.a = nn.Parameter(torch.empty(size=(n_heads, 2 * self.n_hidden, 1)))
+            self.leakyrelu = nn.LeakyReLU(leaky_relu_slope)
+            nn.init.xavier_normal_(self.W)
+            nn.init.xavier_normal_(self.a)
+
+        def forward(self, h, adj_mat):
+            n = h.shape[0]
+            ht = torch.mm(h, self.W).view(n, self.n_heads, self.n_hidden).permute(1, 0, 2)
+            e = self.leakyrelu(torch.matmul(ht, self.a[:, :self.n_hidden, :])
+                               + torch.matmul(ht, self.a[:, self.n_hidden:, :]).mT)
+            e = torch.where(adj_mat > 0, e, -9e16 * torch.ones_like(e))
+            h_prime = torch.matmul(F.softmax(e, dim=-1), ht)
+            if self.concat:
+                return h_prime.permute(1, 0, 2).contiguous().view(n, self.out_features)
+            return h_prime.mean(dim=0)
+
+    rng = np.random.default_rng(0)
+    V = 9
+    xn = (rng.random((V, 6)) < 0.4).astype(np.float64)
+    adjn = np.eye(V) + (rng.random((V, V)) < 0.3)
+    g1, g2 = GraphAttentionLayer(6, 4, 2, concat=True), GraphAttentionLayer(4, 3, 1)
+    x, adj = torch.tensor(xn, dtype=torch.float32), torch.tensor(adjn, dtype=torch.float32)
+    out = F.log_softmax(g2(F.elu(g1(x, adj)), adj), dim=1)
+
+    def layer_np(h, lay, concat):
+        W, a = _np(lay.W), _np(lay.a)
+        ht = (h @ W).reshape(V, lay.n_heads, lay.n_hidden).transpose(1, 0, 2)
+        e = ht @ a[:, :lay.n_hidden] + (ht @ a[:, lay.n_hidden:]).transpose(0, 2, 1)
+        e = np.where(e > 0, e, 0.2 * e)
+        e = np.where(adjn > 0, e, -9e16)
+        att = np.exp(_log_softmax(e))
+        hp = att @ ht
+        return hp.transpose(1, 0, 2).reshape(V, -1) if concat else hp.mean(0)
+
+    h1 = layer_np(xn, g1, True)
+    ref = _log_softmax(layer_np(np.where(h1 > 0, h1, np.expm1(np.minimum(h1, 0))), g2, False))
+    np.testing.assert_allclose(_np(out), ref, rtol=1e-5, atol=1e-6)
+    idx = torch.tensor(rng.permutation(V)[:5])
+    target = torch.tensor(rng.integers(0, 3, V))
+    opt = optim.Adam(list(g1.parameters()) + list(g2.parameters()), lr=0.005, weight_decay=5e-4)
+    loss = nn.NLLLoss()(out[idx], target[idx])
+    np.testing.assert_allclose(loss.item(), -ref[idx.numpy(), target.numpy()[idx.numpy()]].mean(), rtol=1e-5)
+    loss.backward()
+    opt.step()
+
+
+ACTIVATIONS = {  # name: (functional call, NumPy reference, NumPy derivative)
+    "elu": (lambda x: F.elu(x, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x)),
+            lambda x: np.where(x > 0, 1, 0.7 * np.exp(x))),
+    "selu": (F.selu, lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
+             lambda x: 1.0507009873554805 * np.where(x > 0, 1, 1.6732632423543772 * np.exp(x))),
+    "celu": (lambda x: F.celu(x, 2.0), lambda x: np.where(x > 0, x, 2.0 * np.expm1(x / 2.0)),
+             lambda x: np.where(x > 0, 1, np.exp(x / 2.0))),
+    "relu6": (F.relu6, lambda x: np.clip(x, 0, 6), lambda x: ((x > 0) & (x < 6)) * 1.0),
+    "hardtanh": (lambda x: F.hardtanh(x, -2.0, 1.5), lambda x: np.clip(x, -2, 1.5),
+                 lambda x: ((x > -2) & (x < 1.5)) * 1.0),
+    "hardsigmoid": (F.hardsigmoid, lambda x: np.clip(x + 3, 0, 6) / 6, lambda x: ((x > -3) & (x < 3)) / 6.0),
+    "hardswish": (F.hardswish, lambda x: x * np.clip(x + 3, 0, 6) / 6,
+                  lambda x: np.where(x < -3, 0, np.where(x > 3, 1, (2 * x + 3) / 6))),
+    "mish": (F.mish, lambda x: x * np.tanh(np.log1p(np.exp(x))),
+             lambda x: np.tanh(np.log1p(np.exp(x))) + x * _sigmoid(x) / np.cosh(np.log1p(np.exp(x))) ** 2),
+    "softsign": (F.softsign, lambda x: x / (1 + np.abs(x)), lambda x: 1 / (1 + np.abs(x)) ** 2),
+    "softshrink": (lambda x: F.softshrink(x, 0.4), lambda x: np.where(x > 0.4, x - 0.4, np.where(x < -0.4, x + 0.4, 0)),
+                   lambda x: (np.abs(x) > 0.4) * 1.0),
+    "hardshrink": (lambda x: F.hardshrink(x, 0.4), lambda x: np.where(np.abs(x) > 0.4, x, 0),
+                   lambda x: (np.abs(x) > 0.4) * 1.0),
+    "tanhshrink": (F.tanhshrink, lambda x: x - np.tanh(x), lambda x: np.tanh(x) ** 2),
+    "threshold": (lambda x: F.threshold(x, 0.5, -3.0), lambda x: np.where(x > 0.5, x, -3.0),
+                  lambda x: (x > 0.5) * 1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activations_against_numpy(name):
+    """The activations PyTorch programs use that tritongrad lacked (F.elu in pytorch/examples gat; ReLU6 and
+    Hardswish in MobileNets, Mish, SELU, ...): forward and gradient in float64 against NumPy, away from kinks."""
+    fn, ref, dref = ACTIVATIONS[name]
+    xn = np.array([-6.5, -3.7, -2.5, -1.2, -0.45, -0.1, 0.05, 0.35, 0.8, 1.3, 2.6, 3.4, 7.0])
+    x = torch.tensor(xn, dtype=torch.float64, requires_grad=True)
+    y = fn(x)
+    np.testing.assert_allclose(_np(y), ref(xn), rtol=1e-12, atol=1e-14)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    np.testing.assert_allclose(_np(g), dref(xn), rtol=1e-10, atol=1e-14)
+
+
+def test_activation_modules_glu_prelu_softmin_pool1d():
+    """The modules over them (reprs as PyTorch's), in-place forms, GLU, PReLU (a learnable slope per channel),
+    Softmin and the 1-D pools (text CNNs' F.max_pool1d) against NumPy."""
+    assert repr(nn.ELU(alpha=0.5, inplace=True)) == "ELU(alpha=0.5, inplace=True)"
+    assert repr(nn.ReLU6()) == "ReLU6()" and repr(nn.Hardtanh(-2, 2)) == "Hardtanh(min_val=-2, max_val=2)"
+    assert repr(nn.PReLU(3)) == "PReLU(num_parameters=3)" and repr(nn.Softshrink(0.3)) == "Softshrink(0.3)"
+    y = torch.tensor([-1.0, 2.0])
+    assert F.elu_(y) is y and y.tolist() == pytest.approx([math.expm1(-1.0), 2.0])
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        F.relu6(torch.tensor([1.0], requires_grad=True), inplace=True)
+    xn = np.random.default_rng(0).standard_normal((2, 6, 5))
+    x = torch.tensor(xn, dtype=torch.float64)
+    np.testing.assert_allclose(_np(nn.GLU(dim=1)(x)), xn[:, :3] * _sigmoid(xn[:, 3:]), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="Halving dimension must be even"):
+        F.glu(x, dim=2)
+    prelu = nn.PReLU(6, init=0.1).double()
+    with torch.no_grad():
+        prelu.weight[2] = 0.5
+    slope = np.full(6, np.float32(0.1), dtype=np.float64)       # init in float32, then .double()
+    slope[2] = 0.5
+    np.testing.assert_allclose(_np(prelu(x)), np.where(xn >= 0, xn, slope[None, :, None] * xn), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="channel size"):
+        F.prelu(x, torch.ones(4, dtype=torch.float64))
+    np.testing.assert_allclose(_np(nn.Softmin(dim=-1)(x)), np.exp(_log_softmax(-xn)), rtol=1e-12)
+    mp = _np(nn.MaxPool1d(2, stride=1)(x))
+    np.testing.assert_allclose(mp, np.maximum(xn[..., :-1], xn[..., 1:]))
+    ap = _np(F.avg_pool1d(x, 2))
+    np.testing.assert_allclose(ap, (xn[..., 0:4:2] + xn[..., 1:4:2]) / 2, rtol=1e-12)
+    vals, idx = F.max_pool1d(x, 5, return_indices=True)
+    np.testing.assert_array_equal(idx.numpy()[..., 0], xn.argmax(-1))
