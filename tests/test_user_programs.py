@@ -641,3 +641,56 @@ def test_activation_modules_glu_prelu_softmin_pool1d():
     np.testing.assert_allclose(ap, (xn[..., 0:4:2] + xn[..., 1:4:2]) / 2, rtol=1e-12)
     vals, idx = F.max_pool1d(x, 5, return_indices=True)
     np.testing.assert_array_equal(idx.numpy()[..., 0], xn.argmax(-1))
+
+
+# ------------------------------------------------------------------------ char_rnn_generation tutorial
+def test_char_rnn_generation_unsqueeze_inplace_and_views():
+    """pytorch/tutorials intermediate_source/char_rnn_generation_tutorial.py starts train() with
+    ``target_line_tensor.unsqueeze_(-1)`` (in-place view ops were missing) and sums per-step NLL losses into
+    ``torch.Tensor([0])``; the loss against NumPy, then unsqueeze_/t_/transpose_/squeeze_ on views under autograd."""
+    torch.manual_seed(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    n_letters = len(letters) + 1
+    i2h, i2o, o2o = nn.Linear(2 + n_letters + 5, 5), nn.Linear(2 + n_letters + 5, n_letters), nn.Linear(5 + n_letters,
+                                                                                                      n_letters)
+    line = "abba"
+    category = torch.zeros(1, 2)
+    category[0][1] = 1
+    inp = torch.zeros(len(line), 1, n_letters)
+    for li, letter in enumerate(line):
+        inp[li][0][letters.find(letter)] = 1
+    target = torch.LongTensor([letters.find(c) for c in line[1:]] + [n_letters - 1])
+    assert target.unsqueeze_(-1) is target and tuple(target.shape) == (4, 1)
+    hidden = torch.zeros(1, 5)
+    loss = torch.Tensor([0])
+    for i in range(inp.size(0)):
+        combined = torch.cat((category, inp[i], hidden), 1)
+        hidden, output = i2h(combined), i2o(combined)
+        output = F.log_softmax(o2o(torch.cat((hidden, output), 1)), dim=1)
+        loss += nn.NLLLoss()(output, target[i])
+    h, ref = np.zeros((1, 5)), 0.0
+    W = {k: (_np(m.weight), _np(m.bias)) for k, m in (("i2h", i2h), ("i2o", i2o), ("o2o", o2o))}
+    for i in range(4):
+        comb = np.concatenate([[[0.0, 1.0]], _np(inp[i]), h], 1)
+        h, o = comb @ W["i2h"][0].T + W["i2h"][1], comb @ W["i2o"][0].T + W["i2o"][1]
+        ref -= _log_softmax(np.concatenate([h, o], 1) @ W["o2o"][0].T + W["o2o"][1])[0, target[i, 0].item()]
+    np.testing.assert_allclose(loss.item(), ref, rtol=1e-5)
+
+    w = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    h = w * 1
+    v = h[0]
+    v.unsqueeze_(0)
+    v.mul_(2)
+    v.t_()
+    v.add_(1)
+    assert tuple(v.shape) == (3, 1)
+    c = np.array([[1.0, 10.0, 100.0], [1000.0, 1.0, 1.0]])
+    (h * torch.tensor(c)).sum().backward()
+    np.testing.assert_array_equal(_np(h), [[3.0, 5.0, 7.0], [4.0, 5.0, 6.0]])
+    np.testing.assert_array_equal(_np(w.grad), c * [[2.0], [1.0]])
+    x = torch.zeros(1, 2, 3)
+    assert tuple(x.squeeze_(0).transpose_(0, 1).shape) == (3, 2) and tuple(x.swapdims_(0, 1).shape) == (2, 3)
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        torch.ones(2, requires_grad=True).unsqueeze_(0)
+    with pytest.raises(RuntimeError, match="<= 2 dimensions"):
+        torch.zeros(1, 1, 1).t_()

@@ -662,6 +662,49 @@ for _f in _AS_METHODS:
         setattr(Tensor, _f.__name__, _f)
 del _f
 
+# ------------------------------------------------------------------------------------------------- in-place views
+def _inplace_view(self, view):
+    """Make ``self`` the ``view`` of itself (PyTorch's in-place metadata ops): same memory, the view's shape and
+    strides; under autograd self takes the view's place in the graph. Refused on leaves that require grad."""
+    grad = autograd.is_grad_enabled() and self.requires_grad
+    if grad and self.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    was_view = self._base is not None
+    if grad:
+        self._adopt(view)
+    self._data = view._data
+    self._base, self._view_ops = (view._base, view._view_ops) if was_view else (None, ())
+    return self
+
+
+def unsqueeze_(self, dim):
+    """``Tensor.unsqueeze_``: insert a size-1 dim at ``dim`` in place (``target.unsqueeze_(-1)`` in the
+    char_rnn_generation tutorial)."""
+    return _inplace_view(self, self.unsqueeze(dim))
+
+
+def squeeze_(self, dim=None):
+    """``Tensor.squeeze_``: drop size-1 dims (all, or those in ``dim``) in place."""
+    return _inplace_view(self, self.squeeze() if dim is None else self.squeeze(dim))
+
+
+def transpose_(self, dim0, dim1):
+    """``Tensor.transpose_``: swap ``dim0`` and ``dim1`` in place (a strided view of the same memory)."""
+    return _inplace_view(self, self.transpose(dim0, dim1))
+
+
+def t_(self):
+    """``Tensor.t_``: the in-place `transpose_` of a tensor of at most 2 dims."""
+    if self.ndim > 2:
+        raise RuntimeError(f"t_() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+    return _inplace_view(self, self.t())
+
+
+for _f in (unsqueeze_, squeeze_, transpose_, t_):
+    setattr(Tensor, _f.__name__, _f)
+Tensor.swapdims_ = Tensor.swapaxes_ = transpose_
+del _f
+
 # ------------------------------------------------------------------------------------------------- NumPy keywords
 def _numpy_keyword_aliases(fn, renames):
     """``fn`` accepting NumPy's keyword names as PyTorch's argument parser does: ``axis`` for ``dim`` and
