@@ -694,3 +694,18 @@ def test_char_rnn_generation_unsqueeze_inplace_and_views():
         torch.ones(2, requires_grad=True).unsqueeze_(0)
     with pytest.raises(RuntimeError, match="<= 2 dimensions"):
         torch.zeros(1, 1, 1).t_()
+
+
+def test_activations_on_cuda_against_numpy():
+    """The same composites through the Triton kernels (cuda; Triton's interpreter on a CPU-only machine), all
+    in one float32 graph: each forward against NumPy, and the summed gradient against the NumPy derivatives."""
+    xn = np.array([-3.7, -1.2, -0.45, 0.35, 1.3, 3.4], dtype=np.float32)
+    x = torch.tensor(xn, device="cuda", requires_grad=True)
+    names = sorted(ACTIVATIONS)
+    ys = [ACTIVATIONS[n][0](x) for n in names]
+    for n, y in zip(names, ys):
+        assert y.device.type == "cuda"
+        np.testing.assert_allclose(_np(y), ACTIVATIONS[n][1](xn.astype(np.float64)), rtol=2e-5, atol=1e-6, err_msg=n)
+    (g,) = torch.autograd.grad(torch.stack(ys).sum(), x)
+    ref = sum(ACTIVATIONS[n][2](xn.astype(np.float64)) for n in names)
+    np.testing.assert_allclose(_np(g), ref, rtol=2e-5, atol=1e-5)
