@@ -709,3 +709,32 @@ def test_activations_on_cuda_against_numpy():
     (g,) = torch.autograd.grad(torch.stack(ys).sum(), x)
     ref = sum(ACTIVATIONS[n][2](xn.astype(np.float64)) for n in names)
     np.testing.assert_allclose(_np(g), ref, rtol=2e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------------ 60-minute blitz
+def test_blitz_next_functions_walk():
+    """pytorch/tutorials beginner_source/blitz/neural_networks_tutorial.py walks
+    ``loss.grad_fn.next_functions[0][0]`` back through the graph (was missing): MSE -> Linear's add -> ...,
+    leaves appear as AccumulateGrad nodes holding the parameter, inputs without grad as (None, 0)."""
+    torch.manual_seed(0)
+    fc = nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+    loss = nn.MSELoss()(F.relu(fc(x)), torch.zeros(4, 2))
+    node, seen, leaves = loss.grad_fn, [], []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        seen.append(n)
+        for nxt, idx in n.next_functions:
+            assert isinstance(idx, int)
+            if nxt is None:
+                continue
+            if type(nxt).__name__ == "AccumulateGrad":
+                leaves.append(nxt.variable)
+                assert nxt.next_functions == ()
+            else:
+                stack.append(nxt)
+    assert {id(v) for v in leaves} == {id(fc.weight), id(fc.bias)}
+    assert len(seen) >= 3 and all(isinstance(n.next_functions, tuple) for n in seen)
+    prod = torch.ones(2, requires_grad=True) * torch.ones(2)
+    assert prod.grad_fn.next_functions[1] == (None, 0)
