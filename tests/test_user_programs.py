@@ -738,3 +738,62 @@ def test_blitz_next_functions_walk():
     assert len(seen) >= 3 and all(isinstance(n.next_functions, tuple) for n in seen)
     prod = torch.ones(2, requires_grad=True) * torch.ones(2)
     assert prod.grad_fn.next_functions[1] == (None, 0)
+
+
+# ------------------------------------------------------------------------ spatial transformer tutorial
+def _grid_sample_np(x, grid, align_corners, border):
+    """NumPy bilinear grid_sample (zeros or border padding), PyTorch's coordinate conventions."""
+    n, c, h, w = x.shape
+    gx, gy = grid[..., 0], grid[..., 1]
+    if align_corners:
+        fx, fy = (gx + 1) * (w - 1) / 2, (gy + 1) * (h - 1) / 2
+    else:
+        fx, fy = ((gx + 1) * w - 1) / 2, ((gy + 1) * h - 1) / 2
+    if border:
+        fx, fy = np.clip(fx, 0, w - 1), np.clip(fy, 0, h - 1)
+    x0, y0 = np.floor(fx).astype(int), np.floor(fy).astype(int)
+    out = np.zeros((n, c) + gx.shape[1:])
+    for dx in (0, 1):
+        for dy in (0, 1):
+            xi, yi = x0 + dx, y0 + dy
+            wgt = (1 - np.abs(fx - xi)) * (1 - np.abs(fy - yi))
+            ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            for b in range(n):
+                vals = x[b][:, np.clip(yi[b], 0, h - 1), np.clip(xi[b], 0, w - 1)]
+                out[b] += vals * (wgt[b] * ok[b])[None]
+    return out
+
+
+def test_spatial_transformer_affine_grid_grid_sample():
+    """pytorch/tutorials intermediate_source/spatial_transformer_tutorial.py: ``F.affine_grid(theta, x.size())``
+    then ``F.grid_sample(x, grid)`` (both were missing; defaults warn as PyTorch's). The identity transform
+    reproduces the image; a random affine map against NumPy's bilinear sampler; the gradient in the image by
+    linearity, in theta by finite differences (gradcheck)."""
+    rng = np.random.default_rng(0)
+    xn = rng.standard_normal((2, 3, 5, 4))
+    x = torch.tensor(xn, requires_grad=True)
+    ident = torch.tensor(np.tile([[1.0, 0, 0], [0, 1.0, 0]], (2, 1, 1)))
+    with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
+        grid = F.affine_grid(ident, x.size())
+    with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
+        same = F.grid_sample(x, grid)
+    np.testing.assert_allclose(_np(same), xn, atol=1e-12)
+    thetan = rng.standard_normal((2, 2, 3)) * 0.5 + [[1, 0, 0], [0, 1, 0]]
+    theta = torch.tensor(thetan, requires_grad=True)
+    for ac in (False, True):
+        for border in (False, True):
+            grid = F.affine_grid(theta, (2, 3, 6, 7), align_corners=ac)
+            out = F.grid_sample(x, grid, padding_mode="border" if border else "zeros", align_corners=ac)
+            np.testing.assert_allclose(_np(out), _grid_sample_np(xn, _np(grid), ac, border), rtol=1e-10,
+                                       atol=1e-12)
+            wn = rng.standard_normal(out.shape)
+            (gx,) = torch.autograd.grad((out * torch.tensor(wn)).sum(), x)
+            np.testing.assert_allclose((xn * _np(gx)).sum(), (_np(out) * wn).sum(), rtol=1e-10)
+    near = F.grid_sample(x, F.affine_grid(ident, (2, 3, 5, 4), align_corners=False), mode="nearest",
+                         align_corners=False)
+    np.testing.assert_allclose(_np(near), xn)
+    assert torch.autograd.gradcheck(
+        lambda t: F.grid_sample(x.detach(), F.affine_grid(t, (2, 3, 4, 3), align_corners=False),
+                                align_corners=False), (theta,))
+    with pytest.raises(NotImplementedError, match="reflection"):
+        F.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
