@@ -797,3 +797,54 @@ def test_spatial_transformer_affine_grid_grid_sample():
                                 align_corners=False), (theta,))
     with pytest.raises(NotImplementedError, match="reflection"):
         F.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
+
+
+# ------------------------------------------------------------------------ diffusion schedules
+def test_annotated_diffusion_schedules_and_q_sample():
+    """The diffusion-model schedules of huggingface's "Annotated Diffusion Model" (a PyTorch DDPM walk-through):
+    ``torch.cumprod(alphas, axis=0)`` (cumprod was missing; ``axis=`` is NumPy's keyword), ``torch.pi`` (was
+    missing), ``F.pad(..., value=1.0)``, ``a.gather(-1, t)`` and q_sample; against NumPy in float64."""
+    def cosine_beta_schedule(timesteps, s=0.008):
+        steps = timesteps + 1
+        x = torch.linspace(0, timesteps, steps, dtype=torch.float64)
+        alphas_cumprod = torch.cos(((x / timesteps) + s) / (1 + s) * torch.pi * 0.5) ** 2
+        alphas_cumprod = alphas_cumprod / alphas_cumprod[0]
+        betas = 1 - (alphas_cumprod[1:] / alphas_cumprod[:-1])
+        return torch.clip(betas, 0.0001, 0.9999)
+
+    T = 50
+    betas = cosine_beta_schedule(T)
+    alphas = 1. - betas
+    alphas_cumprod = torch.cumprod(alphas, axis=0)
+    alphas_cumprod_prev = F.pad(alphas_cumprod[:-1], (1, 0), value=1.0)
+    posterior_variance = betas * (1. - alphas_cumprod_prev) / (1. - alphas_cumprod)
+
+    xs = np.linspace(0, T, T + 1)
+    ac = np.cos((xs / T + 0.008) / 1.008 * np.pi / 2) ** 2
+    ac = ac / ac[0]
+    bn = np.clip(1 - ac[1:] / ac[:-1], 1e-4, 0.9999)
+    acn = np.cumprod(1 - bn)
+    np.testing.assert_allclose(_np(betas), bn, rtol=1e-12)
+    np.testing.assert_allclose(_np(alphas_cumprod), acn, rtol=1e-12)
+    np.testing.assert_allclose(_np(posterior_variance),
+                               bn * (1 - np.concatenate([[1.0], acn[:-1]])) / (1 - acn), rtol=1e-10)
+
+    def extract(a, t, x_shape):
+        batch_size = t.shape[0]
+        out = a.gather(-1, t.cpu())
+        return out.reshape(batch_size, *((1,) * (len(x_shape) - 1))).to(t.device)
+
+    rng = np.random.default_rng(0)
+    x0, noise = rng.standard_normal((3, 1, 4, 4)), rng.standard_normal((3, 1, 4, 4))
+    t = torch.tensor([0, 17, 49])
+    xt = (extract(torch.sqrt(alphas_cumprod), t, x0.shape) * torch.tensor(x0)
+          + extract(torch.sqrt(1. - alphas_cumprod), t, x0.shape) * torch.tensor(noise))
+    ref = np.sqrt(acn[[0, 17, 49]])[:, None, None, None] * x0 + np.sqrt(1 - acn[[0, 17, 49]])[:, None, None, None] * noise
+    np.testing.assert_allclose(_np(xt), ref, rtol=1e-12)
+
+    x = torch.tensor([[2.0, 0.0, -3.0, 4.0], [1.0, 2.0, 3.0, 0.5]], dtype=torch.float64, requires_grad=True)
+    y = x.cumprod(1)
+    np.testing.assert_allclose(_np(y), np.cumprod(_np(x), 1))
+    assert torch.autograd.gradcheck(lambda a: a.cumprod(dim=1), (x,))
+    assert torch.tensor([1, 2, 3]).cumprod(0).tolist() == [1, 2, 6] and torch.tensor([True, False]).cumprod(0).dtype == torch.int64
+    assert (torch.pi, torch.e, torch.inf) == (math.pi, math.e, math.inf) and math.isnan(torch.nan)

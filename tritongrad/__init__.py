@@ -21,6 +21,10 @@ from .tensor import (Size, Tensor, arange, as_tensor, cat, concat, concatenate, 
 
 __version__ = "0.1.0"
 
+import math as _math  # noqa: E402
+
+pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan   # torch.pi, torch.e, torch.inf, torch.nan
+
 _matmul_precision = ["highest"]
 
 
@@ -121,7 +125,7 @@ from .serialization import load, safe_open, save  # noqa: E402
 from .ops_extra import (addcdiv, addcmul, addmm, argsort, baddbmm, bucketize, cdist, diag, diag_embed,  # noqa: E402
                         diagonal, einsum, float_power, index_add, isclose, kron, masked_select, msort, nan_to_num,
                         outer, repeat_interleave, scatter, searchsorted, sort, topk, tril_indices, triu_indices)
-from .ops_extra import cosh, exp2, isfinite, isneginf, isposinf, log2, log10, sinh, tan, unique  # noqa: E402
+from .ops_extra import cosh, cumprod, exp2, isfinite, isneginf, isposinf, log2, log10, sinh, tan, unique  # noqa: E402
 from .ops_extra import outer as ger  # noqa: E402
 from . import accelerator, backends, distributions, xpu  # noqa: E402
 from ._compile import compile  # noqa: E402
@@ -131,5 +135,5 @@ from .tensor import set_printoptions  # noqa: E402
 
 globals().update(_TYPED)   # torch.FloatTensor, torch.LongTensor, ... (legacy typed-tensor constructors)
 from .ops_extra import install_numpy_keyword_aliases as _np_aliases  # noqa: E402
-_np_aliases(globals(), names=("cat", "concat", "concatenate", "stack", "var_mean", "std_mean"))  # axis=, keepdims=
+_np_aliases(globals())   # every torch.<fn> taking dim=/keepdim= also takes axis=/keepdims=
 del _np_aliases

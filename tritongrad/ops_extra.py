@@ -23,7 +23,7 @@ __all__ = ["sort", "argsort", "msort", "topk", "outer", "isclose", "addmm", "bad
            "nan_to_num", "float_power", "kron", "cdist", "diagonal", "diag_embed", "diag", "tril_indices",
            "triu_indices", "masked_select", "repeat_interleave", "scatter", "index_add", "bucketize",
            "searchsorted", "einsum", "inplace", "write_out", "log10", "log2", "exp2", "sinh", "cosh", "tan",
-           "isfinite", "isposinf", "isneginf", "unique", "install_numpy_keyword_aliases"]
+           "isfinite", "isposinf", "isneginf", "unique", "cumprod", "install_numpy_keyword_aliases"]
 
 sort_result = namedtuple("sort", ["values", "indices"])
 topk_result = namedtuple("topk", ["values", "indices"])
@@ -592,6 +592,29 @@ def _cat_index(head, last):
     from .tensor import cat
     return cat([head, tensor([last], dtype=_dt.int64, device=head.device)])
 
+# ------------------------------------------------------------------------------------------------- cumprod
+@autocast_op("cumprod")
+def cumprod(input, dim, *, dtype=None):
+    """``torch.cumprod``: the inclusive running product along ``dim`` (diffusion schedules'
+    ``alphas_cumprod``). A Hillis-Steele scan: ceil(log2(n)) elementwise products of shifted slices, so zeros
+    and negative values are exact and autograd gives the gradient (its rounding differs from a sequential
+    product by the order of the multiplications only). Integer and bool inputs give int64, as PyTorch."""
+    _check_tensor("cumprod", "input", input)
+    x = input if dtype is None else input.to(dtype)
+    if dtype is None and not x.dtype.is_floating_point:
+        x = x.to(_dt.int64)
+    if x.ndim == 0:
+        return x.clone()
+    d = _norm_dim(dim, x.ndim)
+    n = x.shape[d]
+    from .tensor import cat
+    step = 1
+    while step < n:
+        head = x.narrow(d, 0, step)
+        x = cat([head, x.narrow(d, step, n - step) * x.narrow(d, 0, n - step)], dim=d)
+        step *= 2
+    return x if x is not input else x.clone()
+
 # ------------------------------------------------------------------------------------------------- unary composites
 def _floating(x, fn):
     _check_tensor(fn, "input", x)
@@ -656,7 +679,7 @@ def isneginf(input):
     return input.isinf() & (input < 0)
 
 
-_AS_METHODS = (unique, log10, log2, exp2, sinh, cosh, tan, isfinite, isposinf, isneginf)
+_AS_METHODS = (cumprod, unique, log10, log2, exp2, sinh, cosh, tan, isfinite, isposinf, isneginf)
 for _f in _AS_METHODS:
     if not hasattr(Tensor, _f.__name__):          # ``Tensor.<name>``: the same function as a method
         setattr(Tensor, _f.__name__, _f)
