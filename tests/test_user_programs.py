@@ -848,3 +848,29 @@ def test_annotated_diffusion_schedules_and_q_sample():
     assert torch.autograd.gradcheck(lambda a: a.cumprod(dim=1), (x,))
     assert torch.tensor([1, 2, 3]).cumprod(0).tolist() == [1, 2, 6] and torch.tensor([True, False]).cumprod(0).dtype == torch.int64
     assert (torch.pi, torch.e, torch.inf) == (math.pi, math.e, math.inf) and math.isnan(torch.nan)
+
+
+# ------------------------------------------------------------------------ pytorch/examples vision_transformer
+def test_vision_transformer_patches_with_tensor_unfold():
+    """pytorch/examples vision_transformer/main.py: ``from torch.hub import tqdm`` (was missing) and the
+    PatchExtractor's ``x.unfold(2, p, p).unfold(3, p, p)`` (Tensor.unfold was missing): windows against NumPy's
+    sliding_window_view, the gradient by linearity, and the patches against a direct reshape."""
+    from tritongrad.hub import tqdm
+    assert list(tqdm([1, 2], disable=True)) == [1, 2]
+    rng = np.random.default_rng(0)
+    xn = rng.standard_normal((2, 3, 8, 6))
+    x = torch.tensor(xn, requires_grad=True)
+    u = x.unfold(2, 4, 2)
+    np.testing.assert_array_equal(_np(u), np.lib.stride_tricks.sliding_window_view(xn, 4, axis=2)[:, :, ::2])
+    wn = rng.standard_normal(u.shape)
+    (g,) = torch.autograd.grad((u * torch.tensor(wn)).sum(), x)
+    np.testing.assert_allclose((xn * _np(g)).sum(), (_np(u) * wn).sum(), rtol=1e-12)
+    p = 2
+    patches = x.unfold(2, p, p).unfold(3, p, p).permute(0, 2, 3, 1, 4, 5).contiguous().view(2, 12, -1)
+    ref = xn.reshape(2, 3, 4, p, 3, p).transpose(0, 2, 4, 1, 3, 5).reshape(2, 12, -1)
+    np.testing.assert_array_equal(_np(patches), ref)
+    assert torch.arange(7.0).unfold(0, 2, 3).tolist() == [[0.0, 1.0], [3.0, 4.0]]
+    with pytest.raises(RuntimeError, match="maximum size"):
+        x.unfold(3, 7, 1)
+    with pytest.raises(RuntimeError, match="step"):
+        x.unfold(3, 2, 0)

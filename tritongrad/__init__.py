@@ -127,7 +127,7 @@ from .ops_extra import (addcdiv, addcmul, addmm, argsort, baddbmm, bucketize, cd
                         outer, repeat_interleave, scatter, searchsorted, sort, topk, tril_indices, triu_indices)
 from .ops_extra import cosh, cumprod, exp2, isfinite, isneginf, isposinf, log2, log10, sinh, tan, unique  # noqa: E402
 from .ops_extra import outer as ger  # noqa: E402
-from . import accelerator, backends, distributions, xpu  # noqa: E402
+from . import accelerator, backends, distributions, hub, xpu  # noqa: E402
 from ._compile import compile  # noqa: E402
 from ._dlpack import from_dlpack  # noqa: E402
 from ._typed_tensors import TYPED as _TYPED  # noqa: E402

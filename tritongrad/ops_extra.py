@@ -615,6 +615,31 @@ def cumprod(input, dim, *, dtype=None):
         step *= 2
     return x if x is not input else x.clone()
 
+# ------------------------------------------------------------------------------------------------- Tensor.unfold
+def unfold(self, dimension, size, step):
+    """``Tensor.unfold(dimension, size, step)``: every window of ``size`` elements along ``dimension``, ``step``
+    apart, as a new last dimension (ViT patch extraction: ``x.unfold(2, p, p).unfold(3, p, p)``); ``dimension``
+    becomes the window count ``(n - size) // step + 1``. One ``index_select`` of the window positions and a
+    reshape: a copy where PyTorch returns a strided view, same values, gradient through index_select."""
+    _check_tensor("unfold", "self", self)
+    if self.ndim == 0:
+        if size != 1 and size != 0:
+            raise RuntimeError(f"maximum size for tensor at dimension 0 is 1 but size is {size}")
+        return self.reshape(1)
+    d = _norm_dim(dimension, self.ndim)
+    n = self.shape[d]
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    windows = (n - size) // step + 1
+    idx = (arange(windows, device=self.device).reshape(windows, 1) * step
+           + arange(size, device=self.device).reshape(1, size)).reshape(-1)
+    out = self.index_select(d, idx)
+    shape = list(self.shape)
+    shape[d:d + 1] = [windows, size]
+    return out.reshape(shape).permute(*[i for i in range(len(shape)) if i != d + 1], d + 1)
+
 # ------------------------------------------------------------------------------------------------- unary composites
 def _floating(x, fn):
     _check_tensor(fn, "input", x)
@@ -723,7 +748,7 @@ def t_(self):
     return _inplace_view(self, self.t())
 
 
-for _f in (unsqueeze_, squeeze_, transpose_, t_):
+for _f in (unsqueeze_, squeeze_, transpose_, t_, unfold):
     setattr(Tensor, _f.__name__, _f)
 Tensor.swapdims_ = Tensor.swapaxes_ = transpose_
 del _f
