@@ -874,3 +874,21 @@ def test_vision_transformer_patches_with_tensor_unfold():
         x.unfold(3, 7, 1)
     with pytest.raises(RuntimeError, match="step"):
         x.unfold(3, 2, 0)
+
+
+def test_movedim_and_tile_against_numpy():
+    """``movedim``/``moveaxis`` and ``tile`` (missing names user code reaches for instead of einops/np):
+    against np.moveaxis and np.tile, gradients through the permute and repeat underneath."""
+    xn = np.arange(24.0).reshape(2, 3, 4)
+    x = torch.tensor(xn, requires_grad=True)
+    for src, dst in ((0, -1), ((0, 1), (2, 0)), (-1, 0), ((2,), (1,))):
+        np.testing.assert_array_equal(_np(torch.movedim(x, src, dst)), np.moveaxis(xn, src, dst))
+    np.testing.assert_array_equal(_np(x.moveaxis(2, 0)), np.moveaxis(xn, 2, 0))
+    with pytest.raises(RuntimeError, match="repeated dim"):
+        x.movedim((0, 0), (1, 2))
+    with pytest.raises(RuntimeError, match="same number of dims"):
+        x.movedim((0, 1), (1,))
+    for reps in ((2,), (2, 1, 1, 1), (1, 2, 3)):
+        np.testing.assert_array_equal(_np(x.tile(reps)), np.tile(xn, reps))
+    (g,) = torch.autograd.grad(torch.tile(x, (2, 1, 3)).sum(), x)
+    np.testing.assert_array_equal(_np(g), np.full(xn.shape, 6.0))

@@ -125,7 +125,8 @@ from .serialization import load, safe_open, save  # noqa: E402
 from .ops_extra import (addcdiv, addcmul, addmm, argsort, baddbmm, bucketize, cdist, diag, diag_embed,  # noqa: E402
                         diagonal, einsum, float_power, index_add, isclose, kron, masked_select, msort, nan_to_num,
                         outer, repeat_interleave, scatter, searchsorted, sort, topk, tril_indices, triu_indices)
-from .ops_extra import cosh, cumprod, exp2, isfinite, isneginf, isposinf, log2, log10, sinh, tan, unique  # noqa: E402
+from .ops_extra import (cosh, cumprod, exp2, isfinite, isneginf, isposinf, log2, log10, moveaxis, movedim,  # noqa: E402
+                        sinh, tan, tile, unique)
 from .ops_extra import outer as ger  # noqa: E402
 from . import accelerator, backends, distributions, hub, xpu  # noqa: E402
 from ._compile import compile  # noqa: E402

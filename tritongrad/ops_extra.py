@@ -23,7 +23,8 @@ __all__ = ["sort", "argsort", "msort", "topk", "outer", "isclose", "addmm", "bad
            "nan_to_num", "float_power", "kron", "cdist", "diagonal", "diag_embed", "diag", "tril_indices",
            "triu_indices", "masked_select", "repeat_interleave", "scatter", "index_add", "bucketize",
            "searchsorted", "einsum", "inplace", "write_out", "log10", "log2", "exp2", "sinh", "cosh", "tan",
-           "isfinite", "isposinf", "isneginf", "unique", "cumprod", "install_numpy_keyword_aliases"]
+           "isfinite", "isposinf", "isneginf", "unique", "cumprod", "movedim", "moveaxis", "tile",
+           "install_numpy_keyword_aliases"]
 
 sort_result = namedtuple("sort", ["values", "indices"])
 topk_result = namedtuple("topk", ["values", "indices"])
@@ -640,6 +641,40 @@ def unfold(self, dimension, size, step):
     shape[d:d + 1] = [windows, size]
     return out.reshape(shape).permute(*[i for i in range(len(shape)) if i != d + 1], d + 1)
 
+# ------------------------------------------------------------------------------------------------- movedim, tile
+def movedim(input, source, destination):
+    """``torch.movedim``/``moveaxis``: move the dims ``source`` (an int or a sequence) to the positions
+    ``destination``, the other dims keeping their order; a permuted view."""
+    _check_tensor("movedim", "input", input)
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: Invalid source or destination dims: source ({src} dims) should contain the "
+                           f"same number of dims as destination ({dst} dims)")
+    n = input.ndim
+    src = [_norm_dim(d, max(n, 1)) for d in src]
+    dst = [_norm_dim(d, max(n, 1)) for d in dst]
+    if len(set(src)) != len(src):
+        raise RuntimeError(f"movedim: repeated dim in `source` ({src})")
+    if len(set(dst)) != len(dst):
+        raise RuntimeError(f"movedim: repeated dim in `destination` ({dst})")
+    order = [None] * n
+    for s_, d_ in zip(src, dst):
+        order[d_] = s_
+    rest = iter(d for d in range(n) if d not in src)
+    order = [next(rest) if o is None else o for o in order]
+    return input.permute(*order) if n else input
+
+
+def tile(input, dims):
+    """``torch.tile``: repeat ``input`` ``dims[i]`` times along each dim; with fewer ``dims`` than dims, ones are
+    prepended to ``dims`` (with more, to the input's shape), as in PyTorch (`Tensor.repeat` underneath)."""
+    _check_tensor("tile", "input", input)
+    dims = tuple(dims) if not isinstance(dims, int) else (dims,)
+    if len(dims) < input.ndim:
+        dims = (1,) * (input.ndim - len(dims)) + dims
+    return input.repeat(*dims)
+
 # ------------------------------------------------------------------------------------------------- unary composites
 def _floating(x, fn):
     _check_tensor(fn, "input", x)
@@ -704,10 +739,13 @@ def isneginf(input):
     return input.isinf() & (input < 0)
 
 
-_AS_METHODS = (cumprod, unique, log10, log2, exp2, sinh, cosh, tan, isfinite, isposinf, isneginf)
+_AS_METHODS = (movedim, tile, cumprod, unique, log10, log2, exp2, sinh, cosh, tan, isfinite, isposinf, isneginf)
 for _f in _AS_METHODS:
     if not hasattr(Tensor, _f.__name__):          # ``Tensor.<name>``: the same function as a method
         setattr(Tensor, _f.__name__, _f)
+moveaxis = movedim
+if not hasattr(Tensor, "moveaxis"):
+    Tensor.moveaxis = movedim
 del _f
 
 # ------------------------------------------------------------------------------------------------- in-place views
