@@ -1,6 +1,6 @@
 """PyTorch namespaces scripts touch: ``torch.backends`` (cuda/cudnn/mps), ``torch.accelerator``, the cuda
 seeding functions, typed-tensor constructors, ``set_printoptions``, ``torch.nn.modules.<file>`` import paths,
-the absent ``torch.onnx``, and ``torch.compile`` (CUDA-graph replay of gradient-free cuda calls, eager
+``torch.onnx`` (imports; export raises), and ``torch.compile`` (CUDA-graph replay of gradient-free cuda calls, eager
 otherwise, same results either way)."""
 import importlib
 import warnings
@@ -87,8 +87,10 @@ def test_nn_modules_import_paths_and_onnx():
                  "transformer", "padding", "upsampling", "pixelshuffle", "instancenorm", "flatten"):
         importlib.import_module(f"tritongrad.nn.modules.{name}")
     assert nn.modules.Linear is nn.Linear
-    with pytest.raises(ImportError, match="no ONNX exporter"):
-        importlib.import_module("tritongrad.onnx")
+    onnx = importlib.import_module("tritongrad.onnx")      # imports (scripts import it at the top) ...
+    assert onnx.is_in_onnx_export() is False
+    with pytest.raises(NotImplementedError, match="no ONNX exporter"):  # ... but exporting says there is none
+        onnx.export(nn.Linear(2, 2), (torch.zeros(1, 2),), "m.onnx")
 
 
 def _graphs_supported():

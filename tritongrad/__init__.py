@@ -10,7 +10,7 @@ from . import autograd, dtypes
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
                        set_grad_enabled)
 from .backends.numpy_runtime import get_num_threads, set_num_threads
-from .device import device
+from .device import device, get_default_device, set_default_device
 from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8,
                      int16, int32, int64, long, promote_types, result_type, set_default_dtype, short, uint8)
 from .dtypes import dtype
@@ -20,6 +20,10 @@ from .tensor import (Size, Tensor, arange, as_tensor, cat, concat, concatenate, 
                      full, full_like, linspace, matmul, ones, ones_like, stack, tensor, where, zeros, zeros_like)
 
 __version__ = "0.1.0"
+
+import math as _math  # noqa: E402
+
+pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan   # torch.pi, torch.e, torch.inf, torch.nan
 
 _matmul_precision = ["highest"]
 
@@ -121,11 +125,16 @@ from .serialization import load, safe_open, save  # noqa: E402
 from .ops_extra import (addcdiv, addcmul, addmm, argsort, baddbmm, bucketize, cdist, diag, diag_embed,  # noqa: E402
                         diagonal, einsum, float_power, index_add, isclose, kron, masked_select, msort, nan_to_num,
                         outer, repeat_interleave, scatter, searchsorted, sort, topk, tril_indices, triu_indices)
+from .ops_extra import (cosh, cumprod, exp2, isfinite, isneginf, isposinf, log2, log10, moveaxis, movedim,  # noqa: E402
+                        sinh, tan, tile, unique)
 from .ops_extra import outer as ger  # noqa: E402
-from . import accelerator, backends, distributions  # noqa: E402
+from . import accelerator, backends, distributions, hub, xpu  # noqa: E402
 from ._compile import compile  # noqa: E402
 from ._dlpack import from_dlpack  # noqa: E402
 from ._typed_tensors import TYPED as _TYPED  # noqa: E402
 from .tensor import set_printoptions  # noqa: E402
 
 globals().update(_TYPED)   # torch.FloatTensor, torch.LongTensor, ... (legacy typed-tensor constructors)
+from .ops_extra import install_numpy_keyword_aliases as _np_aliases  # noqa: E402
+_np_aliases(globals())   # every torch.<fn> taking dim=/keepdim= also takes axis=/keepdims=
+del _np_aliases

@@ -137,6 +137,21 @@ def _tensor_class():
     return _TENSOR[0]
 
 
+class AccumulateGrad:
+    """What `Op.next_functions` shows for a leaf that requires grad, as PyTorch's ``AccumulateGrad`` node:
+    ``variable`` is the leaf; it has no further ``next_functions``."""
+
+    __slots__ = ("variable",)
+    next_functions = ()
+    name = "AccumulateGrad"
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
+
+
 class _Output:
     """A node's record of a non-leaf input: the producing node and output slot *at record time*, so an
     in-place op that later makes the tensor the output of a new node does not re-route this edge."""
@@ -205,6 +220,22 @@ class Op:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+    @property
+    def next_functions(self):
+        """``grad_fn.next_functions`` (PyTorch's graph introspection, walked in the 60-minute blitz tutorial):
+        one ``(node, output_index)`` per input of this op: the node that made a non-leaf input, an
+        `AccumulateGrad` (whose ``variable`` is the leaf) for a leaf that requires grad, ``(None, 0)`` for an
+        input that needs no gradient."""
+        out = []
+        for p in self.parents:
+            if p is None:
+                out.append((None, 0))
+            elif isinstance(p, _Output):
+                out.append((p.grad_fn, p._out_idx))
+            else:
+                out.append((AccumulateGrad(p), 0))
+        return tuple(out)
 
     # -- graph recording ---------------------------------------------------------------------------
     @classmethod

@@ -1,7 +1,7 @@
 """`tritongrad.device`: where a tensor lives (``torch.device``)."""
 from __future__ import annotations
 
-__all__ = ["device"]
+__all__ = ["device", "set_default_device", "get_default_device"]
 
 
 class device:
@@ -58,12 +58,31 @@ class device:
 
 
 _CPU = device("cpu")
+_default_device = None      # set by set_default_device; None means cpu
+
+
+def set_default_device(d):
+    """Make ``d`` the device that factory functions (``tensor``, ``zeros``, ``ones``, ``empty``, ``full``,
+    ``arange``, ``linspace``, ``rand``/``randn``/``randint``, ...) use when they get no ``device=``
+    (``torch.set_default_device``). ``None`` restores cpu. ``from_numpy`` still makes cpu tensors, and ``*_like``
+    functions still follow their input, as in PyTorch."""
+    global _default_device
+    _default_device = None if d is None else as_device(d)
+    if _default_device is not None and _default_device.type == "cpu":
+        _default_device = None
+
+
+def get_default_device():
+    """The device factory functions use when given none (``torch.get_default_device``): cpu unless
+    `set_default_device` chose another."""
+    return _CPU if _default_device is None else _default_device
 
 
 def as_device(d):
-    """Normalise a device spec to a `device`; a bare 'cuda' gets the current cuda device index."""
+    """Normalise a device spec to a `device`; a bare 'cuda' gets the current cuda device index; ``None`` is the
+    default device (`get_default_device`, cpu unless `set_default_device` chose another)."""
     if d is None:
-        return _CPU
+        return _CPU if _default_device is None else _default_device
     if isinstance(d, int):
         return device("cuda", d)
     if not isinstance(d, device):

@@ -22,7 +22,9 @@ from .tensor import _TYPE_NAMES, Tensor, _as_index, _norm_dim, arange, tensor, w
 __all__ = ["sort", "argsort", "msort", "topk", "outer", "isclose", "addmm", "baddbmm", "addcmul", "addcdiv",
            "nan_to_num", "float_power", "kron", "cdist", "diagonal", "diag_embed", "diag", "tril_indices",
            "triu_indices", "masked_select", "repeat_interleave", "scatter", "index_add", "bucketize",
-           "searchsorted", "einsum", "inplace", "write_out"]
+           "searchsorted", "einsum", "inplace", "write_out", "log10", "log2", "exp2", "sinh", "cosh", "tan",
+           "isfinite", "isposinf", "isneginf", "unique", "cumprod", "movedim", "moveaxis", "tile",
+           "install_numpy_keyword_aliases"]
 
 sort_result = namedtuple("sort", ["values", "indices"])
 topk_result = namedtuple("topk", ["values", "indices"])
@@ -552,3 +554,56 @@ def einsum(equation, *operands):
     t, x = _einsum_sum_out(t, x, set(out))
     x = x.permute(*[t.index(c) for c in out]) if out else x
     return x.expand(*[sizes[c] for c in out]) if tuple(x.shape) != tuple(sizes[c] for c in out) else x
+
+
+# ------------------------------------------------------------------------------------------------- more ops
+from .ops_extra_b import (cosh, cumprod, exp2, isfinite, isneginf, isposinf, log2, log10, moveaxis,  # noqa: E402,F401
+                          movedim, sinh, squeeze_, t_, tan, tile, transpose_, unfold, unique, unsqueeze_)
+
+
+# ------------------------------------------------------------------------------------------------- NumPy keywords
+def _numpy_keyword_aliases(fn, renames):
+    """``fn`` accepting NumPy's keyword names as PyTorch's argument parser does: ``axis`` for ``dim`` and
+    ``keepdims`` for ``keepdim`` (``renames`` maps alias -> name; only names ``fn`` takes are listed)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            for alias, name in renames:
+                if alias in kwargs:
+                    if name in kwargs:
+                        raise TypeError(f"{fn.__name__}() got both {name!r} and its alias {alias!r}")
+                    kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+    wrapper._numpy_aliases = True
+    return wrapper
+
+
+def _renames_for(fn):
+    import inspect
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return ()
+    return tuple((alias, name) for alias, name in (("axis", "dim"), ("keepdims", "keepdim"))
+                 if name in params and alias not in params)
+
+
+def install_numpy_keyword_aliases(namespace, names=None):
+    """Let the functions of ``namespace`` (a class such as `Tensor`, or a module's globals dict) that take
+    ``dim``/``keepdim`` also take ``axis``/``keepdims``, as every PyTorch op does (``x.sum(1, keepdims=True)``
+    in karpathy's makemore lectures, ``x.mean(axis=0)``). ``names`` limits it to those attributes."""
+    is_dict = isinstance(namespace, dict)
+    items = namespace.items() if is_dict else vars(namespace).items()
+    for name, fn in list(items):
+        if name.startswith("_") or (names is not None and name not in names) or not callable(fn) \
+                or isinstance(fn, type) or getattr(fn, "_numpy_aliases", False):
+            continue
+        renames = _renames_for(fn)
+        if renames:
+            if is_dict:
+                namespace[name] = _numpy_keyword_aliases(fn, renames)
+            else:
+                setattr(namespace, name, _numpy_keyword_aliases(fn, renames))
+
+
+install_numpy_keyword_aliases(Tensor)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -74,16 +75,28 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 
 # ------------------------------------------------------------------------------------------------- dropout
 def _channel_dropout(input, p, training, inplace, spatial, name):
+    """PyTorch's channel ("feature") dropout: one Bernoulli draw per (sample, channel), broadcast over the rest.
+
+    As in PyTorch, dropout1d accepts only (N, C, L) or unbatched (C, L); dropout2d/dropout3d warn on other
+    ranks but still run: dropout2d treats any input of rank >= 2 as batched (N, C, ...) (a 3-D input gets
+    dropout1d's behaviour, a 2-D one element-wise dropout), dropout3d batches a non-5-D input by unsqueezing
+    dim 0 first.
+    """
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if input.ndim not in (spatial + 1, spatial + 2):
-        raise RuntimeError(f"{name}: Expected {spatial + 1}D or {spatial + 2}D input, but received a "
-                           f"{input.ndim}D input")
+    expected = (spatial + 1, spatial + 2)
+    if input.ndim not in expected:
+        if spatial == 1 or input.ndim < (2 if spatial == 2 else 1):
+            raise RuntimeError(f"{name}: Expected {spatial + 1}D or {spatial + 2}D input, but received a "
+                               f"{input.ndim}D input (feature dropout needs a batch and a channel dimension)")
+        warnings.warn(f"{name}: Received a {input.ndim}-D input to {name}, which is deprecated and will result in "
+                      f"an error in a future release. To retain the behavior and silence this warning, please use "
+                      f"dropout instead.", stacklevel=3)
     if not training or p == 0.0:
         return input
-    batched = input.ndim == spatial + 2
+    batched = spatial == 2 or input.ndim == spatial + 2  # PyTorch's dropout2d never adds a batch dim
     x = input if batched else input.unsqueeze(0)
-    noise = empty(*x.shape[:2], *([1] * spatial), dtype=x.dtype, device=x.device)
+    noise = empty(*x.shape[:2], *([1] * (x.ndim - 2)), dtype=x.dtype, device=x.device)
     if p == 1.0:
         noise.zero_()
     else:
@@ -103,12 +116,14 @@ def dropout1d(input, p=0.5, training=True, inplace=False):
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Channel dropout of (N, C, H, W) or (C, H, W) input (``F.dropout2d``)."""
+    """Channel dropout of (N, C, H, W) input (``F.dropout2d``). As in PyTorch, a 3-D input is read as
+    (N, C, L) (dropout1d's behaviour), and other ranks >= 2 warn and drop per (N, C) entry."""
     return _channel_dropout(input, p, training, inplace, 2, "dropout2d")
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
-    """Channel dropout of (N, C, D, H, W) or (C, D, H, W) input (``F.dropout3d``)."""
+    """Channel dropout of (N, C, D, H, W) or unbatched (C, D, H, W) input (``F.dropout3d``); other ranks
+    warn and are batched by unsqueezing dim 0, as in PyTorch."""
     return _channel_dropout(input, p, training, inplace, 3, "dropout3d")
 
 

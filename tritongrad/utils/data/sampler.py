@@ -65,7 +65,9 @@ class RandomSampler(Sampler):
     """``torch.utils.data.RandomSampler(data_source, replacement=False, num_samples=None, generator=None)``.
 
     Without replacement: successive random permutations of ``range(n)`` (``randperm``), cut to
-    ``num_samples`` (default ``n``); with replacement: ``num_samples`` uniform draws from ``[0, n)``."""
+    ``num_samples`` (default ``n``); with replacement: ``num_samples`` uniform draws from ``[0, n)``, drawn
+    lazily 32 at a time as PyTorch does, so that a huge ``num_samples`` (karpathy/minGPT's trainer asks for
+    ``int(1e10)``) streams instead of allocating every index up front."""
 
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
         self.data_source = data_source
@@ -85,7 +87,10 @@ class RandomSampler(Sampler):
         n = len(self.data_source)
         generator = _generator(self.generator)
         if self.replacement:
-            yield from _random.randint(0, n, (self.num_samples,), generator=generator).tolist()
+            for _ in range(self.num_samples // 32):
+                yield from _random.randint(0, n, (32,), generator=generator).tolist()
+            if self.num_samples % 32:
+                yield from _random.randint(0, n, (self.num_samples % 32,), generator=generator).tolist()
             return
         for _ in range(self.num_samples // n):
             yield from _random.randperm(n, generator=generator).tolist()
