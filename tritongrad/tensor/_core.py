@@ -13,14 +13,14 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import autograd
-from . import dtypes as _dt
-from . import functions as F
-from ._autocast import autocast_op
-from ._dlpack import DLPackMixin
-from ._kernel_args import KernelArgMixin
-from ._strides import broadcast_shapes
-from .device import as_device, device as _device
+from .. import autograd
+from .. import dtypes as _dt
+from .. import functions as F
+from .._autocast import autocast_op
+from .._dlpack import DLPackMixin
+from .._kernel_args import KernelArgMixin
+from .._strides import broadcast_shapes
+from ..device import as_device, device as _device
 
 __all__ = ["Tensor", "Size", "tensor"]
 
@@ -55,7 +55,7 @@ def _backend(dev):
     """The backend of ``dev``, cached per device type (no import or call on the hot path)."""
     be = _BACKENDS.get(dev.type)
     if be is None:
-        from .backends import backend_for
+        from ..backends import backend_for
         be = _BACKENDS[dev.type] = backend_for(dev)
     return be
 
@@ -250,7 +250,7 @@ class Tensor(KernelArgMixin, DLPackMixin):
         if dtype is None:
             return self.type_name()
         if isinstance(dtype, str) and dtype.endswith("Tensor"):
-            from ._typed_tensors import TYPED, cuda_types
+            from .._typed_tensors import TYPED, cuda_types
             table = cuda_types if ".cuda." in dtype else TYPED
             name = dtype.rsplit(".", 1)[-1]
             if name not in table:
@@ -494,7 +494,7 @@ class Tensor(KernelArgMixin, DLPackMixin):
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.grad_fn is not None:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
-        from .autograd import POST_ACCUMULATE_HOOKS
+        from ..autograd import POST_ACCUMULATE_HOOKS
         if self._post_acc_hooks is None:
             self._post_acc_hooks = {}
         key = object()
@@ -519,7 +519,7 @@ class Tensor(KernelArgMixin, DLPackMixin):
         (``Tensor.is_pinned``); always False for cuda tensors and without a GPU."""
         if self.device.type != "cpu":
             return False
-        from . import runtime
+        from .. import runtime
         return runtime.is_pinned(self._data)
 
     def clone(self, *, memory_format=None):
@@ -1008,7 +1008,7 @@ class Tensor(KernelArgMixin, DLPackMixin):
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         """Fill with normal samples in place (``Tensor.normal_``)."""
-        from .random import _draw
+        from ..random import _draw
         with autograd.no_grad():
             r = _draw("randn", self.shape, self.dtype, self.device, generator)
             self._be.copy_(self._data, r._data if mean == 0 and std == 1 else (r * std + mean)._data)
@@ -1017,7 +1017,7 @@ class Tensor(KernelArgMixin, DLPackMixin):
 
     def uniform_(self, a=0.0, b=1.0, *, generator=None):
         """Fill with uniform samples from [a, b) in place (``Tensor.uniform_``)."""
-        from .random import _draw
+        from ..random import _draw
         with autograd.no_grad():
             r = _draw("rand", self.shape, self.dtype, self.device, generator)
             self._be.copy_(self._data, (r * (b - a) + a)._data)
@@ -1025,7 +1025,7 @@ class Tensor(KernelArgMixin, DLPackMixin):
         return self
 
     def bernoulli_(self, p=0.5, *, generator=None):
-        from .random import _draw
+        from ..random import _draw
         with autograd.no_grad():
             r = _draw("rand", self.shape, _dt.float32, self.device, generator)
             self._be.copy_(self._data, (r < p)._data)
@@ -1643,7 +1643,7 @@ class Tensor(KernelArgMixin, DLPackMixin):
 
     def multinomial(self, num_samples, replacement=False, *, generator=None):
         """``Tensor.multinomial``: see `tritongrad.multinomial`."""
-        from .random import multinomial
+        from ..random import multinomial
         return multinomial(self, num_samples, replacement, generator=generator)
 
     # ------------------------------------------------------------------ indexing
@@ -2071,7 +2071,7 @@ class _PinCopy(autograd.Op):
     """`Tensor.pin_memory`: a copy into `runtime.pinned_empty` memory; the gradient passes through."""
 
     def forward(self, x):
-        from . import runtime
+        from .. import runtime
         host = runtime.pinned_empty(x.shape, x.dtype)
         np.copyto(host, x)
         return host
@@ -2542,7 +2542,7 @@ def matmul(a, b, *, out=None):
     if out is not None:
         return _ox.write_out("matmul", out, matmul(a, b))
     if not _PRECISION:
-        from . import _matmul_precision
+        from .. import _matmul_precision
         _PRECISION.append(_matmul_precision)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul expects two tensors")
@@ -2593,4 +2593,8 @@ def matmul(a, b, *, out=None):
     return out
 
 
-from . import ops_extra as _ox  # noqa: E402  (Tensor methods below call it; it imports Tensor)
+def _late_imports():
+    """Import what this module shares in an import cycle (`tritongrad.ops_extra` imports `Tensor`); called by
+    the package once every name it needs exists."""
+    global _ox
+    from .. import ops_extra as _ox
