@@ -130,7 +130,7 @@ _TENSOR = []
 
 
 def _tensor_class():
-    """`tritongrad.Tensor` (imported on first use: tensor.py imports this module)."""
+    """`tritongrad.Tensor` (imported on first use: the tensor package imports this module)."""
     if not _TENSOR:
         from .tensor import Tensor
         _TENSOR.append(Tensor)
