@@ -3,10 +3,11 @@
 The caller projects the inputs of all steps at once (``gx = x W_ih^T + b_ih``, one matmul). Then, per step:
 
 - `_rnn_cell_fwd_kernel`: program (row block, hidden block J) computes ``h W_hh[g*H + J]^T`` for every gate
-  ``g`` with ``tl.dot`` (fp32 accumulators; fp64 for fp64), adds ``b_hh`` and ``gx``, applies the gate nonlinearities and the
-  state update (LSTM: ``c' = f c + i g``, ``h' = o tanh(c')``; GRU: ``n = tanh(gx_n + r (h W_hn^T + b_hn))``,
-  ``h' = (1 - z) n + z h``; Elman: ``act(gx + h W_hh^T + b_hh)``), and stores ``h'``, the fp32 (fp64) cell state
-  and the fp32 (fp64) gate activations backward needs. One launch per step, no per-gate launches.
+  ``g`` with ``tl.dot`` (fp32 accumulators; fp64 for fp64), adds ``b_hh`` and ``gx``, applies the gate
+  nonlinearities and the state update (LSTM: ``c' = f c + i g``, ``h' = o tanh(c')``;
+  GRU: ``n = tanh(gx_n + r (h W_hn^T + b_hn))``, ``h' = (1 - z) n + z h``; Elman: ``act(gx + h W_hh^T + b_hh)``),
+  and stores ``h'``, the fp32 (fp64) cell state and the fp32 (fp64) gate activations backward needs.
+  One launch per step, no per-gate launches.
 - `_rnn_cell_bwd_kernel`, going back in time: program (row block, hidden block J) first finishes the
   gradient of ``h_t``: ``dy_t + carry + dG_{t+1} W_hh[:, J]`` (``tl.dot`` over the G*H gate columns of the
   next step's gate gradients), then computes this step's gate gradients, ``dc_{t-1}`` and the carry (the part
@@ -16,8 +17,8 @@ The caller projects the inputs of all steps at once (``gx = x W_ih^T + b_ih``, o
 Packed sequences: ``n_active`` rows take part at a step; the other rows keep their state (forward) and pass
 their gradient on unchanged (backward). Hidden states are in the input dtype (fp32/fp16/bf16/fp64), the cell
 state, gate activations, accumulators and the carried gradients in fp32 (in fp64 for fp64 input: the ``ACC``
-constexpr; `_ct`). With an LSTM projection
-(``proj_size``) the cell kernel writes the unprojected ``o tanh(c)``; the projection is a matmul per step.
+constexpr; `_ct`). With an LSTM projection (``proj_size``) the cell kernel writes the unprojected ``o tanh(c)``;
+the projection is a matmul per step.
 """
 from __future__ import annotations
 
