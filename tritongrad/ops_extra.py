@@ -552,3 +552,21 @@ def einsum(equation, *operands):
     t, x = _einsum_sum_out(t, x, set(out))
     x = x.permute(*[t.index(c) for c in out]) if out else x
     return x.expand(*[sizes[c] for c in out]) if tuple(x.shape) != tuple(sizes[c] for c in out) else x
+
+
+# ---------------------------------------------------------------------------------------------- Tensor fixes
+# Attached here while tensor.py is being split into a package (nobody else edits it this session).
+
+_tensor_roll = Tensor.roll
+
+
+def _roll(self, shifts, dims=None):
+    """``Tensor.roll(shifts, dims=None)`` / ``torch.roll``: elements shifted by ``shifts`` along ``dims``
+    (wrapping around; the flattened tensor when ``dims`` is None). Always a new tensor, as in PyTorch, even
+    when every shift is a multiple of the size: makemore's MLP writes ``idx = torch.roll(idx, 1, 1);
+    idx[:, 0] = ...`` and must not change the caller's ``idx``."""
+    out = _tensor_roll(self, shifts, dims)
+    return out.clone() if out is self else out
+
+
+Tensor.roll = _roll

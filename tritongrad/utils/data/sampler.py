@@ -65,7 +65,8 @@ class RandomSampler(Sampler):
     """``torch.utils.data.RandomSampler(data_source, replacement=False, num_samples=None, generator=None)``.
 
     Without replacement: successive random permutations of ``range(n)`` (``randperm``), cut to
-    ``num_samples`` (default ``n``); with replacement: ``num_samples`` uniform draws from ``[0, n)``."""
+    ``num_samples`` (default ``n``); with replacement: ``num_samples`` uniform draws from ``[0, n)``, made
+    lazily 32 at a time (so ``num_samples=int(1e10)`` makes an endless sampler, as in PyTorch)."""
 
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
         self.data_source = data_source
@@ -85,7 +86,12 @@ class RandomSampler(Sampler):
         n = len(self.data_source)
         generator = _generator(self.generator)
         if self.replacement:
-            yield from _random.randint(0, n, (self.num_samples,), generator=generator).tolist()
+            # in chunks of 32 draws, as PyTorch does: num_samples may be huge (an "infinite" loader,
+            # e.g. makemore's num_samples=int(1e10)), so nothing of size num_samples is materialised
+            for _ in range(self.num_samples // 32):
+                yield from _random.randint(0, n, (32,), generator=generator).tolist()
+            if self.num_samples % 32:
+                yield from _random.randint(0, n, (self.num_samples % 32,), generator=generator).tolist()
             return
         for _ in range(self.num_samples // n):
             yield from _random.randperm(n, generator=generator).tolist()

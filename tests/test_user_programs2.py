@@ -1,0 +1,252 @@
+"""Tiny ports of public PyTorch programs run with ``import tritongrad as torch`` (karpathy's nanoGPT, minGPT,
+makemore, micrograd; the PyTorch tutorials), each exercising something those programs needed and tritongrad
+lacked or got wrong. Every number is checked against NumPy reference math or a literal that torch 2.13 printed
+(said where); optional direct comparisons with PyTorch are behind ``importorskip``.
+
+The full programs (with synthetic data) and their comparisons with PyTorch are listed in the scripts2 report.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import tritongrad as torch
+import tritongrad.nn as nn
+import tritongrad.nn.functional as F
+from tritongrad.utils.data import DataLoader, Dataset
+
+
+# ---------------------------------------------------------------------------------------- reference helpers
+def _np_unnormalize(c, size, align):
+    return (c + 1) * (size - 1) / 2 if align else ((c + 1) * size - 1) / 2
+
+
+def _np_reflect(x, lo2, hi2):
+    if lo2 == hi2:
+        return 0.0
+    lo, span = lo2 / 2, (hi2 - lo2) / 2
+    d = abs(x - lo)
+    flips = math.floor(d / span)
+    extra = d - flips * span
+    return extra + lo if flips % 2 == 0 else span - extra + lo
+
+
+def _np_grid_sample(x, grid, mode, padding, align):
+    """PyTorch's grid_sampler_2d written out pixel by pixel (aten/src/ATen/native/GridSampler.h)."""
+    n, c, hi, wi = x.shape
+    _, ho, wo, _ = grid.shape
+    out = np.zeros((n, c, ho, wo))
+
+    def src(v, size):
+        v = _np_unnormalize(v, size, align)
+        if padding == "border":
+            v = min(max(v, 0), size - 1)
+        elif padding == "reflection":
+            v = _np_reflect(v, 0, 2 * (size - 1)) if align else _np_reflect(v, -1, 2 * size - 1)
+            v = min(max(v, 0), size - 1)
+        return v
+
+    def at(b, i, j):
+        return x[b, :, i, j] if 0 <= i < hi and 0 <= j < wi else np.zeros(c)
+
+    for b in range(n):
+        for h in range(ho):
+            for w in range(wo):
+                ix, iy = src(grid[b, h, w, 0], wi), src(grid[b, h, w, 1], hi)
+                if mode == "nearest":
+                    out[b, :, h, w] = at(b, int(np.rint(iy)), int(np.rint(ix)))
+                    continue
+                x0, y0 = math.floor(ix), math.floor(iy)
+                fx, fy = ix - x0, iy - y0
+                out[b, :, h, w] = (at(b, y0, x0) * (1 - fx) * (1 - fy) + at(b, y0, x0 + 1) * fx * (1 - fy)
+                                   + at(b, y0 + 1, x0) * (1 - fx) * fy + at(b, y0 + 1, x0 + 1) * fx * fy)
+    return out
+
+
+# ------------------------------------------------------------ spatial transformer tutorial: affine_grid/grid_sample
+@pytest.mark.parametrize("align", [False, True])
+def test_affine_grid_is_theta_times_the_normalised_pixel_centres(align):
+    rng = np.random.RandomState(0)
+    th = rng.randn(2, 2, 3)
+    grid = F.affine_grid(torch.tensor(th), (2, 1, 3, 4), align_corners=align).numpy()
+    xs = np.linspace(-1, 1, 4) if align else (np.arange(4) * 2 + 1) / 4 - 1
+    ys = np.linspace(-1, 1, 3) if align else (np.arange(3) * 2 + 1) / 3 - 1
+    base = np.stack([np.broadcast_to(xs, (3, 4)), np.broadcast_to(ys[:, None], (3, 4)), np.ones((3, 4))], -1)
+    np.testing.assert_allclose(grid, np.einsum("hwk,nik->nhwi", base, th), rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: F.affine_grid(t, (2, 1, 3, 4), align_corners=align),
+                                    (torch.tensor(th, requires_grad=True),))
+
+
+@pytest.mark.parametrize("mode,padding,align", [("bilinear", "zeros", False), ("bilinear", "border", True),
+                                                ("bilinear", "reflection", False), ("bilinear", "reflection", True),
+                                                ("nearest", "zeros", False), ("nearest", "border", True)])
+def test_grid_sample_matches_pytorchs_formula_and_gradients(mode, padding, align):
+    rng = np.random.RandomState(1)
+    x = rng.randn(2, 2, 3, 4)
+    g = rng.uniform(-1.4, 1.4, size=(2, 2, 2, 2))
+    out = F.grid_sample(torch.tensor(x), torch.tensor(g), mode=mode, padding_mode=padding, align_corners=align)
+    np.testing.assert_allclose(out.numpy(), _np_grid_sample(x, g, mode, padding, align), rtol=1e-12, atol=1e-12)
+    if mode == "bilinear":
+        assert torch.autograd.gradcheck(
+            lambda a, b: F.grid_sample(a, b, mode=mode, padding_mode=padding, align_corners=align),
+            (torch.tensor(x, requires_grad=True), torch.tensor(g, requires_grad=True)))
+
+
+def test_grid_sample_on_cuda_matches_cpu_forward_and_backward():
+    rng = np.random.RandomState(2)
+    x, th = rng.randn(1, 2, 3, 4).astype(np.float32), rng.randn(1, 2, 3).astype(np.float32) * 0.5
+    res = []
+    for dev in ("cpu", "cuda"):
+        xt = torch.tensor(x, device=dev, requires_grad=True)
+        tt = torch.tensor(th, device=dev, requires_grad=True)
+        out = F.grid_sample(xt, F.affine_grid(tt, (1, 2, 3, 4), align_corners=False), align_corners=False)
+        (out * out).sum().backward()
+        res.append([out.detach().cpu().numpy(), xt.grad.cpu().numpy(), tt.grad.cpu().numpy()])
+    for a, b in zip(*res):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+
+
+def test_grid_sample_bad_input_errors():
+    x = torch.zeros(1, 1, 2, 2)
+    with pytest.raises(RuntimeError, match="grid of shape"):
+        F.grid_sample(x, torch.zeros(1, 2, 2, 3))
+    with pytest.raises(ValueError, match="padding_mode"):
+        F.grid_sample(x, torch.zeros(1, 2, 2, 2), padding_mode="wrap")
+    with pytest.raises(NotImplementedError, match="bicubic"):
+        F.grid_sample(x, torch.zeros(1, 2, 2, 2), mode="bicubic")
+    with pytest.raises(ValueError, match="Nx2x3"):
+        F.affine_grid(torch.zeros(1, 3, 3), (1, 1, 2, 2))
+
+
+def test_spatial_transformer_tutorial_step():
+    """intermediate_source/spatial_transformer_tutorial.py's stn(): localisation net -> theta -> affine_grid ->
+    grid_sample, then one SGD step; the identity-initialised theta makes grid_sample return its input."""
+    torch.manual_seed(0)
+    loc = nn.Sequential(nn.Conv2d(1, 2, kernel_size=3), nn.MaxPool2d(2, stride=2), nn.ReLU(True))
+    fc_loc = nn.Sequential(nn.Linear(2 * 2 * 2, 4), nn.ReLU(True), nn.Linear(4, 3 * 2))
+    fc_loc[2].weight.data.zero_()
+    fc_loc[2].bias.data.copy_(torch.tensor([1, 0, 0, 0, 1, 0], dtype=torch.float))
+    x = torch.rand(2, 1, 6, 6)
+
+    def stn(x):
+        theta = fc_loc(loc(x).view(-1, 2 * 2 * 2)).view(-1, 2, 3)
+        return F.grid_sample(x, F.affine_grid(theta, x.size()))
+
+    np.testing.assert_allclose(stn(x).detach().numpy(), x.numpy(), rtol=1e-6, atol=1e-6)
+    opt = torch.optim.SGD(list(loc.parameters()) + list(fc_loc.parameters()), lr=0.5)
+    loss = stn(x)[:, :, :, :3].sum()          # move the image right: theta's x-translation gets a gradient
+    loss.backward()
+    assert fc_loc[2].bias.grad.abs()[2].item() > 0
+    opt.step()
+    assert not np.allclose(stn(x).detach().numpy(), x.numpy())
+
+
+# --------------------------------------------------------------------------- makemore (karpathy/makemore)
+class _MakemoreMLP(nn.Module):
+    """makemore.py's MLP model, verbatim but for sizes: it rolls ``idx`` and writes the <BLANK> token into
+    column 0 of the rolled copy, which must not reach the caller's ``idx``."""
+
+    def __init__(self, block_size, vocab_size, n_embd, n_embd2):
+        super().__init__()
+        self.block_size, self.vocab_size = block_size, vocab_size
+        self.wte = nn.Embedding(vocab_size + 1, n_embd)
+        self.mlp = nn.Sequential(nn.Linear(block_size * n_embd, n_embd2), nn.Tanh(), nn.Linear(n_embd2, vocab_size))
+
+    def forward(self, idx, targets=None):
+        embs = []
+        for k in range(self.block_size):
+            tok_emb = self.wte(idx)
+            idx = torch.roll(idx, 1, 1)
+            idx[:, 0] = self.vocab_size
+            embs.append(tok_emb)
+        x = torch.cat(embs, -1)
+        logits = self.mlp(x)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        return logits, loss
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_roll_is_a_new_tensor_even_for_a_full_turn(device):
+    x = torch.arange(6, device=device).reshape(2, 3)
+    for shifts, dims in ((3, 1), (0, 0), ((2, 3), (0, 1)), (6, None)):
+        y = torch.roll(x, shifts, dims)
+        y[0, 0] = 100
+        assert x.tolist() == [[0, 1, 2], [3, 4, 5]], (shifts, dims)
+    assert x.roll(1, 1).tolist() == [[2, 0, 1], [5, 3, 4]]
+
+
+def test_makemore_mlp_keeps_the_callers_context_and_matches_numpy():
+    torch.manual_seed(3407)
+    model = _MakemoreMLP(block_size=3, vocab_size=5, n_embd=2, n_embd2=4)
+    idx = torch.tensor([[0], [3]])            # a (b, 1) context: roll by 1 along a size-1 dim is a full turn
+    logits, _ = model(idx)
+    assert idx.tolist() == [[0], [3]]
+    wte = model.wte.weight.detach().numpy()
+    l1, l2 = model.mlp[0], model.mlp[2]
+    ctx = np.array([[[0, 5, 5]], [[3, 5, 5]]])          # the token, then <BLANK> (= vocab_size) twice
+    x = wte[ctx].reshape(2, 1, 6)
+    ref = np.tanh(x @ l1.weight.detach().numpy().T + l1.bias.detach().numpy()) @ l2.weight.detach().numpy().T \
+        + l2.bias.detach().numpy()
+    np.testing.assert_allclose(logits.detach().numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+class _Words(Dataset):
+    def __len__(self):
+        return 7
+
+    def __getitem__(self, i):
+        return torch.tensor([i, i + 1]), torch.tensor(i)
+
+
+def test_makemore_infinite_dataloader_draws_lazily_and_reproducibly():
+    """makemore's InfiniteDataLoader: RandomSampler(replacement=True, num_samples=int(1e10)) must not
+    materialise 1e10 indices (it drew them all at once: a 74 GiB allocation)."""
+    def first_batches(seed):
+        torch.manual_seed(seed)
+        sampler = torch.utils.data.RandomSampler(_Words(), replacement=True, num_samples=int(1e10))
+        it = iter(DataLoader(_Words(), sampler=sampler, batch_size=20))
+        return [next(it) for _ in range(3)]
+    a, b = first_batches(0), first_batches(0)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert xa.shape == (20, 2) and xa.dtype == torch.int64
+        assert xa.tolist() == xb.tolist() and (xa[:, 1] - xa[:, 0]).tolist() == [1] * 20
+    drawn = [v for x, _ in a for v in x[:, 0].tolist()]
+    assert set(drawn) <= set(range(7)) and len(set(drawn)) > 3
+    assert len(torch.utils.data.RandomSampler(_Words(), replacement=True, num_samples=45)) == 45
+    assert len(list(torch.utils.data.RandomSampler(_Words(), replacement=True, num_samples=45))) == 45
+
+
+# ---------------------------------------------- "Learning PyTorch with examples": polynomial_autograd.py
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_polynomial_autograd_with_set_default_device(device):
+    """polynomial_autograd.py calls ``torch.set_default_device(device)`` and then makes every tensor with no
+    ``device=``. Three steps of its loop, against the same loop in NumPy (float64)."""
+    assert torch.get_default_device() == torch.device("cpu")
+    torch.set_default_device(device)
+    try:
+        assert torch.get_default_device().type == device
+        x = torch.linspace(-1, 1, 50, dtype=torch.float64)
+        y = torch.exp(x)
+        a = torch.full((), 0.1, dtype=torch.float64, requires_grad=True)
+        d = torch.full((), 0.05, dtype=torch.float64, requires_grad=True)
+        assert x.device.type == device and a.device.type == device and torch.zeros(2).device.type == device
+        assert torch.randn(2).device.type == device and torch.arange(3).device.type == device
+        assert torch.from_numpy(np.zeros(2)).device.type == "cpu"        # from_numpy stays on cpu, as in PyTorch
+        for _ in range(3):
+            loss = (a + d * x ** 3 - y).pow(2).sum()
+            loss.backward()
+            with torch.no_grad():
+                a -= 1e-2 * a.grad
+                d -= 1e-2 * d.grad
+                a.grad = None
+                d.grad = None
+    finally:
+        torch.set_default_device(None)
+    assert torch.zeros(1).device == torch.device("cpu")
+    xn, yn, an, dn = np.linspace(-1, 1, 50), np.exp(np.linspace(-1, 1, 50)), 0.1, 0.05
+    for _ in range(3):
+        r = 2 * (an + dn * xn ** 3 - yn)
+        an, dn = an - 1e-2 * r.sum(), dn - 1e-2 * (r * xn ** 3).sum()
+    np.testing.assert_allclose([a.item(), d.item()], [an, dn], rtol=1e-12)
