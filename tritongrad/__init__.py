@@ -10,7 +10,7 @@ from . import autograd, dtypes
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
                        set_grad_enabled)
 from .backends.numpy_runtime import get_num_threads, set_num_threads
-from .device import device
+from .device import device, get_default_device, set_default_device
 from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8,
                      int16, int32, int64, long, promote_types, result_type, set_default_dtype, short, uint8)
 from .dtypes import dtype

@@ -1,7 +1,7 @@
 """`tritongrad.device`: where a tensor lives (``torch.device``)."""
 from __future__ import annotations
 
-__all__ = ["device"]
+__all__ = ["device", "set_default_device", "get_default_device"]
 
 
 class device:
@@ -60,10 +60,32 @@ class device:
 _CPU = device("cpu")
 
 
+_DEFAULT = [None]     # the device of set_default_device (None: cpu)
+
+
+def set_default_device(device):
+    """``torch.set_default_device(device)``: the device the factory functions (``tensor``, ``zeros``,
+    ``ones``, ``full``, ``empty``, ``arange``, ``linspace``, ``rand``, ``randn``, ...) use when they are given
+    no ``device``; ``None`` restores cpu. Tensors made from NumPy (``from_numpy``) stay on cpu, as in
+    PyTorch. A bare ``'cuda'`` means the current cuda device at each use."""
+    _DEFAULT[0] = None if device is None else device if isinstance(device, (str, int)) else as_device(device)
+    if _DEFAULT[0] is not None:
+        as_device(_DEFAULT[0])          # a bad spec fails here, not at the next factory call
+
+
+def get_default_device():
+    """``torch.get_default_device()``: the device factory functions use without ``device=`` (cpu unless
+    `set_default_device` said otherwise)."""
+    return as_device(None)
+
+
 def as_device(d):
-    """Normalise a device spec to a `device`; a bare 'cuda' gets the current cuda device index."""
+    """Normalise a device spec to a `device`; a bare 'cuda' gets the current cuda device index; ``None`` is
+    the default device (`set_default_device`, cpu unless set)."""
     if d is None:
-        return _CPU
+        if _DEFAULT[0] is None:
+            return _CPU
+        d = _DEFAULT[0]
     if isinstance(d, int):
         return device("cuda", d)
     if not isinstance(d, device):
