@@ -877,3 +877,4 @@ from ._functional_b import (conv1d, conv_transpose1d, conv_transpose2d, cosine_s
                             dropout2d, dropout3d, group_norm, instance_norm, interpolate, normalize,
                             pairwise_distance, pixel_shuffle, pixel_unshuffle, upsample, upsample_bilinear,
                             upsample_nearest)
+from ._sampling import affine_grid, grid_sample  # noqa: E402,F401
