@@ -250,3 +250,90 @@ def test_polynomial_autograd_with_set_default_device(device):
         r = 2 * (an + dn * xn ** 3 - yn)
         an, dn = an - 1e-2 * r.sum(), dn - 1e-2 * (r * xn ** 3).sum()
     np.testing.assert_allclose([a.item(), d.item()], [an, dn], rtol=1e-12)
+
+
+# --------------------------------------------------- text_sentiment_ngrams_tutorial.py: nn.EmbeddingBag
+def _np_embedding_bag(inp, w, offsets, mode, psw=None, pad=None, last=False):
+    ends = list(offsets[1:]) + [len(inp)]
+    if last:
+        ends = list(offsets[1:])
+        offsets = offsets[:-1]
+    out = []
+    for s, e in zip(offsets, ends):
+        rows = [w[i] * (1.0 if psw is None else psw[j]) for j, i in enumerate(inp) if s <= j < e and i != pad]
+        if not rows:
+            out.append(np.zeros(w.shape[1]))
+        else:
+            out.append({"sum": np.sum, "mean": np.mean, "max": np.max}[mode](rows, axis=0))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("mode,pad,last", [("mean", None, False), ("sum", 4, True), ("max", 4, False),
+                                           ("max", None, True), ("mean", 2, True)])
+def test_embedding_bag_matches_its_definition(mode, pad, last):
+    rng = np.random.RandomState(0)
+    w = rng.randn(10, 3)
+    inp, offs = [1, 2, 4, 5, 4, 3, 2, 9, 0, 0, 7], [0, 4, 4, 7, 11]     # an empty bag; an empty last bag
+    psw = rng.rand(11) if mode == "sum" else None
+    out = F.embedding_bag(torch.tensor(inp), torch.tensor(w), torch.tensor(offs), mode=mode, padding_idx=pad,
+                          include_last_offset=last, per_sample_weights=None if psw is None else torch.tensor(psw))
+    np.testing.assert_allclose(out.numpy(), _np_embedding_bag(inp, w, offs, mode, psw, pad, last), rtol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda t: F.embedding_bag(torch.tensor(inp), t, torch.tensor(offs), mode=mode, padding_idx=pad,
+                                  include_last_offset=last), (torch.tensor(w, requires_grad=True),))
+
+
+def test_embedding_bag_2d_input_module_and_errors():
+    rng = np.random.RandomState(1)
+    w = rng.randn(6, 2)
+    bag = nn.EmbeddingBag.from_pretrained(torch.tensor(w), freeze=False, mode="sum")
+    out = bag(torch.tensor([[1, 2, 3], [4, 4, 0]]))
+    np.testing.assert_allclose(out.detach().numpy(), [w[1] + w[2] + w[3], 2 * w[4] + w[0]], rtol=1e-12)
+    assert nn.EmbeddingBag(5, 2, padding_idx=1).weight[1].tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="offsets has to be None"):
+        bag(torch.tensor([[1]]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="offsets has to be a 1D Tensor"):
+        bag(torch.tensor([1, 2]))
+    with pytest.raises(NotImplementedError, match="only supported for mode='sum'"):
+        F.embedding_bag(torch.tensor([1]), torch.tensor(w), torch.tensor([0]), mode="mean",
+                        per_sample_weights=torch.ones(1, dtype=torch.float64))
+
+
+def test_text_classification_tutorial_steps_on_cuda_match_cpu():
+    """TextClassificationModel (EmbeddingBag + Linear), collate_batch's offsets (cumsum), CrossEntropyLoss,
+    clip_grad_norm_(0.1), SGD(lr=5) and StepLR: two steps on cpu and on cuda agree; the first loss is the
+    NumPy value."""
+    batch = [(1, [3, 1, 4, 1, 5]), (3, [9, 2, 6]), (2, [5, 3, 5, 8, 9, 7])]
+
+    def run(device):
+        torch.manual_seed(0)
+        emb, fc = nn.EmbeddingBag(10, 4, sparse=False), nn.Linear(4, 3)
+        emb.weight.data.uniform_(-0.5, 0.5)
+        fc.weight.data.uniform_(-0.5, 0.5)
+        fc.bias.data.zero_()
+        emb, fc = emb.to(device), fc.to(device)
+        w0 = emb.weight.detach().cpu().numpy().copy(), fc.weight.detach().cpu().numpy().copy()
+        labels = torch.tensor([b[0] - 1 for b in batch], dtype=torch.int64).to(device)
+        offsets = torch.tensor([0] + [len(b[1]) for b in batch][:-1]).cumsum(dim=0).to(device)
+        text = torch.cat([torch.tensor(b[1], dtype=torch.int64) for b in batch]).to(device)
+        params = list(emb.parameters()) + list(fc.parameters())
+        opt = torch.optim.SGD(params, lr=5)
+        sched = torch.optim.lr_scheduler.StepLR(opt, 1.0, gamma=0.1)
+        losses = []
+        for _ in range(2):
+            opt.zero_grad()
+            loss = nn.CrossEntropyLoss()(fc(emb(text, offsets)), labels)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 0.1)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        return losses, w0, fc.weight.detach().cpu().numpy()
+
+    (lc, w0, fcc), (lg, _, fcg) = run("cpu"), run("cuda")
+    np.testing.assert_allclose(lg, lc, rtol=1e-5)
+    np.testing.assert_allclose(fcg, fcc, rtol=1e-5, atol=1e-6)
+    e, fw = w0
+    logits = np.stack([e[b[1]].mean(0) for b in batch]) @ fw.T
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    assert abs(lc[0] + np.mean([logp[i, b[0] - 1] for i, b in enumerate(batch)])) < 1e-5

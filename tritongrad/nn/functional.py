@@ -878,3 +878,4 @@ from ._functional_b import (conv1d, conv_transpose1d, conv_transpose2d, cosine_s
                             pairwise_distance, pixel_shuffle, pixel_unshuffle, upsample, upsample_bilinear,
                             upsample_nearest)
 from ._sampling import affine_grid, grid_sample  # noqa: E402,F401
+from ._bags import embedding_bag  # noqa: E402,F401
