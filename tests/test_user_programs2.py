@@ -337,3 +337,49 @@ def test_text_classification_tutorial_steps_on_cuda_match_cpu():
     logits = np.stack([e[b[1]].mean(0) for b in batch]) @ fw.T
     logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
     assert abs(lc[0] + np.mean([logp[i, b[0] - 1] for i, b in enumerate(batch)])) < 1e-5
+
+
+# ---------------------------------------------- char_rnn_generation_tutorial.py: target_line_tensor.unsqueeze_(-1)
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_inplace_view_methods(device):
+    t = torch.LongTensor([4, 7, 2]).to(device)
+    assert t.unsqueeze_(-1) is t and t.shape == (3, 1) and t[1].tolist() == [7]
+    assert t.squeeze_().shape == (3,) and t.tolist() == [4, 7, 2]
+    m = torch.arange(6, device=device).reshape(2, 3)
+    m.t_()
+    assert m.shape == (3, 2) and m.tolist() == [[0, 3], [1, 4], [2, 5]]
+    m.transpose_(0, 1)
+    assert m.tolist() == [[0, 1, 2], [3, 4, 5]]
+    base = torch.zeros(2, 3, device=device)
+    row = base[1]
+    row.unsqueeze_(0)
+    row[0, 2] = 5.0                                   # still a view of base after the in-place view op
+    assert base.tolist() == [[0, 0, 0], [0, 0, 5.0]]
+
+
+def test_inplace_view_under_autograd_and_the_tutorials_loss_accumulator():
+    """char_rnn_generation_tutorial.py's train(): ``loss = torch.Tensor([0]); loss += l`` over NLLLoss terms,
+    then backward; and unsqueeze_ on a non-leaf keeps the graph. Checked against NumPy's log-softmax."""
+    w = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]], requires_grad=True)
+    targets = torch.LongTensor([2, 0])
+    targets.unsqueeze_(-1)
+    loss = torch.Tensor([0])
+    for i in range(2):
+        out = F.log_softmax(w[i:i + 1], dim=1)
+        loss += nn.NLLLoss()(out, targets[i])
+    loss.backward()
+    wn = w.detach().numpy()
+    logp = wn - np.log(np.exp(wn).sum(1, keepdims=True))
+    np.testing.assert_allclose(loss.item(), -(logp[0, 2] + logp[1, 0]), rtol=1e-6)
+    p = np.exp(logp)
+    p[0, 2] -= 1
+    p[1, 0] -= 1
+    np.testing.assert_allclose(w.grad.numpy(), p, rtol=1e-5, atol=1e-7)
+    x = w * 2
+    x.unsqueeze_(0)
+    assert x.shape == (1, 2, 3) and x.grad_fn is not None
+    w.grad = None
+    x.sum().backward()
+    assert w.grad.tolist() == [[2.0] * 3] * 2
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        w.unsqueeze_(0)

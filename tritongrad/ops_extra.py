@@ -570,3 +570,30 @@ def _roll(self, shifts, dims=None):
 
 
 Tensor.roll = _roll
+
+
+def _inplace_view(name):
+    """``Tensor.<name>_``: the view ``Tensor.<name>`` taken in place (this tensor's shape and strides change,
+    its memory does not), as PyTorch's ``unsqueeze_``/``squeeze_``/``t_``/``transpose_``. Under autograd the
+    tensor becomes the output of the view's node; a leaf that requires grad refuses, as in PyTorch."""
+    def method(self, *args, **kwargs):
+        tracked = autograd.is_grad_enabled() and self.requires_grad
+        if tracked and self.grad_fn is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        out = getattr(Tensor, name)(self, *args, **kwargs)
+        self._data = out._data
+        if tracked:
+            self._adopt(out)
+        if out._base is not None and out._base is not self:
+            self._base, self._view_ops = out._base, out._view_ops
+        return self
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = (f"``Tensor.{name}_``: ``Tensor.{name}`` in place (shape and strides change, the data does "
+                      "not); see `tritongrad.ops_extra._inplace_view`.")
+    return method
+
+
+for _name in ("unsqueeze", "squeeze", "t", "transpose", "swapdims", "swapaxes"):
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_view(_name))
+del _name
