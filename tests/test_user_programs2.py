@@ -383,3 +383,35 @@ def test_inplace_view_under_autograd_and_the_tutorials_loss_accumulator():
     assert w.grad.tolist() == [[2.0] * 3] * 2
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         w.unsqueeze_(0)
+
+
+# ------------------------------------------- dcgan_faces_tutorial.py: torch.use_deterministic_algorithms(True)
+def test_use_deterministic_algorithms_alerts_on_cuda_float_atomics_only():
+    assert not torch.are_deterministic_algorithms_enabled()
+    w_cpu = torch.ones(4, 2, requires_grad=True)
+    w_cuda = torch.ones(4, 2, device="cuda", requires_grad=True)
+    idx = torch.tensor([0, 2, 2])
+    try:
+        torch.use_deterministic_algorithms(True)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.is_deterministic_algorithms_warn_only_enabled()
+        F.embedding(idx, w_cpu).sum().backward()              # cpu (NumPy) is deterministic
+        assert w_cpu.grad[:, 0].tolist() == [1.0, 0.0, 2.0, 0.0]
+        out = F.embedding(idx.to("cuda"), w_cuda).sum()          # the forward gathers: fine
+        with pytest.raises(RuntimeError, match="index_add_cuda_ does not have a deterministic implementation"):
+            out.backward()                                       # the backward accumulates with float atomics
+        ints = torch.zeros(3, dtype=torch.int64, device="cuda").index_add(0, torch.tensor([1, 1], device="cuda"),
+                                                                         torch.ones(2, dtype=torch.int64,
+                                                                                    device="cuda"))
+        assert ints.tolist() == [0, 2, 0]                        # integer sums are exact in any order
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        with pytest.warns(UserWarning, match="scatter_add_cuda_"):
+            g = torch.zeros(2, 2, device="cuda").scatter_add(1, torch.tensor([[0, 0]], device="cuda"),
+                                                            torch.ones(1, 2, device="cuda"))
+        assert g.tolist() == [[2.0, 0.0], [0.0, 0.0]]
+        with pytest.raises(TypeError, match="mode"):
+            torch.use_deterministic_algorithms(1)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert not torch.are_deterministic_algorithms_enabled()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import runtime
+from .. import _determinism, runtime
 from ..kernels import copy as _copy
 from ..kernels import elementwise as _ew
 from ..kernels import index as _index
@@ -107,9 +107,9 @@ class TritonBackend(Backend):
 
     # indexing
     index_select = staticmethod(_index.index_select)
-    index_add = staticmethod(_index.index_add)
+    index_add = staticmethod(_determinism.guarded("index_add_cuda_", _index.index_add))
     index_copy_ = staticmethod(_index.index_copy_)
     gather = staticmethod(_index.gather)
-    scatter_add = staticmethod(_index.scatter_add)
+    scatter_add = staticmethod(_determinism.guarded("scatter_add_cuda_", _index.scatter_add))
     nonzero = staticmethod(_index.nonzero)
     wrap_index = staticmethod(_index.wrap_index)
