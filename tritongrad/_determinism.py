@@ -56,13 +56,3 @@ def alert_not_deterministic(what, dtype=None):
     else:
         raise RuntimeError(msg)
 
-
-def guarded(what, fn, dtype_arg=1):
-    """``fn`` (an accumulating cuda op taking the accumulated dtype as argument ``dtype_arg``) behind
-    `alert_not_deterministic`."""
-    def wrapper(*args, **kwargs):
-        alert_not_deterministic(what, args[dtype_arg] if len(args) > dtype_arg else None)
-        return fn(*args, **kwargs)
-    wrapper.__name__ = getattr(fn, "__name__", what)
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
