@@ -415,3 +415,28 @@ def test_use_deterministic_algorithms_alerts_on_cuda_float_atomics_only():
     finally:
         torch.use_deterministic_algorithms(False)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+# ------------------------------------------------ nn_tutorial.py ("What is torch.nn really?"): range indices
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_nn_tutorial_nll_with_a_range_index(device):
+    """``def nll(input, target): return -input[range(target.shape[0]), target].mean()`` on the tutorial's
+    hand-written log_softmax, with its gradient; against NumPy."""
+    rng = np.random.RandomState(0)
+    x, w = rng.randn(4, 6).astype(np.float32), (rng.randn(6, 3) / math.sqrt(6)).astype(np.float32)
+    target = np.array([2, 0, 1, 1])
+    weights = torch.tensor(w, device=device).requires_grad_()
+    xb = torch.tensor(x, device=device)
+    out = xb @ weights
+    logp = out - out.exp().sum(-1).log().unsqueeze(-1)
+    loss = -logp[range(target.shape[0]), torch.tensor(target, device=device)].mean()
+    loss.backward()
+    z = x @ w
+    lp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    np.testing.assert_allclose(loss.item(), -lp[np.arange(4), target].mean(), rtol=1e-5)
+    g = np.exp(lp)
+    g[np.arange(4), target] -= 1
+    np.testing.assert_allclose(weights.grad.cpu().numpy(), x.T @ g / 4, rtol=1e-4, atol=1e-6)
+    m = torch.zeros(3, 3, device=device)
+    m[range(3), range(3)] = 1.0
+    assert m.tolist() == np.eye(3).tolist() and m[range(1, 3)].shape == (2, 3)

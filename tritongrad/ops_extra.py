@@ -597,3 +597,29 @@ for _name in ("unsqueeze", "squeeze", "t", "transpose", "swapdims", "swapaxes"):
     if not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_view(_name))
 del _name
+
+
+def _range_to_list(key):
+    """A ``range`` in an index is an integer-list index in PyTorch (nn_tutorial.py's
+    ``input[range(target.shape[0]), target]``)."""
+    if type(key) is range:
+        return list(key)
+    if type(key) is tuple and any(type(k) is range for k in key):
+        return tuple(list(k) if type(k) is range else k for k in key)
+    return key
+
+
+_tensor_getitem, _tensor_setitem = Tensor.__getitem__, Tensor.__setitem__
+
+
+def _getitem(self, key):
+    """``Tensor.__getitem__``; a ``range`` counts as a list of integers (an advanced index), as in PyTorch."""
+    return _tensor_getitem(self, _range_to_list(key))
+
+
+def _setitem(self, key, value):
+    """``Tensor.__setitem__``; a ``range`` counts as a list of integers (an advanced index), as in PyTorch."""
+    return _tensor_setitem(self, _range_to_list(key), value)
+
+
+Tensor.__getitem__, Tensor.__setitem__ = _getitem, _setitem
