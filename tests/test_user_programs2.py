@@ -440,3 +440,23 @@ def test_nn_tutorial_nll_with_a_range_index(device):
     m = torch.zeros(3, 3, device=device)
     m[range(3), range(3)] = 1.0
     assert m.tolist() == np.eye(3).tolist() and m[range(1, 3)].shape == (2, 3)
+
+
+# ------------------------------------ karpathy/ng-video-lecture gpt.py: get_batch's data[i:i+block_size]
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_get_batch_slices_with_tensor_bounds(device):
+    """``ix = torch.randint(len(data) - block_size, (batch_size,))`` then ``data[i:i+block_size] for i in ix``:
+    the slice bounds are 0-d int64 tensors."""
+    data = torch.arange(20, device=device) * 10
+    torch.manual_seed(1337)
+    ix = torch.randint(len(data) - 4, (3,))
+    x = torch.stack([data[i:i + 4] for i in ix])
+    y = torch.stack([data[i + 1:i + 4 + 1] for i in ix])
+    starts = ix.tolist()
+    assert x.tolist() == [[10 * (s + k) for k in range(4)] for s in starts]
+    assert y.tolist() == [[10 * (s + 1 + k) for k in range(4)] for s in starts]
+    z = torch.zeros(6, device=device)
+    z[torch.tensor(1):torch.tensor(5):torch.tensor(2)] = 1.0
+    assert z.tolist() == [0, 1, 0, 1, 0, 0]
+    with pytest.raises(TypeError, match="integer tensors"):
+        data[torch.tensor(1.5):]

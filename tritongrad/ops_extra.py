@@ -599,27 +599,34 @@ for _name in ("unsqueeze", "squeeze", "t", "transpose", "swapdims", "swapaxes"):
 del _name
 
 
-def _range_to_list(key):
-    """A ``range`` in an index is an integer-list index in PyTorch (nn_tutorial.py's
-    ``input[range(target.shape[0]), target]``)."""
-    if type(key) is range:
-        return list(key)
-    if type(key) is tuple and any(type(k) is range for k in key):
-        return tuple(list(k) if type(k) is range else k for k in key)
-    return key
+def _index_item(k):
+    if type(k) is range:
+        return list(k)
+    if type(k) is slice and any(isinstance(v, Tensor) for v in (k.start, k.stop, k.step)):
+        return slice(*(v.__index__() if isinstance(v, Tensor) else v for v in (k.start, k.stop, k.step)))
+    return k
+
+
+def _normalize_key(key):
+    """What PyTorch accepts in an index and tensor.py's parser does not (yet): a ``range`` is an integer-list
+    index (nn_tutorial.py's ``input[range(target.shape[0]), target]``), and slice bounds may be 0-d integer
+    tensors (ng-video-lecture's ``data[i:i+block_size] for i in torch.randint(...)``)."""
+    if type(key) is tuple:
+        return tuple(_index_item(k) for k in key)
+    return _index_item(key)
 
 
 _tensor_getitem, _tensor_setitem = Tensor.__getitem__, Tensor.__setitem__
 
 
 def _getitem(self, key):
-    """``Tensor.__getitem__``; a ``range`` counts as a list of integers (an advanced index), as in PyTorch."""
-    return _tensor_getitem(self, _range_to_list(key))
+    """``Tensor.__getitem__``; also takes ranges and tensor slice bounds (`_normalize_key`), as PyTorch."""
+    return _tensor_getitem(self, _normalize_key(key))
 
 
 def _setitem(self, key, value):
-    """``Tensor.__setitem__``; a ``range`` counts as a list of integers (an advanced index), as in PyTorch."""
-    return _tensor_setitem(self, _range_to_list(key), value)
+    """``Tensor.__setitem__``; also takes ranges and tensor slice bounds (`_normalize_key`), as PyTorch."""
+    return _tensor_setitem(self, _normalize_key(key), value)
 
 
 Tensor.__getitem__, Tensor.__setitem__ = _getitem, _setitem
