@@ -460,3 +460,45 @@ def test_get_batch_slices_with_tensor_bounds(device):
     assert z.tolist() == [0, 1, 0, 1, 0, 0]
     with pytest.raises(TypeError, match="integer tensors"):
         data[torch.tensor(1.5):]
+
+
+# ----------------------------------------- blitz/neural_networks_tutorial.py: loss.grad_fn.next_functions
+def test_grad_fn_next_functions_walks_the_graph():
+    lin = nn.Linear(3, 2)
+    x = torch.ones(4, 3)
+    loss = nn.MSELoss()(F.relu(lin(x)), torch.zeros(4, 2))
+    first = loss.grad_fn.next_functions[0][0]                  # the ReLU node
+    assert first is not None and first.next_functions[0][0] is not None
+    nodes, leaves, todo = 0, [], [loss.grad_fn]
+    while todo:
+        node = todo.pop()
+        nodes += 1
+        for nxt, idx in node.next_functions:
+            if type(nxt).__name__ == "AccumulateGrad":
+                leaves.append(nxt.variable)
+            elif nxt is not None:
+                todo.append(nxt)
+    assert {id(v) for v in leaves} == {id(lin.weight), id(lin.bias)}
+    assert nodes >= 3
+    assert all(n is None for n, _ in (x * lin.weight[0]).grad_fn.next_functions[:1])   # x needs no grad
+
+
+def test_custom_function_node_has_next_functions():
+    """polynomial_custom_function.py's LegendrePolynomial3.apply(c + d * x): its node links back to c + d*x."""
+    class Cube(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, input):
+            ctx.save_for_backward(input)
+            return input ** 3
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            input, = ctx.saved_tensors
+            return grad_output * 3 * input ** 2
+
+    c = torch.tensor(2.0, requires_grad=True)
+    y = Cube.apply(c * 1.5)
+    (mul_node, _), = y.grad_fn.next_functions
+    assert mul_node is not None and type(mul_node.next_functions[0][0]).__name__ == "AccumulateGrad"
+    y.backward()
+    assert abs(c.grad.item() - 3 * 3.0 ** 2 * 1.5) < 1e-5

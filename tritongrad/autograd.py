@@ -161,6 +161,22 @@ def _device_mismatch(cls, a, b):
                         f"{a.device} and {b.device}! (in {cls.__name__.lower()})")
 
 
+class AccumulateGrad:
+    """The node `Op.next_functions` names for a leaf tensor: its gradient is accumulated into ``variable.grad``
+    (PyTorch's ``AccumulateGrad``; it has no inputs of its own)."""
+
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
+
+
 class Op:
     """Base class of every internal differentiable op (on backend arrays); see the module docstring for the contract."""
 
@@ -205,6 +221,21 @@ class Op:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+    @property
+    def next_functions(self):
+        """PyTorch's ``grad_fn.next_functions``: one ``(node, output_index)`` pair per input of this node: the
+        node that made a non-leaf input, an `AccumulateGrad` for a leaf that requires grad, ``(None, 0)`` for
+        an input that needs no gradient (the blitz tutorial walks ``loss.grad_fn.next_functions[0][0]``)."""
+        out = []
+        for p in self.parents:
+            if p is None:
+                out.append((None, 0))
+            elif isinstance(p, _Output):
+                out.append((p.grad_fn, p._out_idx))
+            else:
+                out.append((AccumulateGrad(p), 0))
+        return tuple(out)
 
     # -- graph recording ---------------------------------------------------------------------------
     @classmethod
