@@ -502,3 +502,12 @@ def test_custom_function_node_has_next_functions():
     assert mul_node is not None and type(mul_node.next_functions[0][0]).__name__ == "AccumulateGrad"
     y.backward()
     assert abs(c.grad.item() - 3 * 3.0 ** 2 * 1.5) < 1e-5
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_of_no_entries_is_zeros_with_a_graph(mode):
+    w = torch.ones(5, 2, requires_grad=True)
+    out = F.embedding_bag(torch.tensor([], dtype=torch.int64), w, torch.tensor([0, 0]), mode=mode)
+    assert out.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    out.sum().backward()
+    assert w.grad.tolist() == [[0.0, 0.0]] * 5

@@ -17,6 +17,8 @@ __all__ = ["embedding_bag"]
 
 def _bag_ids(offsets, n, nbags):
     """The bag number of each of the ``n`` entries: bag ``i`` holds entries ``[offsets[i], offsets[i+1])``."""
+    if n == 0:
+        return zeros(0, dtype=_dt.int64, device=offsets.device)
     starts = offsets[1:nbags] if nbags > 1 else offsets[:0]
     inside = (starts < n).to(_dt.int64)
     marks = zeros(n, dtype=_dt.int64, device=offsets.device).index_add(0, starts.clamp(max=max(n - 1, 0)), inside)
@@ -90,7 +92,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         if keep is not None:
             member = member & keep.reshape(1, n)
         vals = where(member.reshape(out_bags, n, 1), rows.reshape(1, n, dim), float("-inf"))
-        out = vals.amax(1) if n else zeros(out_bags, dim, dtype=weight.dtype, device=weight.device)
+        out = vals.amax(1) if n else rows.sum(0, keepdim=True).expand(out_bags, dim)   # no entries: zeros
         out = where(member.any(1).reshape(out_bags, 1), out, 0.0)
     else:
         scale = None if per_sample_weights is None else per_sample_weights.to(weight.dtype)
