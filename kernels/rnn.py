@@ -3,10 +3,11 @@
 The caller projects the inputs of all steps at once (``gx = x W_ih^T + b_ih``, one matmul). Then, per step:
 
 - `_rnn_cell_fwd_kernel`: program (row block, hidden block J) computes ``h W_hh[g*H + J]^T`` for every gate
-  ``g`` with ``tl.dot`` (fp32 accumulators), adds ``b_hh`` and ``gx``, applies the gate nonlinearities and the
-  state update (LSTM: ``c' = f c + i g``, ``h' = o tanh(c')``; GRU: ``n = tanh(gx_n + r (h W_hn^T + b_hn))``,
-  ``h' = (1 - z) n + z h``; Elman: ``act(gx + h W_hh^T + b_hh)``), and stores ``h'``, the fp32 cell state
-  and the fp32 gate activations backward needs. One launch per step, no per-gate launches.
+  ``g`` with ``tl.dot`` (fp32 accumulators; fp64 for fp64), adds ``b_hh`` and ``gx``, applies the gate
+  nonlinearities and the state update (LSTM: ``c' = f c + i g``, ``h' = o tanh(c')``;
+  GRU: ``n = tanh(gx_n + r (h W_hn^T + b_hn))``, ``h' = (1 - z) n + z h``; Elman: ``act(gx + h W_hh^T + b_hh)``),
+  and stores ``h'``, the fp32 (fp64) cell state and the fp32 (fp64) gate activations backward needs.
+  One launch per step, no per-gate launches.
 - `_rnn_cell_bwd_kernel`, going back in time: program (row block, hidden block J) first finishes the
   gradient of ``h_t``: ``dy_t + carry + dG_{t+1} W_hh[:, J]`` (``tl.dot`` over the G*H gate columns of the
   next step's gate gradients), then computes this step's gate gradients, ``dc_{t-1}`` and the carry (the part
@@ -14,9 +15,10 @@ The caller projects the inputs of all steps at once (``gx = x W_ih^T + b_ih``, o
   done by the caller once the loop is over.
 
 Packed sequences: ``n_active`` rows take part at a step; the other rows keep their state (forward) and pass
-their gradient on unchanged (backward). Hidden states are in the input dtype (fp32/fp16/bf16), the cell
-state, gate activations, accumulators and the carried gradients in fp32. With an LSTM projection
-(``proj_size``) the cell kernel writes the unprojected ``o tanh(c)``; the projection is a matmul per step.
+their gradient on unchanged (backward). Hidden states are in the input dtype (fp32/fp16/bf16/fp64), the cell
+state, gate activations, accumulators and the carried gradients in fp32 (in fp64 for fp64 input: the ``ACC``
+constexpr; `_ct`). With an LSTM projection (``proj_size``) the cell kernel writes the unprojected ``o tanh(c)``;
+the projection is a matmul per step.
 """
 from __future__ import annotations
 
@@ -29,13 +31,25 @@ from tritongrad import runtime
 from ._common import aot_spec, dot_config, mma
 from .elementwise import _tanh
 from .matmul import matmul
-from .norm import check_operand
+from .norm import FLOAT_DTYPES, check_operand
 
 __all__ = ["rnn_seq_fwd", "rnn_seq_bwd", "aot_specs", "MODES"]
 
 MODES = {"lstm": 0, "gru": 1, "rnn_tanh": 2, "rnn_relu": 3}
 _GATES = {0: 4, 1: 3, 2: 1, 3: 1}
 _F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_DTYPES = FLOAT_DTYPES + (_F64,)
+
+
+def _ct(dtype):
+    """The cell state's, gates' and accumulators' dtype for inputs of ``dtype``: fp64 for fp64, else fp32."""
+    return _F64 if dtype == _F64 else _F32
+
+
+def _acc(dtype):
+    """The kernels' ``ACC`` constexpr (the Triton type of `_ct`)."""
+    return tl.float64 if dtype == _F64 else tl.float32
 
 
 @triton.jit
@@ -53,10 +67,10 @@ def _tile(n_active, B, H, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr):
 
 
 @triton.jit
-def _gate_dot(h_ptr, w_ptr, rows, cols, gate, B, H, P, stride_h, stride_wn, stride_wk,
-              PRECISION: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr):
-    """``h[rows] @ W[gate*H + cols]^T`` (BLOCK_B, BLOCK_H) in fp32."""
-    acc = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
+def _gate_dot(h_ptr, w_ptr, rows, cols, gate, B, H, P, stride_h, stride_wn, stride_wk, PRECISION: tl.constexpr,
+              ACC: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr):
+    """``h[rows] @ W[gate*H + cols]^T`` (BLOCK_B, BLOCK_H) in ``ACC`` (fp32; fp64 for fp64 operands)."""
+    acc = tl.zeros((BLOCK_B, BLOCK_H), ACC)
     wrow = gate * H + cols
     for k0 in range(0, P, BLOCK_K):
         ks = k0 + tl.arange(0, BLOCK_K)
@@ -75,7 +89,7 @@ def _rnn_cell_fwd_kernel(
     n_active, B, H, P,
     stride_h, stride_wn, stride_wk,              # gx, c, gates and the outputs are C-contiguous
     MODE: tl.constexpr, HAS_B: tl.constexpr, KEEP_INACTIVE: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr,
+    ACC: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     G: tl.constexpr = 4 if MODE == 0 else (3 if MODE == 1 else 1)
     rows, cols, inside, active = _tile(n_active, B, H, BLOCK_B, BLOCK_H)
@@ -83,28 +97,28 @@ def _rnn_cell_fwd_kernel(
     st_at = rows[:, None] * H + cols[None, :]
     g_at = gates_ptr + rows[:, None] * (4 * H) + cols[None, :]
     a0 = _gate_dot(h_ptr, w_ptr, rows, cols, 0, B, H, P, stride_h, stride_wn, stride_wk,
-                   PRECISION, BLOCK_B, BLOCK_H, BLOCK_K)
+                   PRECISION, ACC, BLOCK_B, BLOCK_H, BLOCK_K)
     if HAS_B:
-        a0 += tl.load(b_ptr + cols, mask=cols < H, other=0.0).to(tl.float32)[None, :]
-    a0 += tl.load(gx_at, mask=active, other=0.0).to(tl.float32)
+        a0 += tl.load(b_ptr + cols, mask=cols < H, other=0.0).to(ACC)[None, :]
+    a0 += tl.load(gx_at, mask=active, other=0.0).to(ACC)
     if MODE >= 2:
         h = _tanh(a0) if MODE == 2 else tl.maximum(a0, 0.0)
     else:
         a1 = _gate_dot(h_ptr, w_ptr, rows, cols, 1, B, H, P, stride_h, stride_wn, stride_wk,
-                       PRECISION, BLOCK_B, BLOCK_H, BLOCK_K)
+                       PRECISION, ACC, BLOCK_B, BLOCK_H, BLOCK_K)
         a2 = _gate_dot(h_ptr, w_ptr, rows, cols, 2, B, H, P, stride_h, stride_wn, stride_wk,
-                       PRECISION, BLOCK_B, BLOCK_H, BLOCK_K)
+                       PRECISION, ACC, BLOCK_B, BLOCK_H, BLOCK_K)
         if HAS_B:
-            a1 += tl.load(b_ptr + H + cols, mask=cols < H, other=0.0).to(tl.float32)[None, :]
-            a2 += tl.load(b_ptr + 2 * H + cols, mask=cols < H, other=0.0).to(tl.float32)[None, :]
-        a1 += tl.load(gx_at + H, mask=active, other=0.0).to(tl.float32)
-        gxn = tl.load(gx_at + 2 * H, mask=active, other=0.0).to(tl.float32)
+            a1 += tl.load(b_ptr + H + cols, mask=cols < H, other=0.0).to(ACC)[None, :]
+            a2 += tl.load(b_ptr + 2 * H + cols, mask=cols < H, other=0.0).to(ACC)[None, :]
+        a1 += tl.load(gx_at + H, mask=active, other=0.0).to(ACC)
+        gxn = tl.load(gx_at + 2 * H, mask=active, other=0.0).to(ACC)
         if MODE == 0:
             a3 = _gate_dot(h_ptr, w_ptr, rows, cols, 3, B, H, P, stride_h, stride_wn, stride_wk,
-                           PRECISION, BLOCK_B, BLOCK_H, BLOCK_K)
+                           PRECISION, ACC, BLOCK_B, BLOCK_H, BLOCK_K)
             if HAS_B:
-                a3 += tl.load(b_ptr + 3 * H + cols, mask=cols < H, other=0.0).to(tl.float32)[None, :]
-            a3 += tl.load(gx_at + 3 * H, mask=active, other=0.0).to(tl.float32)
+                a3 += tl.load(b_ptr + 3 * H + cols, mask=cols < H, other=0.0).to(ACC)[None, :]
+            a3 += tl.load(gx_at + 3 * H, mask=active, other=0.0).to(ACC)
             i = _sigmoid(a0)
             f = _sigmoid(a1)
             g = _tanh(a2 + gxn)
@@ -122,7 +136,7 @@ def _rnn_cell_fwd_kernel(
             z = _sigmoid(a1)
             n = _tanh(gxn + r * a2)
             h_prev = tl.load(h_ptr + rows[:, None] * stride_h + cols[None, :], mask=inside, other=0.0)
-            h = (1.0 - z) * n + z * h_prev.to(tl.float32)
+            h = (1.0 - z) * n + z * h_prev.to(ACC)
             tl.store(g_at, r, mask=active)
             tl.store(g_at + H, z, mask=active)
             tl.store(g_at + 2 * H, n, mask=active)
@@ -144,18 +158,18 @@ def _rnn_cell_bwd_kernel(
     n_active, B, H,
     stride_dn, stride_wn, stride_wk,             # dnext row stride and W_hh strides; the rest C-contiguous
     MODE: tl.constexpr, HAS_DY: tl.constexpr, HAS_NEXT: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr,
+    ACC: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     G: tl.constexpr = 4 if MODE == 0 else (3 if MODE == 1 else 1)
     rows, cols, inside, active = _tile(n_active, B, H, BLOCK_B, BLOCK_H)
     st_at = rows[:, None] * H + cols[None, :]
     g_at = gates_ptr + rows[:, None] * (4 * H) + cols[None, :]
     d_at = rows[:, None] * (G * H) + cols[None, :]
-    dh = tl.load(carry_ptr + st_at, mask=inside, other=0.0).to(tl.float32)
+    dh = tl.load(carry_ptr + st_at, mask=inside, other=0.0).to(ACC)
     if HAS_DY:
-        dh += tl.load(dy_ptr + st_at, mask=active, other=0.0).to(tl.float32)
+        dh += tl.load(dy_ptr + st_at, mask=active, other=0.0).to(ACC)
     if HAS_NEXT:
-        acc = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
+        acc = tl.zeros((BLOCK_B, BLOCK_H), ACC)
         for k0 in range(0, G * H, BLOCK_K):
             ks = k0 + tl.arange(0, BLOCK_K)
             dk = tl.load(dnext_ptr + rows[:, None] * stride_dn + ks[None, :],
@@ -189,7 +203,7 @@ def _rnn_cell_bwd_kernel(
         z = tl.load(g_at + H, mask=active, other=0.0)
         n = tl.load(g_at + 2 * H, mask=active, other=0.0)
         ghn = tl.load(g_at + 3 * H, mask=active, other=0.0)
-        h_prev = tl.load(h_ptr + st_at, mask=active, other=0.0).to(tl.float32)
+        h_prev = tl.load(h_ptr + st_at, mask=active, other=0.0).to(ACC)
         dnp = dh * (1.0 - z) * (1.0 - n * n)
         dzp = dh * (h_prev - n) * z * (1.0 - z)
         drp = dnp * ghn * r * (1.0 - r)
@@ -202,7 +216,7 @@ def _rnn_cell_bwd_kernel(
         tl.store(dgh_ptr + d_at + H, tl.where(active, dzp, 0.0).to(ty), mask=inside)
         tl.store(dgh_ptr + d_at + 2 * H, tl.where(active, dnp * r, 0.0).to(ty), mask=inside)
     else:
-        h = tl.load(hnew_ptr + st_at, mask=active, other=0.0).to(tl.float32)
+        h = tl.load(hnew_ptr + st_at, mask=active, other=0.0).to(ACC)
         if MODE == 2:
             dp = dh * (1.0 - h * h)
         else:
@@ -212,12 +226,14 @@ def _rnn_cell_bwd_kernel(
 
 
 # ----------------------------------------------------------------------------------------- wrappers
-def _blocks(B, H, K):
+def _blocks(B, H, K, dtype=_F32):
     """(BLOCK_B, BLOCK_H, BLOCK_K): 32x32 tiles at most; LSTM's four fp32 accumulators then take 32 registers
-    a thread at 4 warps (64x64 tiles spilled kilobytes on sm_80/sm_90); ``tl.dot`` needs 16 at least."""
-    def fit(n):
-        return max(16, min(32, triton.next_power_of_2(max(n, 1))))
-    return fit(B), fit(H), fit(K)
+    a thread at 4 warps (64x64 tiles spilled kilobytes on sm_80/sm_90); ``tl.dot`` needs 16 at least. ``dtype``
+    (the operands'): fp64 values take two registers each, so fp64 takes BLOCK_B 16 (32 spilled in LSTM's
+    backward step on sm_80/sm_90)."""
+    def fit(n, most=32):
+        return max(16, min(most, triton.next_power_of_2(max(n, 1))))
+    return fit(B, 16 if dtype == _F64 else 32), fit(H), fit(K)
 
 
 def _mode(mode):
@@ -234,23 +250,23 @@ def rnn_seq_fwd(mode, gx, h0, c0, w_hh, b_hh, batch_sizes=None, w_hr=None):
     """`NumpyNNRNN.rnn_seq_fwd` on the device: one `_rnn_cell_fwd_kernel` launch per step (plus the
     projection matmul per step with ``w_hr``). Returns ``(hs, cs, gates, raw)`` as the reference."""
     m = _mode(mode)
-    check_operand("gx", gx, ndim=3)
+    check_operand("gx", gx, ndim=3, dtypes=_DTYPES)
     T, B, GH = gx.shape
     G = _GATES[m]
     H = GH // G
     if GH != G * H:
         raise ValueError(f"rnn_seq_fwd: gx has {GH} columns, not a multiple of {G} gates")
     P = H if w_hr is None else w_hr.shape[0]
-    check_operand("w_hh", w_hh, shape=(GH, P))
-    check_operand("h0", h0, shape=(B, P))
+    check_operand("w_hh", w_hh, shape=(GH, P), dtypes=_DTYPES)
+    check_operand("h0", h0, shape=(B, P), dtypes=_DTYPES)
     if b_hh is not None:
-        check_operand("b_hh", b_hh, shape=(GH,))
+        check_operand("b_hh", b_hh, shape=(GH,), dtypes=_DTYPES)
         if not b_hh.is_contiguous():
             b_hh = _cast(b_hh, b_hh.dtype)
     if m == 0:
-        check_operand("c0", c0, shape=(B, H))
+        check_operand("c0", c0, shape=(B, H), dtypes=_DTYPES)
     if w_hr is not None:
-        check_operand("w_hr", w_hr, shape=(P, H))
+        check_operand("w_hr", w_hr, shape=(P, H), dtypes=_DTYPES)
     for name, a in (("w_hh", w_hh), ("h0", h0), ("b_hh", b_hh), ("w_hr", w_hr)):
         if a is not None and a.dtype != gx.dtype:
             raise TypeError(f"rnn_seq_fwd: {name} has dtype {a.dtype}, expected {gx.dtype} (gx's)")
@@ -261,13 +277,13 @@ def rnn_seq_fwd(mode, gx, h0, c0, w_hh, b_hh, batch_sizes=None, w_hr=None):
     _copy_into(hs[0], h0)
     cs = gates = raw = None
     if m == 0:
-        cs = runtime.empty((T + 1, B, H), _F32, dev)
+        cs = runtime.empty((T + 1, B, H), _ct(dt), dev)
         _copy_into(cs[0], c0)
     if m <= 1:
-        gates = _zeros((T, B, 4 * H), _F32, dev)
+        gates = _zeros((T, B, 4 * H), _ct(dt), dev)
     if w_hr is not None:
         raw = _zeros((T, B, H), dt, dev)
-    block_b, block_h, block_k = _blocks(B, H, P)
+    block_b, block_h, block_k = _blocks(B, H, P, dt)
     _, precision = dot_config(dt)
     grid = (triton.cdiv(B, block_b), triton.cdiv(H, block_h))
     for t in range(T):
@@ -277,7 +293,7 @@ def rnn_seq_fwd(mode, gx, h0, c0, w_hh, b_hh, batch_sizes=None, w_hr=None):
             gx[t], h, w_hh, w_hh if b_hh is None else b_hh, h if cs is None else cs[t],
             out, h if cs is None else cs[t + 1], h if gates is None else gates[t],
             n, B, H, P, h.element_strides[0], *w_hh.element_strides,
-            MODE=m, HAS_B=b_hh is not None, KEEP_INACTIVE=raw is None, PRECISION=precision,
+            MODE=m, HAS_B=b_hh is not None, KEEP_INACTIVE=raw is None, PRECISION=precision, ACC=_acc(dt),
             BLOCK_B=block_b, BLOCK_H=block_h, BLOCK_K=block_k, num_warps=4)
         if raw is not None:
             _copy_into(hs[t + 1], matmul(raw[t][None], w_hr.transpose(1, 0)[None])[0])
@@ -291,29 +307,30 @@ def rnn_seq_bwd(mode, dy, dhn, dcn, hs, cs, gates, raw, w_hh, batch_sizes=None, 
     then ``dh0 = carry + dG_0 W_hh`` (a matmul). With ``w_hr`` the step's ``dh`` (P wide) is finished with
     matmuls first and projected back (``dh W_hr``) before the cell kernel."""
     m = _mode(mode)
-    check_operand("hs", hs, ndim=3)
+    check_operand("hs", hs, ndim=3, dtypes=_DTYPES)
     T1, B, P = hs.shape
     T = T1 - 1
     GH = w_hh.shape[0]
     G = _GATES[m]
     H = GH // G
     dev, dt = hs.device, hs.dtype
-    check_operand("w_hh", w_hh, shape=(GH, P))
+    check_operand("w_hh", w_hh, shape=(GH, P), dtypes=_DTYPES)
     if dy is not None:
-        check_operand("dy", dy, shape=(T, B, P))
+        check_operand("dy", dy, shape=(T, B, P), dtypes=_DTYPES)
         if not dy.is_contiguous():
             dy = _cast(dy, dt)
     if dhn is not None:
-        check_operand("dhn", dhn, shape=(B, P))
-    carry = _zeros((B, P), _F32, dev) if dhn is None else _cast(dhn, _F32)
+        check_operand("dhn", dhn, shape=(B, P), dtypes=_DTYPES)
+    ct = _ct(dt)
+    carry = _zeros((B, P), ct, dev) if dhn is None else _cast(dhn, ct)
     dc = None
     if m == 0:
-        dc = _zeros((B, H), _F32, dev) if dcn is None else _cast(dcn, _F32)
+        dc = _zeros((B, H), ct, dev) if dcn is None else _cast(dcn, ct)
     dgx = runtime.empty((T, B, GH), dt, dev)
     dgh = runtime.empty((T, B, GH), dt, dev) if m == 1 else None
     dgate = dgx if dgh is None else dgh
     dhs = runtime.empty((T, B, P), dt, dev) if w_hr is not None else None
-    block_b, block_h, block_k = _blocks(B, H, GH)
+    block_b, block_h, block_k = _blocks(B, H, GH, dt)
     _, precision = dot_config(dt)
     grid = (triton.cdiv(B, block_b), triton.cdiv(H, block_h))
     dummy = hs[0]
@@ -332,7 +349,7 @@ def rnn_seq_bwd(mode, dy, dhn, dcn, hs, cs, gates, raw, w_hh, batch_sizes=None, 
             if n < B:
                 _copy_into(dhs[t][n:], 0.0)
             step_carry = matmul(dhs[t][None], w_hr[None])[0]   # d(o tanh c), (B, H)
-            carry = _zeros((B, P), _F32, dev)
+            carry = _zeros((B, P), ct, dev)
             if n < B:
                 _copy_into(carry[n:], dh[n:])
             step_dy, fused_next = None, None
@@ -342,7 +359,7 @@ def rnn_seq_bwd(mode, dy, dhn, dcn, hs, cs, gates, raw, w_hh, batch_sizes=None, 
             dummy if gates is None else gates[t], dummy if cs is None else cs[t],
             dummy if cs is None else cs[t + 1], hs[t], hs[t + 1], dgx[t], dgx[t] if dgh is None else dgh[t],
             n, B, H, GH if fused_next is None else fused_next.element_strides[0], *w_hh.element_strides,
-            MODE=m, HAS_DY=step_dy is not None, HAS_NEXT=fused_next is not None, PRECISION=precision,
+            MODE=m, HAS_DY=step_dy is not None, HAS_NEXT=fused_next is not None, PRECISION=precision, ACC=_acc(dt),
             BLOCK_B=block_b, BLOCK_H=block_h, BLOCK_K=block_k, num_warps=4)
         if w_hr is None:
             carry = step_carry
@@ -366,9 +383,9 @@ def _cast(a, dtype):
 
 
 def _add(a, b):
-    """``a + b`` in fp32 (``b`` cast first)."""
+    """``a + b`` in ``a``'s dtype (the accumulation dtype, fp32 or fp64; ``b`` cast first)."""
     from .elementwise import binary
-    return binary("add", a, b if b.dtype == _F32 else _cast(b, _F32))
+    return binary("add", a, b if b.dtype == a.dtype else _cast(b, a.dtype))
 
 
 def _masked_rows(a, n, dtype):
@@ -382,16 +399,23 @@ def _masked_rows(a, n, dtype):
 # ----------------------------------------------------------------------------------------- AOT
 def aot_specs():
     """The forward and backward step of LSTM in fp32 and bf16, and of GRU and tanh RNN in bf16 (the relu RNN
-    differs from tanh by one constexpr branch), with the largest tiles `_blocks` picks, 4 warps."""
-    blocks = {"BLOCK_B": 32, "BLOCK_H": 32, "BLOCK_K": 32, "PRECISION": "ieee"}
-    for mode, ty in (("lstm", "fp32"), ("lstm", "bf16"), ("gru", "bf16"), ("rnn_tanh", "bf16")):
+    differs from tanh by one constexpr branch), and of all three in fp64 (fp64 state and accumulators), with the
+    largest tiles `_blocks` picks for the dtype, 4 warps."""
+    cases = (("lstm", "fp32"), ("lstm", "bf16"), ("gru", "bf16"), ("rnn_tanh", "bf16"),
+             ("lstm", "fp64"), ("gru", "fp64"), ("rnn_tanh", "fp64"))
+    for mode, ty in cases:
         m = MODES[mode]
+        ct = "fp64" if ty == "fp64" else "fp32"
+        npdt = _F64 if ty == "fp64" else _F32
+        block_b, block_h, block_k = _blocks(1 << 10, 1 << 10, 1 << 10, npdt)
+        blocks = {"BLOCK_B": block_b, "BLOCK_H": block_h, "BLOCK_K": block_k, "PRECISION": "ieee",
+                  "ACC": _acc(npdt)}
         yield aot_spec(f"rnn_{mode}_{ty}_fwd", _rnn_cell_fwd_kernel,
                        {"gx_ptr": f"*{ty}", "h_ptr": f"*{ty}", "w_ptr": f"*{ty}", "b_ptr": f"*{ty}",
-                        "c_ptr": "*fp32", "hout_ptr": f"*{ty}", "cout_ptr": "*fp32", "gates_ptr": "*fp32"},
+                        "c_ptr": f"*{ct}", "hout_ptr": f"*{ty}", "cout_ptr": f"*{ct}", "gates_ptr": f"*{ct}"},
                        {"MODE": m, "HAS_B": True, "KEEP_INACTIVE": True, **blocks})
         yield aot_spec(f"rnn_{mode}_{ty}_bwd", _rnn_cell_bwd_kernel,
-                       {"dy_ptr": f"*{ty}", "dnext_ptr": f"*{ty}", "w_ptr": f"*{ty}", "carry_ptr": "*fp32",
-                        "dc_ptr": "*fp32", "gates_ptr": "*fp32", "c_ptr": "*fp32", "cnew_ptr": "*fp32",
+                       {"dy_ptr": f"*{ty}", "dnext_ptr": f"*{ty}", "w_ptr": f"*{ty}", "carry_ptr": f"*{ct}",
+                        "dc_ptr": f"*{ct}", "gates_ptr": f"*{ct}", "c_ptr": f"*{ct}", "cnew_ptr": f"*{ct}",
                         "h_ptr": f"*{ty}", "hnew_ptr": f"*{ty}", "dgx_ptr": f"*{ty}", "dgh_ptr": f"*{ty}"},
                        {"MODE": m, "HAS_DY": True, "HAS_NEXT": True, **blocks})

@@ -168,6 +168,160 @@ def test_cpu_vs_cuda(mode, opts):
     compare_devices(fn, x, h0, *([c0] if n_c else []), *[w for w in ws if w is not None]).raise_if_failed()
 
 
+# ------------------------------------------------------------------------------------- cpu vs cuda (fp64)
+F64 = dict(rtol=1e-12, atol=1e-12)
+F64_CASES = [("lstm", {}), ("gru", {}), ("rnn_tanh", {}), ("rnn_relu", {}), ("lstm", {"proj": 3}),
+             ("lstm", {"packed": True, "proj": 2}), ("gru", {"packed": True, "bias": False})]
+
+
+@pytest.mark.parametrize("mode,opts", F64_CASES)
+def test_cpu_vs_cuda_float64(mode, opts):
+    """float64 on cuda computes in float64 (cell state, gates, accumulators): the NumPy float64 time loop to
+    1e-12, outputs and the gradients of x, h0, c0 and every weight."""
+    T, B, I, H = 3, 3, 3, 5
+    proj = opts.get("proj", 0)
+    ws = _weights(mode, I, H, bias=opts.get("bias", True), proj=proj)
+    h0, c0 = _states(mode, B, H, proj=proj)
+    x = _t(_rand(T, B, I), tg.float64, True)
+    batch_sizes = [3, 2, 1] if opts.get("packed") else None
+    n_c = 1 if c0 is not None else 0
+
+    def fn(x, h0, *rest):
+        it = iter(rest[n_c:])
+        w = tuple(None if a is None else next(it) for a in ws)
+        out, hn, cn = rnn_forward(mode, x, h0, rest[0] if n_c else None, [w], batch_sizes=batch_sizes)
+        assert out.dtype is tg.float64 and hn.dtype is tg.float64
+        return (out, hn) if cn is None else (out, hn, cn)
+
+    compare_devices(fn, x, h0, *([c0] if n_c else []), *[w for w in ws if w is not None],
+                    **F64).raise_if_failed()
+
+
+def _twins(cls, *args, **kw):
+    """The same float64 module on cpu and on cuda (cuda's a copy of cpu's parameters)."""
+    cpu = cls(*args, dtype=tg.float64, **kw)
+    dev = cls(*args, dtype=tg.float64, device="cuda", **kw)
+    dev.load_state_dict(cpu.state_dict())
+    return cpu, dev
+
+
+def _assert_grads_match(cpu, dev, leaves_cpu, leaves_dev):
+    for i, (a, b) in enumerate(zip(leaves_cpu, leaves_dev)):
+        assert b.grad.dtype is tg.float64
+        np.testing.assert_allclose(b.grad.cpu().numpy(), a.grad.numpy(), err_msg=f"input {i}", **F64)
+    dp = dict(dev.named_parameters())
+    for n, p in cpu.named_parameters():
+        np.testing.assert_allclose(dp[n].grad.cpu().numpy(), p.grad.numpy(), err_msg=n, **F64)
+
+
+@pytest.mark.parametrize("cls,kw", [(nn.LSTMCell, {}), (nn.GRUCell, {}), (nn.RNNCell, {}),
+                                    (nn.RNNCell, {"nonlinearity": "relu"})])
+def test_cells_float64_cpu_vs_cuda(cls, kw):
+    cpu, dev = _twins(cls, 3, 4, **kw)
+    n_states = 2 if cls is nn.LSTMCell else 1
+    arrays = [_rand(2, 3)] + [_rand(2, 4, seed=2 + k, scale=0.5) for k in range(n_states)]
+    ups = [_rand(2, 4, seed=7 + k) for k in range(n_states)]
+    runs = []
+    for m, device in ((cpu, "cpu"), (dev, "cuda")):
+        leaves = [_t(a, requires_grad=True, device=device) for a in arrays]
+        states = tuple(leaves[1:]) if n_states == 2 else leaves[1]
+        outs = m(leaves[0], states)
+        outs = outs if n_states == 2 else (outs,)
+        sum((o * _t(u, device=device)).sum() for o, u in zip(outs, ups)).backward()
+        runs.append((outs, leaves))
+    for a, b in zip(runs[0][0], runs[1][0]):
+        assert b.dtype is tg.float64 and b.device.type == "cuda"
+        np.testing.assert_allclose(b.detach().cpu().numpy(), a.detach().numpy(), **F64)
+    _assert_grads_match(cpu, dev, runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("cls,kw", [(nn.LSTM, {"num_layers": 2, "bidirectional": True}),
+                                    (nn.GRU, {"batch_first": True}), (nn.RNN, {"nonlinearity": "relu"})])
+def test_modules_float64_cpu_vs_cuda(cls, kw):
+    cpu, dev = _twins(cls, 3, 4, **kw)
+    x = _rand(2, 3, 3)
+    up = _rand(2, 3, 4 * (2 if kw.get("bidirectional") else 1), seed=3)
+    runs = []
+    for m, device in ((cpu, "cpu"), (dev, "cuda")):
+        xt = _t(x, requires_grad=True, device=device)
+        out, _ = m(xt)
+        (out * _t(up, device=device)).sum().backward()
+        runs.append((out, xt))
+    assert runs[1][0].dtype is tg.float64
+    np.testing.assert_allclose(runs[1][0].detach().cpu().numpy(), runs[0][0].detach().numpy(), **F64)
+    _assert_grads_match(cpu, dev, [runs[0][1]], [runs[1][1]])
+
+
+class _Sequence(nn.Module):
+    """pytorch/examples time_sequence_prediction's model (two LSTMCells and a Linear, ``.double()``), with
+    hidden size 5 instead of 51."""
+
+    def __init__(self, hidden=5):
+        super().__init__()
+        self.hidden = hidden
+        self.lstm1 = nn.LSTMCell(1, hidden)
+        self.lstm2 = nn.LSTMCell(hidden, hidden)
+        self.linear = nn.Linear(hidden, 1)
+
+    def forward(self, input, future=0):
+        outputs = []
+        dev = input.device
+        h_t = tg.zeros(input.size(0), self.hidden, dtype=tg.double, device=dev)
+        c_t = tg.zeros(input.size(0), self.hidden, dtype=tg.double, device=dev)
+        h_t2 = tg.zeros(input.size(0), self.hidden, dtype=tg.double, device=dev)
+        c_t2 = tg.zeros(input.size(0), self.hidden, dtype=tg.double, device=dev)
+        for input_t in input.split(1, dim=1):
+            h_t, c_t = self.lstm1(input_t, (h_t, c_t))
+            h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+            output = self.linear(h_t2)
+            outputs += [output]
+        for _ in range(future):
+            h_t, c_t = self.lstm1(output, (h_t, c_t))
+            h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+            output = self.linear(h_t2)
+            outputs += [output]
+        return tg.cat(outputs, dim=1)
+
+
+def test_time_sequence_prediction_double_lbfgs_cuda_matches_cpu():
+    """The program that found the bug (float64 LSTMCells on cuda), tiny: 2 LBFGS steps of one
+    iteration each (the second uses the first's curvature pair), cuda against cpu (losses, parameters, a
+    prediction with ``future`` steps) to float64 precision."""
+    T, N = 3, 2
+    x = np.array(range(T + 1))[None, :] + np.random.default_rng(2).integers(-4, 4, (N, 1))
+    data = np.sin(x / 1.0 / 5).astype("float64")
+    tg.manual_seed(0)
+    ref = _Sequence().double()
+    results = []
+    for device in ("cpu", "cuda"):
+        seq = _Sequence().double().to(device)
+        seq.load_state_dict(ref.state_dict())
+        inp, target = tg.from_numpy(data[:, :-1]).to(device), tg.from_numpy(data[:, 1:]).to(device)
+        criterion = nn.MSELoss()
+        optimizer = tg.optim.LBFGS(seq.parameters(), lr=0.8, max_iter=1)
+        losses = []
+
+        def closure():
+            optimizer.zero_grad()
+            loss = criterion(seq(inp), target)
+            loss.backward()
+            return loss
+
+        for _ in range(2):
+            losses.append(float(optimizer.step(closure)))
+        with tg.no_grad():
+            pred = seq(inp, future=1)
+        assert pred.dtype is tg.float64 and pred.device.type == device
+        results.append((losses, {n: p.detach().cpu().numpy() for n, p in seq.named_parameters()},
+                        pred.cpu().numpy()))
+    (l_cpu, p_cpu, y_cpu), (l_dev, p_dev, y_dev) = results
+    assert l_cpu[1] < l_cpu[0]
+    np.testing.assert_allclose(l_dev, l_cpu, rtol=1e-10)
+    for n in p_cpu:
+        np.testing.assert_allclose(p_dev[n], p_cpu[n], rtol=1e-10, atol=1e-12, err_msg=n)
+    np.testing.assert_allclose(y_dev, y_cpu, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("mode", ["lstm", "gru"])
 @pytest.mark.parametrize("dtype", [tg.float16, tg.bfloat16])
 def test_half_precision_on_cuda_close_to_fp32(mode, dtype):

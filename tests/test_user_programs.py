@@ -3,7 +3,6 @@
 Each test is a shortened port of a program that needed something tritongrad lacked (the program named in
 the test's docstring; its data replaced by synthetic arrays of the same shapes and dtypes). The numbers are
 checked against NumPy transcriptions of the same math written here, never against torch (CI has no torch).
-Where a port still fails, a strict xfail names the missing piece, so that fixing it flips the test.
 """
 import math
 import warnings
@@ -70,10 +69,6 @@ def test_mnist_forward_forward_layer_train_step():
     np.testing.assert_allclose(_np(layer.bias), b0 - 0.03 * gb / (np.abs(gb) + 1e-8), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="a Python range as an index (x_[range(n), y] in mnist_forward_forward, "
-                          "input[range(n), target] in the nn_tutorial's nll) needs tensor.py's _is_adv to accept "
-                          "range; tensor.py is being split into a package this session, so the fix is left to it")
 def test_range_as_index_like_the_nn_tutorial():
     """pytorch/tutorials beginner_source/nn_tutorial.py: ``-input[range(target.shape[0]), target].mean()``."""
     logp = _log_softmax(np.arange(12.0).reshape(3, 4) / 7)
@@ -619,8 +614,8 @@ def test_spatial_transformer_affine_grid_grid_sample():
     assert torch.autograd.gradcheck(
         lambda t: F.grid_sample(x.detach(), F.affine_grid(t, (2, 3, 4, 3), align_corners=False),
                                 align_corners=False), (theta,))
-    with pytest.raises(NotImplementedError, match="reflection"):
-        F.grid_sample(x, grid, padding_mode="reflection", align_corners=False)
+    with pytest.raises(NotImplementedError, match="bicubic"):
+        F.grid_sample(x, grid, mode="bicubic", align_corners=False)
 
 
 # ------------------------------------------------------------------------ diffusion schedules

@@ -11,6 +11,8 @@ from .autograd import (enable_grad, inference_mode, is_grad_enabled, is_inferenc
                        set_grad_enabled)
 from .backends.numpy_runtime import get_num_threads, set_num_threads
 from .device import device, get_default_device, set_default_device
+from ._determinism import (are_deterministic_algorithms_enabled, is_deterministic_algorithms_warn_only_enabled,
+                           use_deterministic_algorithms)
 from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8,
                      int16, int32, int64, long, promote_types, result_type, set_default_dtype, short, uint8)
 from .dtypes import dtype

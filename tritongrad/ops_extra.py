@@ -606,4 +606,55 @@ def install_numpy_keyword_aliases(namespace, names=None):
                 setattr(namespace, name, _numpy_keyword_aliases(fn, renames))
 
 
+# ---------------------------------------------------------------------------------------------- Tensor fixes
+# Attached here while tensor.py is being split into a package (nobody else edits it this session).
+
+_tensor_roll = Tensor.roll
+
+
+def _roll(self, shifts, dims=None):
+    """``Tensor.roll(shifts, dims=None)`` / ``torch.roll``: elements shifted by ``shifts`` along ``dims``
+    (wrapping around; the flattened tensor when ``dims`` is None). Always a new tensor, as in PyTorch, even
+    when every shift is a multiple of the size: makemore's MLP writes ``idx = torch.roll(idx, 1, 1);
+    idx[:, 0] = ...`` and must not change the caller's ``idx``."""
+    out = _tensor_roll(self, shifts, dims)
+    return out.clone() if out is self else out
+
+
+Tensor.roll = _roll
+
+
+def _index_item(k):
+    if type(k) is range:
+        return list(k)
+    if type(k) is slice and any(isinstance(v, Tensor) for v in (k.start, k.stop, k.step)):
+        return slice(*(v.__index__() if isinstance(v, Tensor) else v for v in (k.start, k.stop, k.step)))
+    return k
+
+
+def _normalize_key(key):
+    """What PyTorch accepts in an index and tensor.py's parser does not (yet): a ``range`` is an integer-list
+    index (nn_tutorial.py's ``input[range(target.shape[0]), target]``), and slice bounds may be 0-d integer
+    tensors (ng-video-lecture's ``data[i:i+block_size] for i in torch.randint(...)``)."""
+    if type(key) is tuple:
+        return tuple(_index_item(k) for k in key)
+    return _index_item(key)
+
+
+_tensor_getitem, _tensor_setitem = Tensor.__getitem__, Tensor.__setitem__
+
+
+def _getitem(self, key):
+    """``Tensor.__getitem__``; also takes ranges and tensor slice bounds (`_normalize_key`), as PyTorch."""
+    return _tensor_getitem(self, _normalize_key(key))
+
+
+def _setitem(self, key, value):
+    """``Tensor.__setitem__``; also takes ranges and tensor slice bounds (`_normalize_key`), as PyTorch."""
+    return _tensor_setitem(self, _normalize_key(key), value)
+
+
+Tensor.__getitem__, Tensor.__setitem__ = _getitem, _setitem
+
+
 install_numpy_keyword_aliases(Tensor)

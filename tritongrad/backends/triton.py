@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import runtime
+from .. import _determinism, runtime
 from ..kernels import copy as _copy
 from ..kernels import elementwise as _ew
 from ..kernels import index as _index
@@ -107,9 +107,20 @@ class TritonBackend(Backend):
 
     # indexing
     index_select = staticmethod(_index.index_select)
-    index_add = staticmethod(_index.index_add)
     index_copy_ = staticmethod(_index.index_copy_)
     gather = staticmethod(_index.gather)
-    scatter_add = staticmethod(_index.scatter_add)
     nonzero = staticmethod(_index.nonzero)
+
+    @staticmethod
+    def index_add(shape, dtype, dim, index, src):
+        """`kernels.index.index_add` (float atomics: alerts under `use_deterministic_algorithms`)."""
+        _determinism.alert_not_deterministic("index_add_cuda_", dtype)
+        return _index.index_add(shape, dtype, dim, index, src)
+
+    @staticmethod
+    def scatter_add(shape, dtype, dim, index, src):
+        """`kernels.index.scatter_add` (float atomics: alerts under `use_deterministic_algorithms`)."""
+        _determinism.alert_not_deterministic("scatter_add_cuda_", dtype)
+        return _index.scatter_add(shape, dtype, dim, index, src)
+
     wrap_index = staticmethod(_index.wrap_index)

@@ -11,6 +11,7 @@ import math
 
 from tritongrad.kernels import attention, conv, pool
 
+from .. import _determinism
 from ._nn_shapes import adaptive_bounds, adaptive_output_hw, check_conv2d, check_pool2d
 
 __all__ = ["TritonNNB"]
@@ -68,6 +69,7 @@ class TritonNNB:
 
     def max_pool2d_bwd(self, gy, indices, x_shape):
         """`NumpyNNB.max_pool2d_bwd` on the device (fp32 atomic scatter)."""
+        _determinism.alert_not_deterministic("max_pool2d_with_indices_backward_cuda")
         return pool.max_pool2d_bwd(gy, indices, x_shape)
 
     def avg_pool2d_fwd(self, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):

@@ -25,7 +25,7 @@ from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBas
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from ._activation_b import (CELU, ELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh, Mish, PReLU, ReLU6,
                             Softmin, Softshrink, Softsign, Tanhshrink, Threshold)
-from .sparse import Embedding
+from .sparse import Embedding, EmbeddingBag
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
                           TransformerEncoderLayer)
 from .upsampling import PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
@@ -48,3 +48,4 @@ __all__ = [
     "Hardsigmoid", "Hardswish", "Mish", "Softsign", "Softshrink", "Hardshrink", "Tanhshrink", "Threshold", "GLU",
     "PReLU", "Softmin",
 ]
+__all__ += ["EmbeddingBag"]

@@ -1,5 +1,4 @@
-"""More of ``torch.nn.functional``: the remaining pointwise activations, the 1-D pools, and the spatial
-transformer's ``affine_grid``/``grid_sample``.
+"""More of ``torch.nn.functional``: the remaining pointwise activations and the 1-D pools.
 
 Every function is a composite of existing ops (its gradient comes from autograd) with PyTorch's formula,
 defaults and in-place variants. Where PyTorch's derivative excludes a boundary point that the composite
@@ -15,7 +14,7 @@ from ..tensor import Tensor, full_like, zeros_like
 
 __all__ = ["elu", "elu_", "selu", "selu_", "celu", "celu_", "hardtanh", "hardtanh_", "relu6", "hardsigmoid",
            "hardswish", "mish", "softsign", "softshrink", "hardshrink", "tanhshrink", "threshold", "threshold_",
-           "glu", "prelu", "softmin", "max_pool1d", "avg_pool1d", "affine_grid", "grid_sample"]
+           "glu", "prelu", "softmin", "max_pool1d", "avg_pool1d"]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -223,86 +222,3 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         _single(stride, "stride")
     return _pool1d(avg_pool2d, input, (1, k), (1, s), (0, _single(padding, "padding")), ceil_mode,
                    count_include_pad)
-
-
-# ------------------------------------------------------------------------------------------------- sampling grids
-def _align_default(align_corners, fn):
-    if align_corners is None:
-        import warnings
-        warnings.warn("Default grid_sample and affine_grid behavior has changed to align_corners=False since 1.3.0. "
-                      "Please specify align_corners=True if the old behavior is desired. See the documentation of "
-                      f"{fn} for details.", stacklevel=3)
-        return False
-    return bool(align_corners)
-
-
-def _base_coords(n, align_corners, like):
-    """The normalized [-1, 1] coordinates of ``n`` pixel centres (``align_corners=False``) or corners."""
-    from ..tensor import arange
-    if n == 1:
-        return arange(1, dtype=like.dtype, device=like.device) * 0.0
-    i = arange(n, dtype=like.dtype, device=like.device)
-    return i * (2.0 / (n - 1)) - 1.0 if align_corners else (i * 2.0 + 1.0) / n - 1.0
-
-
-def affine_grid(theta, size, align_corners=None):
-    """``F.affine_grid`` for 2-D: the (N, H, W, 2) sampling grid ``theta @ [x, y, 1]`` over the normalized
-    output coordinates of ``size = (N, C, H, W)``; differentiable in ``theta`` (N, 2, 3)."""
-    _check("affine_grid", theta)
-    align_corners = _align_default(align_corners, "affine_grid")
-    if len(size) != 4:
-        raise NotImplementedError(f"affine_grid only supports 4D sizes, for 2D affine transformations; got size "
-                                  f"{list(size)}")
-    n, _, h, w = (int(v) for v in size)
-    if tuple(theta.shape) != (n, 2, 3) or not theta.dtype.is_floating_point:
-        raise ValueError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {list(size)}. Got "
-                         f"{list(theta.shape)}.")
-    xs = _base_coords(w, align_corners, theta).reshape(1, w, 1).expand(h, w, 1)
-    ys = _base_coords(h, align_corners, theta).reshape(h, 1, 1).expand(h, w, 1)
-    from ..tensor import cat
-    base = cat([xs, ys, xs * 0.0 + 1.0], dim=2).reshape(1, h * w, 3)        # (1, H*W, 3): x, y, 1
-    return base.matmul(theta.transpose(1, 2)).reshape(n, h, w, 2)
-
-
-def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
-    """``F.grid_sample`` for 4-D input: sample ``input`` (N, C, H, W) at the normalized locations ``grid``
-    (N, Ho, Wo, 2; x then y, -1..1) by ``mode`` 'bilinear' or 'nearest', reading 0 outside (``padding_mode``
-    'zeros') or the nearest edge pixel ('border'). Differentiable in ``input`` and (bilinear) in ``grid``."""
-    _check("grid_sample", input)
-    align_corners = _align_default(align_corners, "grid_sample")
-    if mode not in ("bilinear", "nearest"):
-        raise NotImplementedError(f"grid_sample: mode {mode!r} is not supported (bilinear, nearest)")
-    if padding_mode not in ("zeros", "border"):
-        raise NotImplementedError(f"grid_sample: padding_mode {padding_mode!r} is not supported (zeros, border)")
-    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
-        raise RuntimeError(f"grid_sample(): expected 4D input (N, C, H, W) and grid (N, H_out, W_out, 2) with the "
-                           f"same N, got input {list(input.shape)} and grid {list(grid.shape)}")
-    n, c, h, w = input.shape
-    ho, wo = grid.shape[1], grid.shape[2]
-
-    def unnormalize(g, size):
-        return (g + 1.0) * ((size - 1) / 2.0) if align_corners else ((g + 1.0) * size - 1.0) / 2.0
-
-    gx, gy = unnormalize(grid[..., 0], w), unnormalize(grid[..., 1], h)
-    if padding_mode == "border":
-        gx, gy = gx.clamp(0, w - 1), gy.clamp(0, h - 1)
-    flat = input.reshape(n, c, h * w)
-
-    def tap(ix, iy):
-        """input at integer pixels (ix, iy) (float tensors), 0 outside the image."""
-        inside = ((ix >= 0) & (ix <= w - 1) & (iy >= 0) & (iy <= h - 1)).reshape(n, 1, ho * wo)
-        idx = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).reshape(n, 1, ho * wo).long()
-        vals = flat.gather(2, idx.expand(n, c, ho * wo))
-        return vals.where(inside, vals.detach() * 0.0)
-
-    if mode == "nearest":     # as PyTorch, the grid stays in the graph with a zero gradient
-        anchor = gx + gy
-        anchor = anchor.where(zeros_like(anchor, dtype=_dt.bool), zeros_like(anchor)).reshape(n, 1, ho * wo)
-        out = tap(gx.detach().round(), gy.detach().round()) + anchor
-    else:
-        x0, y0 = gx.detach().floor(), gy.detach().floor()
-        wx1, wy1 = (gx - x0).reshape(n, 1, ho * wo), (gy - y0).reshape(n, 1, ho * wo)
-        wx0, wy0 = 1.0 - wx1, 1.0 - wy1
-        out = (tap(x0, y0) * (wx0 * wy0) + tap(x0 + 1, y0) * (wx1 * wy0)
-               + tap(x0, y0 + 1) * (wx0 * wy1) + tap(x0 + 1, y0 + 1) * (wx1 * wy1))
-    return out.reshape(n, c, ho, wo)

@@ -877,6 +877,8 @@ from ._functional_b import (conv1d, conv_transpose1d, conv_transpose2d, cosine_s
                             dropout2d, dropout3d, group_norm, instance_norm, interpolate, normalize,
                             pairwise_distance, pixel_shuffle, pixel_unshuffle, upsample, upsample_bilinear,
                             upsample_nearest)
-from ._functional_c import (affine_grid, avg_pool1d, celu, celu_, elu, elu_, glu, hardshrink, hardsigmoid, hardswish,  # noqa: E402
+from ._functional_c import (avg_pool1d, celu, celu_, elu, elu_, glu, hardshrink, hardsigmoid, hardswish,  # noqa: E402
                             hardtanh, hardtanh_, max_pool1d, mish, prelu, relu6, selu, selu_, softmin, softshrink,
-                            softsign, tanhshrink, threshold, threshold_, grid_sample)
+                            softsign, tanhshrink, threshold, threshold_)
+from ._sampling import affine_grid, grid_sample  # noqa: E402,F401
+from ._bags import embedding_bag  # noqa: E402,F401
