@@ -195,3 +195,17 @@ def test_item_tolist_numpy(device):
     np.testing.assert_array_equal(t.cpu().numpy(), [[1.5, 2.0]])
     assert t.to(tg.int32).tolist() == [[1, 2]]
     assert t.to("cpu").device.type == "cpu" and t.cpu().to(device).device.type == device
+
+
+def test_type_as_takes_the_other_tensors_dtype_and_device_type():
+    """``a.type_as(b)`` is ``a.type(b.type())`` in PyTorch: b's dtype and device type (the greedy decode of
+    pytorch/tutorials' language_translation moves a cpu index tensor to cuda this way)."""
+    a = tg.tensor([1, 2, 3])
+    b = tg.zeros(2, device="cuda")
+    moved = a.type_as(b)
+    assert moved.device.type == "cuda" and moved.dtype is tg.float32
+    np.testing.assert_array_equal(moved.cpu().numpy(), [1.0, 2.0, 3.0])
+    back = moved.type_as(tg.zeros(1, dtype=tg.float64))
+    assert back.device.type == "cpu" and back.dtype is tg.float64
+    same = a.type_as(tg.zeros(1, dtype=tg.int32))
+    assert same.device.type == "cpu" and same.dtype is tg.int32

@@ -592,9 +592,14 @@ def install_numpy_keyword_aliases(namespace, names=None):
     """Let the functions of ``namespace`` (a class such as `Tensor`, or a module's globals dict) that take
     ``dim``/``keepdim`` also take ``axis``/``keepdims``, as every PyTorch op does (``x.sum(1, keepdims=True)``
     in karpathy's makemore lectures, ``x.mean(axis=0)``). ``names`` limits it to those attributes."""
+    import inspect
     is_dict = isinstance(namespace, dict)
-    items = namespace.items() if is_dict else vars(namespace).items()
-    for name, fn in list(items):
+    if is_dict:
+        items = list(namespace.items())
+    else:       # the methods of the class and of its bases (Tensor's mixins), plain functions only
+        names = {n for klass in namespace.__mro__[:-1] for n in vars(klass)}
+        items = [(n, f) for n in sorted(names) if inspect.isfunction(f := inspect.getattr_static(namespace, n))]
+    for name, fn in items:
         if name.startswith("_") or (names is not None and name not in names) or not callable(fn) \
                 or isinstance(fn, type) or getattr(fn, "_numpy_aliases", False):
             continue
@@ -604,57 +609,6 @@ def install_numpy_keyword_aliases(namespace, names=None):
                 namespace[name] = _numpy_keyword_aliases(fn, renames)
             else:
                 setattr(namespace, name, _numpy_keyword_aliases(fn, renames))
-
-
-# ---------------------------------------------------------------------------------------------- Tensor fixes
-# Attached here while tensor.py is being split into a package (nobody else edits it this session).
-
-_tensor_roll = Tensor.roll
-
-
-def _roll(self, shifts, dims=None):
-    """``Tensor.roll(shifts, dims=None)`` / ``torch.roll``: elements shifted by ``shifts`` along ``dims``
-    (wrapping around; the flattened tensor when ``dims`` is None). Always a new tensor, as in PyTorch, even
-    when every shift is a multiple of the size: makemore's MLP writes ``idx = torch.roll(idx, 1, 1);
-    idx[:, 0] = ...`` and must not change the caller's ``idx``."""
-    out = _tensor_roll(self, shifts, dims)
-    return out.clone() if out is self else out
-
-
-Tensor.roll = _roll
-
-
-def _index_item(k):
-    if type(k) is range:
-        return list(k)
-    if type(k) is slice and any(isinstance(v, Tensor) for v in (k.start, k.stop, k.step)):
-        return slice(*(v.__index__() if isinstance(v, Tensor) else v for v in (k.start, k.stop, k.step)))
-    return k
-
-
-def _normalize_key(key):
-    """What PyTorch accepts in an index and tensor.py's parser does not (yet): a ``range`` is an integer-list
-    index (nn_tutorial.py's ``input[range(target.shape[0]), target]``), and slice bounds may be 0-d integer
-    tensors (ng-video-lecture's ``data[i:i+block_size] for i in torch.randint(...)``)."""
-    if type(key) is tuple:
-        return tuple(_index_item(k) for k in key)
-    return _index_item(key)
-
-
-_tensor_getitem, _tensor_setitem = Tensor.__getitem__, Tensor.__setitem__
-
-
-def _getitem(self, key):
-    """``Tensor.__getitem__``; also takes ranges and tensor slice bounds (`_normalize_key`), as PyTorch."""
-    return _tensor_getitem(self, _normalize_key(key))
-
-
-def _setitem(self, key, value):
-    """``Tensor.__setitem__``; also takes ranges and tensor slice bounds (`_normalize_key`), as PyTorch."""
-    return _tensor_setitem(self, _normalize_key(key), value)
-
-
-Tensor.__getitem__, Tensor.__setitem__ = _getitem, _setitem
 
 
 install_numpy_keyword_aliases(Tensor)

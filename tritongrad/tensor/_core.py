@@ -326,6 +326,10 @@ class Tensor(_MathMixin, _ShapeMixin, _IndexingMixin, _InplaceMixin, _PrintMixin
         return self.to(_dt.uint8)
 
     def type_as(self, other):
+        """``Tensor.type_as(other)``: this tensor as ``other``'s type, i.e. ``other``'s dtype and, as PyTorch's
+        ``self.type(other.type())``, its device type (a cpu tensor goes to ``other``'s cuda device and back)."""
+        if other.device.type != self.device.type:
+            return self.to(other.device, other.dtype)
         return self.to(other.dtype)
 
     # ------------------------------------------------------------------ autograd

@@ -114,7 +114,16 @@ class _IndexingMixin:
 
 # ---------------------------------------------------------------------------------------- indexing helpers
 def _is_adv(k):
-    return isinstance(k, (Tensor, list, np.ndarray)) and not isinstance(k, tuple)
+    """An advanced index: a tensor, list, array or ``range`` (``input[range(n), target]``, the nn tutorial)."""
+    return isinstance(k, (Tensor, list, np.ndarray, range)) and not isinstance(k, tuple)
+
+
+def _bound(x):
+    """A slice bound as a Python int: NumPy scalars and 0-d integer tensors (``data[i:i + block_size]`` with
+    ``i`` from ``torch.randint``, karpathy's get_batch) through ``__index__``, as PyTorch."""
+    if isinstance(x, Tensor):
+        return x.__index__()
+    return _scalar(x)
 
 
 def _parse_index(t, key):
@@ -153,9 +162,9 @@ def _parse_index(t, key):
             basic.append(None)
             out_dim += 1
         elif isinstance(k, slice):
-            if k.step is not None and _scalar(k.step) <= 0:
+            if k.step is not None and _bound(k.step) <= 0:
                 raise ValueError("step must be greater than zero")
-            basic.append(slice(_scalar(k.start), _scalar(k.stop), _scalar(k.step)))
+            basic.append(slice(_bound(k.start), _bound(k.stop), _bound(k.step)))
             out_dim += 1
             in_dim += 1
         elif isinstance(k, (_pybool, np.bool_)):

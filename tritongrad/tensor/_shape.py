@@ -277,7 +277,7 @@ class _ShapeMixin:
             if s:
                 a, b = out.split([n - s, s], d)
                 out = cat([b, a], d)
-        return out
+        return self.clone() if out is self else out      # always a new tensor, as PyTorch (makemore's MLP)
 
     def tril(self, diagonal=0):
         if self.ndim < 2:
