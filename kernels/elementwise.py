@@ -228,6 +228,16 @@ def _pow_int(a, b):
 
 
 @triton.jit
+def _sign_bit(x):
+    """True where the floating ``x`` has its sign bit set (-0.0 and negative nan included)."""
+    if tl.constexpr(x.dtype.primitive_bitwidth == 64):
+        bits = x.to(tl.int64, bitcast=True)
+    else:
+        bits = x.to(tl.int32, bitcast=True)
+    return bits < 0
+
+
+@triton.jit
 def _floor_divide(a, b):
     if tl.constexpr(a.dtype.is_floating()):
         mod = a % b
@@ -235,9 +245,13 @@ def _floor_divide(a, b):
         div = tl.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1.0, div)
         fl = tl.floor(div)
         fl = tl.where(div - fl > 0.5, fl + 1.0, fl)
-        q = a / b
-        res = tl.where(div == 0, q * 0.0, fl)
-        res = tl.where(b == 0, q, res)
+        # a / b only matters where div is 0 (a signed zero: a / b is then finite, its sign that of a times b's)
+        # and where b is +-0 (a / +-0 is a * +-inf exactly: +-inf, nan for a 0 or nan), so it is not computed:
+        # a third division per element made the fp64 kernel spill on sm_80
+        b_neg = _sign_bit(b)
+        zero = a * 0.0                                  # +-0 with a's sign (a is finite where it is used)
+        res = tl.where(div == 0, tl.where(b_neg, -zero, zero), fl)
+        res = tl.where(b == 0, a * tl.where(b_neg, float("-inf"), float("inf")), res)
     else:
         r = a % b
         res = tl.where((r != 0) & ((r < 0) != (b < 0)), a // b - 1, a // b)
