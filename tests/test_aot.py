@@ -61,9 +61,7 @@ def _assert_all_compiled(result):
         assert {"module", "name", "config", "regs", "spill_bytes", "shared", "ok"} <= set(r), r
 
 
-KNOWN_SPILLS = {
-    ("reduce", "reduce_all_i1"): "4 B on sm_80 at 128 registers",
-}
+KNOWN_SPILLS = {}
 """Kernel specs (module, name prefix) that still spill, and why. They must still compile; the zero-spill checks
 skip them and check that they do still spill (remove an entry once its kernels fit). Attention and matmul, in
 every config, have none."""
