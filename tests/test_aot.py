@@ -65,10 +65,7 @@ KNOWN_SPILLS = {}
 """Kernel specs (module, name prefix) that still spill, and why. They must still compile; the zero-spill checks
 skip them and check that they do still spill (remove an entry once its kernels fit). Attention and matmul, in
 every config, have none."""
-SPILLS_ON_SOME_TRITON = {
-    ("cross_entropy", "cross_entropy_prob_fp32_fwd"): "4 B on sm_90 at only 40 registers (16 warps) with triton "
-                                                      "3.6, none with 3.9: not register pressure, to investigate",
-}
+SPILLS_ON_SOME_TRITON = {}
 """Like `KNOWN_SPILLS`, for specs that spill with some supported Triton versions only (CI compiles with the newest
 and with 3.6): skipped by the zero-spill check, and not required to spill."""
 
