@@ -77,13 +77,19 @@ def check_array(name, a):
     triton_type(a.dtype)
 
 
-def launch_config(n):
-    """``(BLOCK, num_warps)`` for a kernel handling one element per lane over ``n`` elements."""
+def launch_config(n, per_thread=None):
+    """``(BLOCK, num_warps)`` for a kernel handling one element per lane over ``n`` elements: up to 8 elements
+    a thread, or ``per_thread`` (more warps) for code whose out-of-line calls make every element's values live
+    across them (see `tritongrad.kernels.elementwise`)."""
     if n <= 256:
-        return 256, 2
-    if n <= 2048:
-        return 512, 4
-    return 1024, 4
+        block, warps = 256, 2
+    elif n <= 2048:
+        block, warps = 512, 4
+    else:
+        block, warps = 1024, 4
+    if per_thread is not None:
+        warps = max(warps, block // (32 * per_thread))
+    return block, warps
 
 
 def collapse_dims(shape, strides_list):
@@ -110,8 +116,8 @@ def collapse_dims(shape, strides_list):
     return tuple(out_shape), [tuple(st) for st in out_strides]
 
 
-def launch_strided(kernel, shape, contiguous, strided, scalars=(), **meta):
-    """Launch ``kernel`` over every element of ``shape``.
+def launch_strided(kernel, shape, contiguous, strided, scalars=(), per_thread=None, **meta):
+    """Launch ``kernel`` over every element of ``shape`` (``per_thread``: see `launch_config`).
 
     The kernel's parameters are, in order: one pointer per array of ``contiguous`` (C-contiguous arrays of
     ``shape``, indexed by the flat index), one pointer per array of ``strided`` (views broadcast to
@@ -127,7 +133,7 @@ def launch_strided(kernel, shape, contiguous, strided, scalars=(), **meta):
     lead = dims[:rank - MAX_RANK] if rank > MAX_RANK else ()
     tail = dims[len(lead):]
     sub_n = math.prod(tail)
-    block, num_warps = launch_config(sub_n)
+    block, num_warps = launch_config(sub_n, per_thread)
     padded = (1,) * (MAX_RANK - len(tail)) + tuple(tail)
     views = [a.view_as(dims, [s * a.itemsize for s in st]) for a, st in zip(strided, strides)]
     flats = [c.view_as(dims, runtime.contiguous_strides(dims, c.itemsize)) for c in contiguous]

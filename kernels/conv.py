@@ -54,7 +54,8 @@ def _conv2d_fwd_kernel(
     co = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)              # output channel within the group
     co_ok = co < C_OUT_G
     co_abs = g * C_OUT_G + co
-    x_rows = X + n * sxn + g * C_IN_G * sxc
+    # address of x[n, g * C_IN_G + ci, ih0 + dh, iw0 + dw] = x_rows[m] + x_cols[k]: one 2-D add per element
+    x_rows = X + n * sxn + g * C_IN_G * sxc + ih0 * sxh + iw0 * sxw
     taps = KH * KW
     acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
     for k0 in range(0, C_IN_G * taps, BLOCK_K):
@@ -63,10 +64,13 @@ def _conv2d_fwd_kernel(
         ci = (kk // taps).to(tl.int64)                        # ci * sxc may pass 2**31 for strided views
         kh = (kk % taps) // KW
         kw = kk % KW
-        ih = ih0[:, None] + kh[None, :] * dil_h
-        iw = iw0[:, None] + kw[None, :] * dil_w
+        dh = kh * dil_h
+        dw = kw * dil_w
+        x_cols = ci * sxc + dh * sxh + dw * sxw
+        ih = ih0[:, None] + dh[None, :]
+        iw = iw0[:, None] + dw[None, :]
         a_ok = m_ok[:, None] & k_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-        a = tl.load(x_rows[:, None] + ci[None, :] * sxc + ih * sxh + iw * sxw, mask=a_ok, other=0.0)
+        a = tl.load(x_rows[:, None] + x_cols[None, :], mask=a_ok, other=0.0)
         b = tl.load(Wt + co_abs[None, :] * swo + ci[:, None] * swi + kh[:, None] * swh + kw[:, None] * sww,
                     mask=k_ok[:, None] & co_ok[None, :], other=0.0)
         acc = mma(a, b, acc, DOT_FP32, PRECISION)
@@ -150,7 +154,10 @@ def _conv2d_bwd_weight_kernel(
     k_lo = split * k_per_split
     k_hi = tl.minimum(k_lo + k_per_split, k_total)
     gy_cols = GY + (g * C_OUT_G + co) * sgc
-    x_cols = X + (g * C_IN_G + ci) * sxc
+    dh = kh * dil_h
+    dw = kw * dil_w
+    # address of x[n, g * C_IN_G + ci, ih0 + dh, iw0 + dw] = x_cols[j] + x_rows[k]: one 2-D add per element
+    x_cols = X + (g * C_IN_G + ci) * sxc + dh * sxh + dw * sxw
     acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
     for k0 in range(k_lo, k_hi, BLOCK_K):
         kk = k0 + tl.arange(0, BLOCK_K)                       # (n, oh, ow) flattened
@@ -160,10 +167,13 @@ def _conv2d_bwd_weight_kernel(
         ow = kk % OW
         a = tl.load(gy_cols[:, None] + (n * sgn + oh * sgh + ow * sgw)[None, :],
                     mask=co_ok[:, None] & k_ok[None, :], other=0.0)
-        ih = (oh * stride_h - pad_h)[:, None] + kh[None, :] * dil_h
-        iw = (ow * stride_w - pad_w)[:, None] + kw[None, :] * dil_w
+        ih0 = oh * stride_h - pad_h
+        iw0 = ow * stride_w - pad_w
+        ih = ih0[:, None] + dh[None, :]
+        iw = iw0[:, None] + dw[None, :]
         b_ok = k_ok[:, None] & j_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-        b = tl.load(x_cols[None, :] + (n * sxn)[:, None] + ih * sxh + iw * sxw, mask=b_ok, other=0.0)
+        x_rows = n * sxn + ih0 * sxh + iw0 * sxw
+        b = tl.load(x_cols[None, :] + x_rows[:, None], mask=b_ok, other=0.0)
         acc = mma(a, b, acc, DOT_FP32, PRECISION)
     out = OUT + split * C_OUT * kw_tot + (g * C_OUT_G + co)[:, None] * kw_tot + j[None, :]
     tl.store(out, cast_to(acc, OUT.dtype.element_ty), mask=co_ok[:, None] & j_ok[None, :])
@@ -203,10 +213,30 @@ def _check(name, *arrays):
             raise TypeError(f"{name}: all arrays must share a dtype, got {[str(b.dtype) for b in arrays]}")
 
 
-def _gemm_blocks(m, n, k):
-    """(BLOCK_M, BLOCK_N, BLOCK_K) for an implicit GEMM of size m x n, reduction k (each >= 16 for tl.dot)."""
-    return (min(64, max(16, triton.next_power_of_2(m))), min(64, max(16, triton.next_power_of_2(n))),
-            min(32, max(16, triton.next_power_of_2(k))))
+_TILES = {
+    # (kernel, fp32 operands): (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) of the big and the small tile
+    ("fwd", False): ((64, 64, 16, 8, 3), (32, 32, 16, 4, 3)),
+    ("fwd", True): ((64, 64, 16, 8, 3), (32, 32, 16, 4, 3)),
+    ("bwd_input", False): ((64, 64, 16, 8, 3), (32, 32, 16, 4, 3)),
+    ("bwd_input", True): ((64, 64, 16, 8, 3), (32, 32, 16, 8, 2)),
+    ("bwd_weight", False): ((64, 64, 16, 8, 3), (32, 32, 16, 4, 3)),
+    ("bwd_weight", True): ((64, 64, 16, 8, 2), (32, 32, 16, 8, 2)),
+}
+"""The implicit GEMMs' tiles, warps and pipeline depth per kernel and operand kind (fp32: IEEE FMA dots; fp16 and
+bf16: tensor cores). Each element of an operand tile carries its own address and bounds mask (the im2col
+gather), so a program holds far more live values than a plain matmul tile: the former 64x64x32 tile on 4 warps
+spilled in every GEMM kernel (up to 3.5 KB on sm_80, fp32 worst). BLOCK_K 16 and 8 warps on 64x64 fit; the
+stages and the small tile's warps are what compiles without spills on sm_80 and sm_90 with both triton 3.6 and
+3.9 (ptxas spills a few bytes at 80 or 128 registers with the other choices, e.g. fp32 weight gradient at 3
+stages sits at 255 registers with triton 3.6). `aot_specs` compiles every entry: `python -m
+bench.inspect_kernels`."""
+
+
+def _gemm_blocks(kernel, m, n, dtype_name):
+    """``(BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages)`` of `_TILES` for ``kernel``'s implicit GEMM of size
+    m x n on operands of dtype ``dtype_name`` (``"float32"``...): the big tile when both sides pass 32."""
+    big, small = _TILES[kernel, dtype_name == "float32"]
+    return big if m > 32 and n > 32 else small
 
 
 def _geometry(stride, padding, dilation):
@@ -226,14 +256,14 @@ def conv2d_fwd(x, w, b, stride, padding, dilation, groups, out_hw):
     if y.numel() == 0:
         return y
     c_out_g = c_out // groups
-    bm, bn, bk = _gemm_blocks(n * oh * ow, c_out_g, c_in_g * kh * kw)
+    bm, bn, bk, warps, stages = _gemm_blocks("fwd", n * oh * ow, c_out_g, x.dtype.name)
     dot_fp32, precision = dot_config(x.dtype)
     _conv2d_fwd_kernel[(triton.cdiv(n * oh * ow, bm) * triton.cdiv(c_out_g, bn) * groups,)](
         x, w, x if b is None else b, y, n, h, wd, oh, ow, kh, kw, c_in_g, c_out_g, c_out,
         *_geometry(stride, padding, dilation), *x.element_strides, *w.element_strides,
         0 if b is None else b.element_strides[0],
         HAS_BIAS=b is not None, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=dot_fp32, PRECISION=precision,
-        num_warps=4, num_stages=3)
+        num_warps=warps, num_stages=stages)
     return y
 
 
@@ -247,12 +277,13 @@ def conv2d_bwd_input(gy, w, x_shape, stride, padding, dilation, groups):
     if gx.numel() == 0:
         return gx
     c_out_g = c_out // groups
-    bm, bn, bk = _gemm_blocks(n * h * wd, c_in_g, c_out_g * kh * kw)
+    bm, bn, bk, warps, stages = _gemm_blocks("bwd_input", n * h * wd, c_in_g, gy.dtype.name)
     dot_fp32, precision = dot_config(gy.dtype)
     _conv2d_bwd_input_kernel[(triton.cdiv(n * h * wd, bm) * triton.cdiv(c_in_g, bn) * groups,)](
         gy, w, gx, n, h, wd, oh, ow, kh, kw, c_in_g, c_out_g, c_in,
         *_geometry(stride, padding, dilation), *gy.element_strides, *w.element_strides,
-        BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=dot_fp32, PRECISION=precision, num_warps=4, num_stages=3)
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=dot_fp32, PRECISION=precision, num_warps=warps,
+        num_stages=stages)
     return gx
 
 
@@ -284,7 +315,7 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, dilation, groups, split_k
         return gw
     c_out_g = c_out // groups
     k_total = n * oh * ow
-    bm, bn, bk = _gemm_blocks(c_out_g, c_in_g * kh * kw, k_total)
+    bm, bn, bk, warps, stages = _gemm_blocks("bwd_weight", c_out_g, c_in_g * kh * kw, gy.dtype.name)
     grid_mn = (triton.cdiv(c_out_g, bm), triton.cdiv(c_in_g * kh * kw, bn))
     k_blocks = triton.cdiv(k_total, bk)
     split = _default_split_k(grid_mn[0] * grid_mn[1] * groups, k_blocks) if split_k is None else int(split_k)
@@ -297,7 +328,7 @@ def conv2d_bwd_weight(gy, x, w_shape, stride, padding, dilation, groups, split_k
         gy, x, out, n, h, wd, oh, ow, kh, kw, c_in_g, c_out_g, c_out,
         *_geometry(stride, padding, dilation), *gy.element_strides, *x.element_strides, k_per_split,
         SPLIT_K=split, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, DOT_FP32=dot_fp32, PRECISION=precision,
-        num_warps=4, num_stages=3)
+        num_warps=warps, num_stages=stages)
     if split > 1:
         _reduce(out.view_as((split, c_out * c_in_g * kh * kw, 1, 1), (out.strides[0], out.itemsize, 0, 0)),
                 gw.view_as((gw.numel(),), (gw.itemsize,)))
@@ -316,20 +347,26 @@ def conv2d_bwd_bias(gy):
 # ------------------------------------------------------------------------------------------- AOT specs
 
 def aot_specs():
-    """Each kernel for fp32 and bf16 (a 3x3 convolution's typical tiles; weight gradient with split-k 1 and 4)."""
-    tile = {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "DOT_FP32": False, "PRECISION": "ieee"}
-    opts = {"num_warps": 4, "num_stages": 3}
-    for ty in ("fp32", "bf16"):
+    """Each kernel for fp32 and bf16 in each tile of `_TILES` (``_t32``: the small one); weight gradient with
+    split-k 1 and 4."""
+    for ty, dtype_name in (("fp32", "float32"), ("bf16", "bfloat16")):
         p = "*" + ty
-        for has_bias in (False, True):
-            yield aot_spec(f"conv2d_fwd_{ty}{'_bias' if has_bias else ''}", _conv2d_fwd_kernel,
-                           {"X": p, "Wt": p, "BIAS": p, "Y": p}, {"HAS_BIAS": has_bias, **tile}, **opts)
-        yield aot_spec(f"conv2d_bwd_input_{ty}", _conv2d_bwd_input_kernel, {"GY": p, "Wt": p, "GX": p}, tile,
-                       **opts)
-        for split in (1, 4):
-            yield aot_spec(f"conv2d_bwd_weight_{ty}_split{split}", _conv2d_bwd_weight_kernel,
-                           {"GY": p, "X": p, "OUT": p if split == 1 else "*fp32"}, {"SPLIT_K": split, **tile},
-                           **opts)
+        for suffix, size in (("", 64), ("_t32", 32)):
+            def tiled(kernel, **constexprs):
+                bm, bn, bk, warps, stages = _gemm_blocks(kernel, size, size, dtype_name)
+                return ({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "DOT_FP32": False, "PRECISION": "ieee",
+                         **constexprs}, {"num_warps": warps, "num_stages": stages})
+            for has_bias in (False, True):
+                cx, opts = tiled("fwd", HAS_BIAS=has_bias)
+                yield aot_spec(f"conv2d_fwd_{ty}{'_bias' if has_bias else ''}{suffix}", _conv2d_fwd_kernel,
+                               {"X": p, "Wt": p, "BIAS": p, "Y": p}, cx, **opts)
+            cx, opts = tiled("bwd_input")
+            yield aot_spec(f"conv2d_bwd_input_{ty}{suffix}", _conv2d_bwd_input_kernel, {"GY": p, "Wt": p, "GX": p},
+                           cx, **opts)
+            for split in (1, 4):
+                cx, opts = tiled("bwd_weight", SPLIT_K=split)
+                yield aot_spec(f"conv2d_bwd_weight_{ty}_split{split}{suffix}", _conv2d_bwd_weight_kernel,
+                               {"GY": p, "X": p, "OUT": p if split == 1 else "*fp32"}, cx, **opts)
         yield aot_spec(f"conv2d_bwd_reduce_{ty}", _conv2d_bwd_reduce_kernel, {"SRC": p, "OUT": p},
                        {"BLOCK_C": 16, "BLOCK_R": 128})
         yield aot_spec(f"conv2d_bwd_reduce_fp32_to_{ty}", _conv2d_bwd_reduce_kernel, {"SRC": "*fp32", "OUT": p},

@@ -28,8 +28,8 @@ from tritongrad import runtime
 from tritongrad._strides import broadcast_shapes
 from tritongrad.dtypes import result_type
 
-from ._common import (aot_spec, cast_to, check_array, error_args, flat_index, is_floating, launch_strided,
-                      load_operand, load_strided, report_bad_lanes, scalar_block, scalar_arg, strided_offset, upcast)
+from ._common import (aot_spec, cast_to, check_array, error_args, flat_index, is_floating, launch_config,
+                      launch_strided, load_operand, load_strided, report_bad_lanes, scalar_block, scalar_arg, strided_offset, upcast)
 from .copy import copy_
 
 __all__ = ["UNARY_CODES", "BINARY_CODES", "unary", "unary_bwd", "binary", "binary_bwd", "where", "clamp",
@@ -228,6 +228,16 @@ def _pow_int(a, b):
 
 
 @triton.jit
+def _sign_bit(x):
+    """True where the floating ``x`` has its sign bit set (-0.0 and negative nan included)."""
+    if tl.constexpr(x.dtype.primitive_bitwidth == 64):
+        bits = x.to(tl.int64, bitcast=True)
+    else:
+        bits = x.to(tl.int32, bitcast=True)
+    return bits < 0
+
+
+@triton.jit
 def _floor_divide(a, b):
     if tl.constexpr(a.dtype.is_floating()):
         mod = a % b
@@ -235,9 +245,13 @@ def _floor_divide(a, b):
         div = tl.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1.0, div)
         fl = tl.floor(div)
         fl = tl.where(div - fl > 0.5, fl + 1.0, fl)
-        q = a / b
-        res = tl.where(div == 0, q * 0.0, fl)
-        res = tl.where(b == 0, q, res)
+        # a / b only matters where div is 0 (a signed zero: a / b is then finite, its sign that of a times b's)
+        # and where b is +-0 (a / +-0 is a * +-inf exactly: +-inf, nan for a 0 or nan), so it is not computed:
+        # a third division per element made the fp64 kernel spill on sm_80
+        b_neg = _sign_bit(b)
+        zero = a * 0.0                                  # +-0 with a's sign (a is finite where it is used)
+        res = tl.where(div == 0, tl.where(b_neg, -zero, zero), fl)
+        res = tl.where(b == 0, a * tl.where(b_neg, float("-inf"), float("inf")), res)
     else:
         r = a % b
         res = tl.where((r != 0) & ((r < 0) != (b < 0)), a // b - 1, a // b)
@@ -637,9 +651,22 @@ def unary(op, x, **params):
     return _unary_launch(op, x, scalars)
 
 
+_OUT_OF_LINE_OPS = ("sin", "cos")
+"""Ops whose libdevice code calls out of line in every dtype (sin/cos argument reduction)."""
+
+
+def _per_thread(op, itemsize):
+    """``per_thread`` of `launch_config` for ``op`` on ``dtype``: 4 elements a thread where a lane calls out-of-line
+    code (64-bit integer division, fp64 division and libdevice, sin/cos argument reduction): ptxas keeps every
+    element's live values across each call, and at 8 a thread fp64 floor_divide, int64 remainder and the fp32
+    sin gradient spilled 4 to 16 B (sm_80 or sm_90, triton 3.6 or 3.9). None (8 a thread) for the rest."""
+    return 4 if itemsize == 8 or op in _OUT_OF_LINE_OPS else None
+
+
 def _unary_launch(op, x, scalars):
     out = runtime.empty(x.shape, np.bool_ if op in _UNARY_BOOL_OUT else x.dtype, x.device)
-    launch_strided(_unary_fwd_kernel, x.shape, [out], [x], scalars, OP=UNARY_CODES[op])
+    launch_strided(_unary_fwd_kernel, x.shape, [out], [x], scalars, per_thread=_per_thread(op, x.itemsize),
+                   OP=UNARY_CODES[op])
     return out
 
 
@@ -650,7 +677,7 @@ def _unary_bwd_launch(op, x, y, gy, scalars):
                          f"gy {gy.shape} must have one shape")
     gx = runtime.empty(shape, x.dtype, x.device)
     launch_strided(_unary_bwd_kernel, shape, [gx], [x, x if y is None else y, gy], scalars,
-                   OP=UNARY_CODES[op], HAS_Y=y is not None)
+                   per_thread=_per_thread(op, x.itemsize), OP=UNARY_CODES[op], HAS_Y=y is not None)
     return gx
 
 
@@ -738,7 +765,8 @@ def binary(op, a, b):
                 bool_ok=op in _BINARY_BOOL_IN)
     out = runtime.empty(shape, np.bool_ if op in _BINARY_BOOL_OUT else dtype, av.device)
     launch_strided(_binary_fwd_kernel, shape, [out], [av, bv], scalars + _division_error_args(op, av.device),
-                   OP=BINARY_CODES[op], A_SCALAR=a_sc, B_SCALAR=b_sc)
+                   per_thread=_per_thread(op, np.dtype(dtype).itemsize), OP=BINARY_CODES[op], A_SCALAR=a_sc,
+                   B_SCALAR=b_sc)
     return out
 
 
@@ -785,8 +813,8 @@ def binary_bwd(op, a, b, gc, need_a=True, need_b=True):
     gb = runtime.empty(shape, dtype, av.device) if need_b else None
     if need_a or need_b:
         launch_strided(_binary_bwd_kernel, shape, [ga if need_a else gb, gb if need_b else ga],
-                       [av, bv, gcv], scalars, OP=BINARY_CODES[op], A_SCALAR=a_sc, B_SCALAR=b_sc,
-                       NEED_A=need_a, NEED_B=need_b)
+                       [av, bv, gcv], scalars, per_thread=_per_thread(op, np.dtype(dtype).itemsize),
+                       OP=BINARY_CODES[op], A_SCALAR=a_sc, B_SCALAR=b_sc, NEED_A=need_a, NEED_B=need_b)
     return ga, gb
 
 
@@ -845,30 +873,39 @@ _AOT_INT = {
 """Integer and bool variants compiled (integer paths differ from float ones: pow, floor_divide, signs)."""
 
 
+_AOT_ITEMSIZE = {"fp32": 4, "bf16": 2, "fp64": 8, "i64": 8, "i32": 4, "u8": 1, "i1": 1}
+
+
+def _aot_warps(op, t):
+    """The warps `launch_config` gives ``op`` on type ``t`` (``"fp64"``...) for a large launch (BLOCK 1024)."""
+    return launch_config(1 << 20, _per_thread(op, _AOT_ITEMSIZE[t]))[1]
+
+
 def _aot_float(t, op):
     ptr = "*" + t
+    warps = _aot_warps(op, t)
     if op in UNARY_CODES:
         code = UNARY_CODES[op]
         out = "*i1" if op in _UNARY_BOOL_OUT else ptr
         yield aot_spec(f"unary_{op}_{t}", _unary_fwd_kernel, {"out_ptr": out, "x_ptr": ptr, "p0": "i64", "p1": "i64",
-                                                               **_STRIDED}, {"OP": code, "RANK": 2, "BLOCK": 1024})
+                                                               **_STRIDED}, {"OP": code, "RANK": 2, "BLOCK": 1024}, warps)
         if op in _UNARY_DIFFERENTIABLE:
             yield aot_spec(f"unary_bwd_{op}_{t}", _unary_bwd_kernel,
                            {"gx_ptr": ptr, "x_ptr": ptr, "y_ptr": ptr, "gy_ptr": ptr, "p0": "i64", "p1": "i64",
-                            **_STRIDED}, {"OP": code, "HAS_Y": op != "gelu", "RANK": 1, "BLOCK": 1024})
+                            **_STRIDED}, {"OP": code, "HAS_Y": op != "gelu", "RANK": 1, "BLOCK": 1024}, warps)
         return
     code = BINARY_CODES[op]
     out = "*i1" if op in _BINARY_BOOL_OUT else ptr
     yield aot_spec(f"binary_{op}_{t}", _binary_fwd_kernel,
                    {"c_ptr": out, "a_ptr": ptr, "b_ptr": ptr, "a_s": "i64", "b_s": "i64", "err_ptr": "*i64",
                     **_STRIDED},
-                   {"OP": code, "A_SCALAR": False, "B_SCALAR": op == "pow", "RANK": 3, "BLOCK": 1024})
+                   {"OP": code, "A_SCALAR": False, "B_SCALAR": op == "pow", "RANK": 3, "BLOCK": 1024}, warps)
     if op in _BINARY_DIFFERENTIABLE:
         yield aot_spec(f"binary_bwd_{op}_{t}", _binary_bwd_kernel,
                        {"ga_ptr": ptr, "gb_ptr": ptr, "a_ptr": ptr, "b_ptr": ptr, "gc_ptr": ptr, "a_s": "i64",
                         "b_s": "i64", **_STRIDED},
                        {"OP": code, "A_SCALAR": False, "B_SCALAR": False, "NEED_A": True, "NEED_B": True,
-                        "RANK": 2, "BLOCK": 1024})
+                        "RANK": 2, "BLOCK": 1024}, warps)
 
 
 def aot_specs():
@@ -891,13 +928,14 @@ def aot_specs():
             if op in UNARY_CODES:
                 yield aot_spec(f"unary_{op}_{t}", _unary_fwd_kernel,
                                {"out_ptr": "*i1" if op in _UNARY_BOOL_OUT else ptr, "x_ptr": ptr, "p0": "i32",
-                                "p1": "i32", **_STRIDED}, {"OP": UNARY_CODES[op], "RANK": 1, "BLOCK": 1024})
+                                "p1": "i32", **_STRIDED}, {"OP": UNARY_CODES[op], "RANK": 1, "BLOCK": 1024},
+                               _aot_warps(op, t))
             else:
                 yield aot_spec(f"binary_{op}_{t}", _binary_fwd_kernel,
                                {"c_ptr": "*i1" if op in _BINARY_BOOL_OUT else ptr, "a_ptr": ptr, "b_ptr": ptr,
                                 "a_s": "i32", "b_s": "i32", "err_ptr": "*i64", **_STRIDED},
                                {"OP": BINARY_CODES[op], "A_SCALAR": False, "B_SCALAR": False, "RANK": 1,
-                                "BLOCK": 1024})
+                                "BLOCK": 1024}, _aot_warps(op, t))
     yield aot_spec("where_i64", _where_fwd_kernel,
                    {"out_ptr": "*i64", "cond_ptr": "*i1", "a_ptr": "*i64", "b_ptr": "*i64", "a_s": "i64",
                     "b_s": "i64", **_STRIDED}, {"A_SCALAR": True, "B_SCALAR": False, "RANK": 2, "BLOCK": 1024})

@@ -34,11 +34,11 @@ _DTYPES = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_stages, num_warps). Tensor-core tiles serve fp16, bf16 and tf32; fp32 "ieee"
 # and fp64 dots are FMA loops whose accumulator and operands all sit in registers, so they get small tiles.
 # Every tile here compiles without register spills on sm_80 and sm_90 (`python -m bench.inspect_kernels`), with
-# triton 3.9 and 3.6 (128x256x64 on 8 warps is left out: triton 3.6 spills it on sm_80 with a transposed B).
-_TENSOR_CORE_TILES = ((128, 128, 64, 3, 8), (64, 256, 32, 4, 4), (128, 128, 32, 4, 4),
-                      (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (128, 32, 32, 4, 4),
+# triton 3.9 and 3.6 (left out as triton 3.6 spills them, 4 to 12 B: 128x256x64 on 8 warps, 128x128x32,
+# 128x64x32 and 64x128x32 on 4 warps in 4 stages on sm_80, the FMA 64x32x32 in fp64 on sm_90).
+_TENSOR_CORE_TILES = ((128, 128, 64, 3, 8), (64, 256, 32, 4, 4), (128, 32, 32, 4, 4),
                       (64, 64, 64, 3, 4), (64, 32, 32, 5, 2), (32, 64, 32, 5, 2))
-_FMA_TILES = ((64, 64, 32, 3, 4), (64, 32, 32, 3, 4), (32, 64, 32, 3, 4), (32, 32, 32, 3, 2))
+_FMA_TILES = ((64, 64, 32, 3, 4), (32, 64, 32, 3, 4), (32, 32, 32, 3, 2))
 _SHARED_BUDGET = 160 * 1024
 """Bytes of shared memory a config's pipelined operand tiles may take: under the smallest per-block limit of
 the targets (sm_80: 163 KB), leaving room for the epilogue's layout conversions."""

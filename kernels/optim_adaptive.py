@@ -18,12 +18,10 @@ import triton
 import triton.language as tl
 
 from ._common import cast_to
-from .optim import (_F32, STEP_BLOCK, _check, _check_inputs, _check_steps, _grad_in, _launch, _locate, _log,
-                    _one_minus_pow, _operand, _scalar_at)
+from .optim import (_F32, NUM_WARPS, STEP_BLOCK, _check, _check_inputs, _check_steps, _grad_in, _launch, _locate,
+                    _log, _one_minus_pow, _operand, _scalar_at)
 
 __all__ = ["adadelta_fwd", "adamax_fwd", "nadam_fwd", "radam_fwd", "aot_specs"]
-
-NUM_WARPS = 8
 
 
 # ---------------------------------------------------------------------------------------------- Adadelta

@@ -201,6 +201,13 @@ def _avg_bwd_warps(block, warps):
     return max(warps, block // 128)
 
 
+def _avg_fwd_warps(block, warps, count_include_pad):
+    """Warps of the average-pooling forward: those of `_avg_bwd_warps` with ``count_include_pad`` (its window
+    arithmetic spilled 12 to 28 B at 8 elements a thread with triton 3.6), else ``warps`` (at 4 elements a thread
+    ptxas 3.9 allocates 80 registers and spills 12 B on sm_80)."""
+    return _avg_bwd_warps(block, warps) if count_include_pad else warps
+
+
 def max_pool2d_fwd(x, kernel_size, stride, padding, dilation, out_hw):
     """``F.max_pool2d(..., return_indices=True)`` on a `DeviceArray`: int pairs for the geometry and the output
     size ``out_hw`` computed by the caller (ceil_mode is in it). Returns ``(y, indices)``, indices int64."""
@@ -246,7 +253,7 @@ def avg_pool2d_fwd(x, kernel_size, stride, padding, out_hw, count_include_pad, d
         _avg_pool2d_fwd_kernel[grid](
             x, y, total, c, h, w, *out_hw, *kernel_size, *stride, *padding, int(divisor_override or 0),
             *x.element_strides, COUNT_INCLUDE_PAD=bool(count_include_pad), ADAPTIVE=bool(adaptive), BLOCK=block,
-            num_warps=warps)
+            num_warps=_avg_fwd_warps(block, warps, count_include_pad))
     return y
 
 
@@ -283,6 +290,7 @@ def aot_specs():
         for include_pad, adaptive in ((False, False), (True, False), (False, True)):
             flags = {"COUNT_INCLUDE_PAD": include_pad, "ADAPTIVE": adaptive, **const}
             tag = f"{ty}{'_pad' if include_pad else ''}{'_adaptive' if adaptive else ''}"
-            yield aot_spec(f"avg_pool2d_fwd_{tag}", _avg_pool2d_fwd_kernel, {"X": p, "Y": p}, flags, warps)
+            yield aot_spec(f"avg_pool2d_fwd_{tag}", _avg_pool2d_fwd_kernel, {"X": p, "Y": p}, flags,
+                           _avg_fwd_warps(block, warps, include_pad))
             yield aot_spec(f"avg_pool2d_bwd_{tag}", _avg_pool2d_bwd_kernel, {"GY": p, "GX": p}, flags,
                            _avg_bwd_warps(block, warps))

@@ -692,42 +692,46 @@ def cumsum(x, dim, reverse=False):
 def aot_specs():
     """``(name, jit_fn, signature, constexprs, options)`` for every kernel here: fp32 and bf16 inputs
     (fp32 accumulation) for each forward pass plan, each backward formula, argmax/argmin and cumsum,
-    plus the integer paths (int64 sum of int32, bool all, int64 argmax)."""
+    plus the integer paths (int64 sum of int32, bool all, int64 argmax). Each in the largest tile
+    `_tile_sizes` launches, with its warps."""
+    block_r, block_c, warps = _tile_sizes(1 << 20, 1 << 20)
+    tile = {"BLOCK_R": block_r, "BLOCK_C": block_c}
+
+    def aot_tile(*args):  # aot_spec in the tile's warps
+        return aot_spec(*args, num_warps=warps)
+
     f32 = np.dtype(np.float32)
     fwd_plans = (("id", "sum", "div"), ("id", "max", "none"), ("expdev", "sum", "logc"), ("sqdev", "sum", "div"),
                  ("powabs", "sum", "root"), ("id", "prod", "none"), ("eq", "sum", "none"))
     for t in ("fp32", "bf16"):
         for tr, comb, fin in fwd_plans:
             cx = {"TRANSFORM": tr, "COMBINE": comb, "FINAL": fin, "USE_CENTER": tr in _CENTERED,
-                  "IDENTITY": _identity(comb, f32), "ACC": tl.float32, "BLOCK_R": 4, "BLOCK_C": 1024}
-            yield aot_spec(f"reduce_{tr}_{comb}_{fin}_{t}", _reduce_fwd_kernel,
+                  "IDENTITY": _identity(comb, f32), "ACC": tl.float32, **tile}
+            yield aot_tile(f"reduce_{tr}_{comb}_{fin}_{t}", _reduce_fwd_kernel,
                            {"x_ptr": f"*{t}", "c_ptr": "*fp32", "out_ptr": f"*{t}", "p": "fp32", "div": "fp32"}, cx)
         for kind in ("sum", "mean", "prod", "extremum", "logsumexp", "var", "norm1", "norm2", "norminf",
                      "normp", "zero"):
-            yield aot_spec(f"reduce_bwd_{kind}_{t}", _reduce_bwd_kernel,
+            yield aot_tile(f"reduce_bwd_{kind}_{t}", _reduce_bwd_kernel,
                            {"x_ptr": f"*{t}", "y_ptr": f"*{t}", "gy_ptr": f"*{t}", "a_ptr": "*fp32",
                             "b_ptr": "*fp32", "gx_ptr": f"*{t}", "p": "fp32", "div": "fp32"},
-                           {"OP": kind, "LOAD_X": kind not in ("sum", "mean"), "ACC": tl.float32, "BLOCK_R": 4,
-                            "BLOCK_C": 1024})
+                           {"OP": kind, "LOAD_X": kind not in ("sum", "mean"), "ACC": tl.float32, **tile})
         for is_max in (True, False):
             cx = {"IS_MAX": is_max, "IDENTITY": _identity("max" if is_max else "min", f32), "ACC": tl.float32,
-                  "BLOCK_R": 4, "BLOCK_C": 1024}
-            yield aot_spec(f"arg{'max' if is_max else 'min'}_{t}", _argreduce_fwd_kernel,
+                  **tile}
+            yield aot_tile(f"arg{'max' if is_max else 'min'}_{t}", _argreduce_fwd_kernel,
                            {"x_ptr": f"*{t}", "val_ptr": f"*{t}", "idx_ptr": "*i64"}, cx)
         for rev in (False, True):
-            yield aot_spec(f"cumsum{'_rev' if rev else ''}_{t}", _cumsum_fwd_kernel,
+            yield aot_tile(f"cumsum{'_rev' if rev else ''}_{t}", _cumsum_fwd_kernel,
                            {"x_ptr": f"*{t}", "out_ptr": f"*{t}"},
-                           {"REVERSE": rev, "ACC": tl.float32, "BLOCK_R": 4, "BLOCK_C": 1024})
+                           {"REVERSE": rev, "ACC": tl.float32, **tile})
     i64 = np.dtype(np.int64)
-    yield aot_spec("reduce_sum_i32", _reduce_fwd_kernel,
+    yield aot_tile("reduce_sum_i32", _reduce_fwd_kernel,
                    {"x_ptr": "*i32", "c_ptr": "*i64", "out_ptr": "*i64", "p": "fp32", "div": "fp32"},
                    {"TRANSFORM": "id", "COMBINE": "sum", "FINAL": "none", "USE_CENTER": False,
-                    "IDENTITY": _identity("sum", i64), "ACC": tl.int64, "BLOCK_R": 4, "BLOCK_C": 1024})
-    yield aot_spec("reduce_all_i1", _reduce_fwd_kernel,
+                    "IDENTITY": _identity("sum", i64), "ACC": tl.int64, **tile})
+    yield aot_tile("reduce_all_i1", _reduce_fwd_kernel,
                    {"x_ptr": "*i1", "c_ptr": "*i32", "out_ptr": "*i1", "p": "fp32", "div": "fp32"},
                    {"TRANSFORM": "nonzero", "COMBINE": "min", "FINAL": "ne0", "USE_CENTER": False,
-                    "IDENTITY": _identity("min", np.dtype(np.int32)), "ACC": tl.int32, "BLOCK_R": 4,
-                    "BLOCK_C": 1024})
-    yield aot_spec("argmax_i64", _argreduce_fwd_kernel, {"x_ptr": "*i64", "val_ptr": "*i64", "idx_ptr": "*i64"},
-                   {"IS_MAX": True, "IDENTITY": _identity("max", i64), "ACC": tl.int64, "BLOCK_R": 4,
-                    "BLOCK_C": 1024})
+                    "IDENTITY": _identity("min", np.dtype(np.int32)), "ACC": tl.int32, **tile})
+    yield aot_tile("argmax_i64", _argreduce_fwd_kernel, {"x_ptr": "*i64", "val_ptr": "*i64", "idx_ptr": "*i64"},
+                   {"IS_MAX": True, "IDENTITY": _identity("max", i64), "ACC": tl.int64, **tile})

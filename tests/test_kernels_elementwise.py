@@ -304,6 +304,20 @@ def test_binary_float_edge_values():
     assert_close(host(ke.binary("atan2", dev(y), dev(x))), np.arctan2(y, x), F64, "atan2 zeros/infs")
 
 
+@pytest.mark.parametrize("dtype", [F64, F32])
+def test_floor_divide_signed_zeros_and_zero_divisors(dtype):
+    # the kernel derives a / b where it matters (a zero quotient's sign, b = +-0) without dividing: bit for bit
+    # NumPy's (= PyTorch's) results, signs of zeros and infinities included
+    z = np.array([0.0, -0.0, 1e-30, -1e-30, 3.0, -3.0, 7.5, np.inf, -np.inf, np.nan], dtype)
+    a, b = (v.ravel() for v in np.meshgrid(z, z))
+    with np.errstate(all="ignore"):
+        ref = np.floor_divide(a, b)
+    got = host(ke.binary("floor_divide", dev(a), dev(b)))
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    ok = ~np.isnan(ref)
+    assert np.array_equal(got[ok], ref[ok]) and np.array_equal(np.signbit(got[ok]), np.signbit(ref[ok]))
+
+
 def test_binary_fp64_scalar_keeps_precision():
     x = dev(np.zeros(3, F64))
     got = host(ke.binary("add", x, 0.1))
