@@ -14,6 +14,7 @@ from ._higher_order import input_tensor as _tin
 from ._higher_order import output_tensor as _tout
 from ._strides import broadcast_shapes
 from .autograd import Op
+from .backends.base import UNARY_SAVES
 
 
 def unbroadcast(be, g, shape):
@@ -61,25 +62,27 @@ def _gelu_tanh_d(x):
     return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * x * x)
 
 
-# f'(x) of the smooth unary ops as Tensor formulas of (x, y = f(x)); ops missing here have a piecewise constant
-# derivative (abs, relu, leaky_relu, sign, floor, ...), used as a constant array in double backward
+# f'(x) of the smooth unary ops as Tensor formulas of the one operand the op saves (UNARY_SAVES: the output y
+# for exp, tanh, sigmoid, ...; the input x for log, sin, gelu, ...; neither for neg); ops missing here have a
+# piecewise constant derivative (abs, relu, leaky_relu, sign, floor, ...), used as a constant array in double
+# backward
 _UNARY_D = {
-    "neg": lambda x, y, p: -1.0,
-    "exp": lambda x, y, p: y,
-    "log": lambda x, y, p: x.reciprocal(),
-    "log1p": lambda x, y, p: (x + 1).reciprocal(),
-    "expm1": lambda x, y, p: y + 1,
-    "sqrt": lambda x, y, p: 0.5 / y,
-    "rsqrt": lambda x, y, p: -0.5 * y * y * y,
-    "sin": lambda x, y, p: x.cos(),
-    "cos": lambda x, y, p: -x.sin(),
-    "tanh": lambda x, y, p: 1 - y * y,
-    "sigmoid": lambda x, y, p: y * (1 - y),
-    "reciprocal": lambda x, y, p: -y * y,
-    "square": lambda x, y, p: 2 * x,
-    "gelu": lambda x, y, p: NormalCdf.apply(x) + x * (-0.5 * x * x).exp() * _PHI,
-    "gelu_tanh": lambda x, y, p: _gelu_tanh_d(x),
-    "silu": lambda x, y, p: x.sigmoid() * (1 + x * (1 - x.sigmoid())),
+    "neg": lambda v, p: -1.0,
+    "exp": lambda y, p: y,
+    "expm1": lambda y, p: y + 1,
+    "sqrt": lambda y, p: 0.5 / y,
+    "rsqrt": lambda y, p: -0.5 * y * y * y,
+    "tanh": lambda y, p: 1 - y * y,
+    "sigmoid": lambda y, p: y * (1 - y),
+    "reciprocal": lambda y, p: -y * y,
+    "log": lambda x, p: x.reciprocal(),
+    "log1p": lambda x, p: (x + 1).reciprocal(),
+    "sin": lambda x, p: x.cos(),
+    "cos": lambda x, p: -x.sin(),
+    "square": lambda x, p: 2 * x,
+    "gelu": lambda x, p: NormalCdf.apply(x) + x * (-0.5 * x * x).exp() * _PHI,
+    "gelu_tanh": lambda x, p: _gelu_tanh_d(x),
+    "silu": lambda x, p: x.sigmoid() * (1 + x * (1 - x.sigmoid())),
 }
 
 
@@ -90,7 +93,7 @@ class NormalCdf(Op):
         be = self.be
         self.save_for_backward(x)
         pdf = be.binary("mul", be.unary("exp", be.binary("mul", be.binary("mul", x, x), -0.5)), _PHI)
-        return be.binary("sub", be.unary_bwd("gelu", x, be.unary("gelu", x), _ones(be, x)), be.binary("mul", x, pdf))
+        return be.binary("sub", be.unary_bwd("gelu", x, None, _ones(be, x)), be.binary("mul", x, pdf))
 
     def backward(self, g):
         (x,) = self.saved_tensors
@@ -105,22 +108,33 @@ class NormalCdf(Op):
 
 # ---------------------------------------------------------------------------------------------- elementwise
 class Unary(Op):
+    """``op`` of `UNARY_OPS`; saves only the operand its derivative reads (`UNARY_SAVES`), as PyTorch does."""
+
     def forward(self, x, *, op, params):
         self.op, self.params = op, params
         y = self.be.unary(op, x, **params)
-        self.save_for_backward(x, y)
+        self.saves = UNARY_SAVES.get(op)    # None for neg, sign, ... and for the bool ops (never differentiated)
+        if self.saves is not None:
+            self.save_for_backward(x if self.saves == "x" else y)
         return y
 
+    def _operands(self):
+        """``(x, y)`` for ``be.unary_bwd``: the saved one, None for the other."""
+        v = self.saved_tensors[0] if self.saves is not None else None
+        return (v, None) if self.saves == "x" else (None, v)
+
     def backward(self, gy):
-        x, y = self.saved_tensors
+        x, y = self._operands()
         return self.be.unary_bwd(self.op, x, y, gy, **self.params)
 
     def backward_graph(self, gy):
-        x, y = self.saved_tensors
+        x, y = self._operands()
         d = _UNARY_D.get(self.op)
         if d is None:       # piecewise constant derivative: a constant factor
-            return gy * _const(self, self.be.unary_bwd(self.op, x, y, _ones(self.be, y), **self.params))
-        return gy * d(_tin(self, 0, x), _tout(self, 0, y), self.params)
+            return gy * _const(self, self.be.unary_bwd(self.op, x, y, _ones(self.be, gy._data), **self.params))
+        if self.saves is None:
+            return gy * d(None, self.params)
+        return gy * d(_tin(self, 0, x) if self.saves == "x" else _tout(self, 0, y), self.params)
 
     @property
     def name(self):
