@@ -1,6 +1,8 @@
 """Activation memory: each autograd node keeps only the tensors its backward reads, as PyTorch's
 derivatives.yaml has it (``result`` for exp, tanh, sigmoid, relu, ...; ``self`` for log, sin, gelu, silu, ...;
 nothing for neg or the rounding ops), so a graph holds no more live buffers than PyTorch's would."""
+import gc
+
 import numpy as np
 import pytest
 
@@ -37,12 +39,13 @@ def test_unary_node_keeps_only_the_operand_its_derivative_reads(op):
 
 
 def _settle(z):
-    """Triton's interpreter keeps the arguments of a kernel's last launches alive until later launches (an
-    interpreter artifact: no GPU holds them): launch the unary and binary kernels a few times on a small tensor,
-    so that only what the graph holds stays alive, plus a few of these small launches' 16-byte outputs."""
-    for _ in range(2):
-        z.neg()
-        z * 2.0
+    """Triton's interpreter keeps the arguments of a kernel's last launch alive until that kernel's next launch,
+    and the storages of earlier launches in reference cycles until the garbage collector runs (interpreter
+    artifacts: no GPU holds them). Launch the unary and binary kernels again on a small tensor and collect, so
+    that only what the graph holds stays alive, plus these small launches' 16-byte outputs."""
+    z.neg()
+    z * 2.0
+    gc.collect()
 
 
 def _live_bytes_of(build, n):
@@ -73,3 +76,42 @@ def test_a_chain_of_elementwise_ops_keeps_only_the_buffers_backward_reads(chain,
     n = 1024
     held = _live_bytes_of(chain, n)
     assert buffers * n * 4 - 64 <= held <= buffers * n * 4 + 64, (held, buffers)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("op, needs, kept", [
+    ("mul", (True, False), (None, "b")), ("mul", (False, True), ("a", None)), ("mul", (True, True), ("a", "b")),
+    ("div", (True, False), (None, "b")), ("div", (False, True), ("a", "b")),
+    ("add", (True, True), ()), ("sub", (True, False), ()),
+    ("remainder", (True, False), ()), ("remainder", (False, True), ("a", "b")),
+    ("pow", (True, False), ("a", "b")), ("maximum", (False, True), ("a", "b")), ("atan2", (True, False), ("a", "b")),
+])
+def test_binary_node_keeps_only_what_the_asked_gradients_read(device, op, needs, kept):
+    rng = np.random.default_rng(0)
+    an, bn = rng.uniform(0.5, 2.0, (3, 4)), rng.uniform(0.5, 2.0, (4,))       # b broadcast over a's rows
+    a = tg.tensor(an, device=device, requires_grad=needs[0])
+    b = tg.tensor(bn, device=device, requires_grad=needs[1])
+    c = getattr(tg, op)(a, b)
+    names = {"a": a._data, "b": b._data, None: None}
+    assert [None if s is None else id(s) for s in c.grad_fn.saved_tensors] == \
+        [None if k is None else id(names[k]) for k in kept]
+    gc_ = rng.standard_normal((3, 4))
+    c.backward(tg.tensor(gc_, device=device))
+    # the reference: both operands requiring grad (every operand saved, the fused binary_bwd path), at float64
+    a2 = tg.tensor(an, requires_grad=True)
+    b2 = tg.tensor(bn, requires_grad=True)
+    getattr(tg, op)(a2, b2).backward(tg.tensor(gc_))
+    for t, ref, need in ((a, a2, needs[0]), (b, b2, needs[1])):
+        assert (t.grad is not None) == need
+        if need:
+            np.testing.assert_allclose(t.grad.cpu().numpy(), ref.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_a_scalar_operand_or_a_constant_tensor_keeps_nothing_the_gradient_does_not_read():
+    # sin keeps its input (the leaf), tanh its output; the product in between needs only the factor's value, a
+    # Python scalar or a tensor that requires no grad, so sin's output is kept by nobody: one buffer (tanh's
+    # output) where keeping both factors would hold two
+    mask = tg.ones(1024, device="cuda")
+    scaled = _live_bytes_of(lambda t: (t.sin() * 2.0).tanh(), 1024)
+    masked = _live_bytes_of(lambda t: (t.sin() * mask).tanh(), 1024)
+    assert abs(scaled - 4096) <= 64 and abs(masked - 4096) <= 64, (scaled, masked)

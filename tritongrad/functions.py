@@ -141,28 +141,43 @@ class Unary(Op):
         return self.op.capitalize() + "Backward0"
 
 
-_BINARY_SAVES = {"add": False, "sub": False}
+_BINARY_READS = {"add": ("", ""), "sub": ("", ""), "mul": ("b", "a"), "div": ("b", "ab"), "remainder": ("", "ab")}
+"""Operands the gradient w.r.t. a and the one w.r.t. b read (PyTorch's derivatives.yaml); the other
+differentiable ops (pow, atan2, maximum, minimum) read both for either."""
 
 
 class Binary(Op):
+    """``op`` of `BINARY_OPS`; saves only the operands the gradients that will be asked for read (`_BINARY_READS`):
+    ``x * w`` with only ``w`` requiring grad keeps ``x`` alone, ``x * 2.0`` or ``x + y`` keep nothing."""
+
     def forward(self, a, b, *, op):
         self.op = op
         self.a_shape = getattr(a, "shape", None)
         self.b_shape = getattr(b, "shape", None)
         c = self.be.binary(op, a, b)
-        if _BINARY_SAVES.get(op, True):
-            self.save_for_backward(a, b)
+        na, nb = self.needs_input_grad or (False, False)
+        ra, rb = _BINARY_READS.get(op, ("ab", "ab"))
+        reads = (ra if na else "") + (rb if nb else "")
+        if reads:
+            self.save_for_backward(a if "a" in reads else None, b if "b" in reads else None)
         return c
 
     def backward(self, gc):
-        be = self.be
+        be, op = self.be, self.op
         na, nb = self.needs_input_grad
-        if self.op in ("add", "sub"):
+        a, b = self.saved_tensors or (None, None)
+        if op in ("add", "sub"):
             ga = gc if na else None
-            gb = (gc if self.op == "add" else be.unary("neg", gc)) if nb else None
+            gb = (gc if op == "add" else be.unary("neg", gc)) if nb else None
+        elif op == "mul" and not (na and nb):       # one product: gc * (the other operand)
+            ga = be.binary("mul", gc, b) if na else None
+            gb = be.binary("mul", gc, a) if nb else None
+        elif op == "div" and not nb:
+            ga, gb = be.binary("div", gc, b), None
+        elif op == "remainder" and not nb:
+            ga, gb = gc, None
         else:
-            a, b = self.saved_tensors
-            ga, gb = be.binary_bwd(self.op, a, b, gc, need_a=na, need_b=nb)
+            ga, gb = be.binary_bwd(op, a, b, gc, need_a=na, need_b=nb)
         if ga is not None:
             ga = unbroadcast(be, ga, self.a_shape)
         if gb is not None:
@@ -177,8 +192,8 @@ class Binary(Op):
             gb = (gc if op == "add" else -gc) if nb else None
         else:
             sa, sb = self.saved_tensors
-            a = _tin(self, 0, sa) if self.a_shape is not None else sa
-            b = _tin(self, 1, sb) if self.b_shape is not None else sb
+            a = _tin(self, 0, sa) if self.a_shape is not None and sa is not None else sa
+            b = _tin(self, 1, sb) if self.b_shape is not None and sb is not None else sb
             ga, gb = _binary_partials_t(self, op, a, b, sa, sb, gc, na, nb)
         if ga is not None and tuple(ga.shape) != tuple(self.a_shape):
             ga = ga.sum_to_size(self.a_shape)
@@ -213,6 +228,8 @@ def _binary_partials_t(node, op, a, b, sa, sb, gc, na, nb):
             logs = safe.log() if isinstance(safe, _tensor_cls()) else math.log(safe)
             gb = gc * a ** b * logs
         return ga, gb
+    if op == "remainder" and not nb:
+        return gc, None         # d(a % b)/da = 1 (b not saved then)
     # maximum, minimum, remainder: piecewise linear, the partials are constants
     ga, gb = node.be.binary_bwd(op, sa, sb, _ones(node.be, gc._data), need_a=na, need_b=nb)
     return (gc * _const(node, ga) if na else None), (gc * _const(node, gb) if nb else None)
