@@ -115,3 +115,17 @@ def test_a_scalar_operand_or_a_constant_tensor_keeps_nothing_the_gradient_does_n
     scaled = _live_bytes_of(lambda t: (t.sin() * 2.0).tanh(), 1024)
     masked = _live_bytes_of(lambda t: (t.sin() * mask).tanh(), 1024)
     assert abs(scaled - 4096) <= 64 and abs(masked - 4096) <= 64, (scaled, masked)
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu", "gelu_tanh", "silu"])
+def test_fused_linear_activation_keeps_the_preactivation_or_the_output_not_both(act):
+    x = tg.randn(3, 4, requires_grad=True)
+    w = tg.randn(5, 4, requires_grad=True)
+    b = tg.randn(5, requires_grad=True)
+    y = F._linear_act(x, w, b, act)
+    sx, sw, pre, out = y.grad_fn.saved_tensors
+    assert sx is x._data and sw is w._data
+    if base.UNARY_SAVES[act] == "y":
+        assert pre is None and out is y._data
+    else:
+        assert pre is not None and tuple(pre.shape) == (1, 3, 5) and out is None
