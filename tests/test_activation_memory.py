@@ -129,3 +129,27 @@ def test_fused_linear_activation_keeps_the_preactivation_or_the_output_not_both(
         assert pre is None and out is y._data
     else:
         assert pre is not None and tuple(pre.shape) == (1, 3, 5) and out is None
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2))],
+                         ids=["mm", "folded", "broadcast-batch"])
+@pytest.mark.parametrize("needs", [(True, False), (False, True), (True, True)], ids=["a", "b", "ab"])
+def test_matmul_keeps_each_operand_only_for_the_other_ones_gradient(device, shapes, needs):
+    rng = np.random.default_rng(1)
+    an, bn = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    a = tg.tensor(an, device=device, requires_grad=needs[0])
+    b = tg.tensor(bn, device=device, requires_grad=needs[1])
+    c = a @ b
+    sa, sb = c.grad_fn.saved_tensors
+    assert (sa is a._data if needs[1] else sa is None) and (sb is b._data if needs[0] else sb is None)
+    gc_ = rng.standard_normal(tuple(c.shape))
+    c.backward(tg.tensor(gc_, device=device))
+    ga, gb = np.matmul(gc_, np.swapaxes(bn, -1, -2)), np.matmul(np.swapaxes(an, -1, -2), gc_)
+    for t, ref, need in ((a, ga, needs[0]), (b, gb, needs[1])):
+        assert (t.grad is not None) == need
+        if need:
+            while ref.ndim > t.ndim:
+                ref = ref.sum(0)
+            ref = ref.sum(axis=tuple(i for i, n in enumerate(t.shape) if n == 1), keepdims=True)
+            np.testing.assert_allclose(t.grad.cpu().numpy(), ref, rtol=1e-10, atol=1e-10)

@@ -494,18 +494,22 @@ def _lead1(be, a):
     return a[None] if type(a) is np.ndarray else be.reshape_view(a, (1,) + tuple(a.shape))
 
 
-def _matmul_operands(be, a, b):
+def _matmul_operands(be, a, b, a_shape, b_shape):
     """``(a3, b3, batch)``: ``a`` (..., M, K) and ``b`` (K, N) or (..., K, N) as the backend's (B, M, K) and
     (B, K, N) operands. With a 2-D ``b``, ``a``'s leading dims fold into M (``batch`` is None); otherwise
-    both broadcast to the common ``batch`` dims (views where possible, copies where the layout needs one)."""
-    k, n = b.shape[-2], b.shape[-1]
-    if len(b.shape) == 2:
-        a3 = _lead1(be, a) if len(a.shape) == 2 else _reshape(be, a, (1, math.prod(a.shape[:-1]), k))
-        return a3, _lead1(be, b), None
-    batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    both broadcast to the common ``batch`` dims (views where possible, copies where the layout needs one).
+    Either array may be None (not saved for backward; its shape is given): its 3-D operand is then None."""
+    k = b_shape[-2]
+    if len(b_shape) == 2:
+        a3 = None if a is None else (_lead1(be, a) if len(a_shape) == 2 else
+                                     _reshape(be, a, (1, math.prod(a_shape[:-1]), k)))
+        return a3, None if b is None else _lead1(be, b), None
+    batch = broadcast_shapes(tuple(a_shape[:-2]), tuple(b_shape[:-2]))
     nb = math.prod(batch)
 
     def as3(x):
+        if x is None:
+            return None
         full = batch + tuple(x.shape[-2:])
         if tuple(x.shape) != full:
             x = be.broadcast_to(x, full)
@@ -516,15 +520,19 @@ def _matmul_operands(be, a, b):
 class Matmul(Op):
     """``a @ b`` for ``a`` (..., M, K) and ``b`` (K, N) or (..., K, N) with broadcast batch dims (both at
     least 2-D; the Tensor layer handles 1-D operands). The backend multiplies (B, M, K) @ (B, K, N): the
-    operands are reshaped to 3-D here, at array level, so one node records the whole product."""
+    operands are reshaped to 3-D here, at array level, so one node records the whole product. Saves ``a`` only
+    when ``b`` needs a gradient and ``b`` only when ``a`` does (PyTorch's mm)."""
 
     def forward(self, a, b, *, allow_tf32):
         self.allow_tf32 = allow_tf32
+        self.a_shape, self.b_shape = tuple(a.shape), tuple(b.shape)
         self.is_mm = len(a.shape) == 2 and len(b.shape) == 2
-        self.save_for_backward(a, b)
+        na, nb = self.needs_input_grad or (False, False)
+        if na or nb:
+            self.save_for_backward(a if nb else None, b if na else None)
         if self.is_mm and type(a) is np.ndarray:
             return self.be.matmul(a[None], b[None], allow_tf32)[0]      # the common case, without detours
-        a3, b3, batch = _matmul_operands(self.be, a, b)
+        a3, b3, batch = _matmul_operands(self.be, a, b, self.a_shape, self.b_shape)
         c3 = self.be.matmul(a3, b3, allow_tf32)
         out_shape = tuple(a.shape[:-1]) + (b.shape[-1],) if batch is None else batch + (a.shape[-2], b.shape[-1])
         return _reshape(self.be, c3, out_shape)
@@ -533,24 +541,26 @@ class Matmul(Op):
         a, b = self.saved_tensors
         be = self.be
         na, nb = self.needs_input_grad
-        a3, b3, batch = _matmul_operands(be, a, b)
-        g3 = _reshape(be, g, (a3.shape[0], a3.shape[1], b3.shape[2]))
+        a_shape, b_shape = self.a_shape, self.b_shape
+        a3, b3, batch = _matmul_operands(be, a, b, a_shape, b_shape)
+        m = math.prod(a_shape[:-1]) if batch is None else a_shape[-2]
+        g3 = _reshape(be, g, (1 if batch is None else math.prod(batch), m, b_shape[-1]))
         ga = gb = None
         if na:
             ga = be.matmul(g3, be.permute(b3, (0, 2, 1)), self.allow_tf32)
-            ga = _reshape(be, ga, a.shape) if batch is None else \
-                unbroadcast(be, _reshape(be, ga, batch + tuple(a.shape[-2:])), a.shape)
+            ga = _reshape(be, ga, a_shape) if batch is None else \
+                unbroadcast(be, _reshape(be, ga, batch + tuple(a_shape[-2:])), a_shape)
         if nb:
             gb = be.matmul(be.permute(a3, (0, 2, 1)), g3, self.allow_tf32)
-            gb = _reshape(be, gb, b.shape) if batch is None else \
-                unbroadcast(be, _reshape(be, gb, batch + tuple(b.shape[-2:])), b.shape)
+            gb = _reshape(be, gb, b_shape) if batch is None else \
+                unbroadcast(be, _reshape(be, gb, batch + tuple(b_shape[-2:])), b_shape)
         return ga, gb
 
     def backward_graph(self, g):
         sa, sb = self.saved_tensors
         na, nb = self.needs_input_grad
-        ga = (g @ _tin(self, 1, sb).mT).sum_to_size(sa.shape) if na else None
-        gb = (_tin(self, 0, sa).mT @ g).sum_to_size(sb.shape) if nb else None
+        ga = (g @ _tin(self, 1, sb).mT).sum_to_size(self.a_shape) if na else None
+        gb = (_tin(self, 0, sa).mT @ g).sum_to_size(self.b_shape) if nb else None
         return ga, gb
 
     @property
