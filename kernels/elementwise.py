@@ -32,8 +32,8 @@ from ._common import (aot_spec, cast_to, check_array, error_args, flat_index, is
                       load_operand, load_strided, report_bad_lanes, scalar_block, scalar_arg, strided_offset, upcast)
 from .copy import copy_
 
-__all__ = ["UNARY_CODES", "BINARY_CODES", "UNARY_GRAD_READS", "unary", "unary_bwd", "binary", "binary_bwd", "where", "clamp",
-           "clamp_bwd", "tril", "aot_specs"]
+__all__ = ["UNARY_CODES", "BINARY_CODES", "UNARY_GRAD_READS", "unary", "unary_bwd", "binary", "binary_bwd", "where",
+           "clamp", "clamp_bwd", "tril", "aot_specs"]
 
 _INF = tl.constexpr(float("inf"))
 # Float constants are written inline: a module constexpr on the left of a tensor op fails in the interpreter.

@@ -204,6 +204,11 @@ def test_unary_nonsmooth_points_follow_pytorch():
     assert_close(be.unary_bwd("leaky_relu", zero, zero, gy, negative_slope=0.1), 0.1 * gy)
 
 
+def test_unary_derivatives_cover_the_saves_table():
+    from tritongrad.backends.numpy import _UNARY_DERIVATIVE
+    assert set(_UNARY_DERIVATIVE) == set(base.UNARY_SAVES) == set(base.UNARY_DIFFERENTIABLE)
+
+
 def test_unary_bwd_edge_values_follow_pytorch():
     # relu: threshold_backward(gy, y, 0) passes gy where y is nan, gives 0 (not inf * 0) where y <= 0;
     # the zero-derivative ops give zeros even for a nan or inf gy (PyTorch's zeros_like(grad))

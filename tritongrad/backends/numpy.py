@@ -151,7 +151,6 @@ _UNARY_DERIVATIVE = {
     "silu": lambda x: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
     "leaky_relu": lambda x, negative_slope=0.01: np.where(x > 0, 1.0, negative_slope).astype(x.dtype),
 }
-assert set(_UNARY_DERIVATIVE) == set(UNARY_SAVES)
 
 _UNARY_BOOL_RESULT = ("logical_not", "isnan", "isinf")
 _UNARY_ON_INTEGERS = ("neg", "abs", "sign", "relu", "square", "logical_not", "isnan", "isinf")
