@@ -32,8 +32,8 @@ from ._common import (aot_spec, cast_to, check_array, error_args, flat_index, is
                       launch_strided, load_operand, load_strided, report_bad_lanes, scalar_block, scalar_arg, strided_offset, upcast)
 from .copy import copy_
 
-__all__ = ["UNARY_CODES", "BINARY_CODES", "unary", "unary_bwd", "binary", "binary_bwd", "where", "clamp",
-           "clamp_bwd", "tril", "aot_specs"]
+__all__ = ["UNARY_CODES", "BINARY_CODES", "UNARY_GRAD_READS", "unary", "unary_bwd", "binary", "binary_bwd", "where",
+           "clamp", "clamp_bwd", "tril", "aot_specs"]
 
 _INF = tl.constexpr(float("inf"))
 # Float constants are written inline: a module constexpr on the left of a tensor op fails in the interpreter.
@@ -116,6 +116,11 @@ _UNARY_FLOAT_ONLY = {"exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "sin", "co
 _UNARY_BOOL_OUT = {"logical_not", "isnan", "isinf"}
 _UNARY_BOOL_IN = {"logical_not", "isnan", "isinf"}
 _UNARY_DIFFERENTIABLE = set(UNARY_CODES) - _UNARY_BOOL_OUT
+UNARY_GRAD_READS = {op: ("y" if op in ("exp", "expm1", "sqrt", "rsqrt", "tanh", "sigmoid", "reciprocal", "relu")
+                         else None if op in ("neg", "sign", "floor", "ceil", "round", "trunc") else "x")
+                    for op in sorted(_UNARY_DIFFERENTIABLE)}
+"""Differentiable unary op -> the operand its gradient reads: "y" (the output), "x" (the input) or None;
+the same table as `tritongrad.backends.base.UNARY_SAVES`, plus the clamp variants (which read x)."""
 _BINARY_FLOAT_ONLY = {"div", "atan2"}
 _BINARY_INT_ONLY = {"bitwise_and", "bitwise_or", "bitwise_xor"}
 _BINARY_BOOL_OUT = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"}
@@ -352,7 +357,8 @@ def _unary_op(x, p0, p1, OP: tl.constexpr):
 
 @triton.jit
 def _unary_grad(x, y, gy, p0, p1, OP: tl.constexpr):
-    """d unary(OP)(x) / dx times ``gy``, given the forward output ``y``."""
+    """d unary(OP)(x) / dx times ``gy``, given the forward output ``y``. Each op reads only the operand
+    `UNARY_GRAD_READS` names for it (``y`` for exp, tanh, relu, ...; ``x`` for log, gelu, clamp, ...)."""
     if OP == NEG:
         g = -gy
     elif OP == ABS:
@@ -378,7 +384,7 @@ def _unary_grad(x, y, gy, p0, p1, OP: tl.constexpr):
     elif OP == SIGMOID:
         g = gy * y * (1.0 - y)
     elif OP == RELU:
-        g = tl.where(x > 0, gy, 0.0)
+        g = tl.where(y <= 0, 0.0, gy)           # PyTorch's threshold_backward(gy, y, 0): nan y passes gy
     elif (OP == SIGN) or (OP == FLOOR) or (OP == CEIL) or (OP == ROUND) or (OP == TRUNC):
         g = tl.zeros_like(gy)
     elif OP == RECIPROCAL:
@@ -519,18 +525,26 @@ def _unary_bwd_kernel(gx_ptr, x_ptr, y_ptr, gy_ptr,
                       sx0, sx1, sx2, sx3, sy0, sy1, sy2, sy3, sg0, sg1, sg2, sg3,
                       p0, p1,
                       OP: tl.constexpr,
-                      HAS_Y: tl.constexpr,          # False: recompute y from x instead of loading it
+                      HAS_X: tl.constexpr,          # False: x_ptr is not read (x_ptr only gives the dtype)
+                      HAS_Y: tl.constexpr,          # False: y_ptr is not read; y is recomputed from x if HAS_X
                       RANK: tl.constexpr, BLOCK: tl.constexpr):
+    # The wrapper guarantees that the operand OP's gradient reads (UNARY_GRAD_READS) is loaded or recomputed;
+    # the stand-in values of a missing operand are never read by _unary_grad's branch for OP.
     idx = flat_index(BLOCK)
     mask = idx < n
-    x = upcast(load_strided(x_ptr, idx, mask, D1, D2, D3, sx0, sx1, sx2, sx3, RANK))
     gy = upcast(load_strided(gy_ptr, idx, mask, D1, D2, D3, sg0, sg1, sg2, sg3, RANK))
     p0 = scalar_block(x_ptr, p0, BLOCK)
     p1 = scalar_block(x_ptr, p1, BLOCK)
+    if HAS_X:
+        x = upcast(load_strided(x_ptr, idx, mask, D1, D2, D3, sx0, sx1, sx2, sx3, RANK))
+    else:
+        x = gy
     if HAS_Y:
         y = upcast(load_strided(y_ptr, idx, mask, D1, D2, D3, sy0, sy1, sy2, sy3, RANK))
-    else:
+    elif HAS_X:
         y = _unary_op(x, p0, p1, OP)
+    else:
+        y = gy
     gx = _unary_grad(x, y, gy, p0, p1, OP)
     tl.store(gx_ptr + idx, cast_to(gx, gx_ptr.dtype.element_ty), mask=mask)
 
@@ -670,14 +684,23 @@ def _unary_launch(op, x, scalars):
     return out
 
 
-def _unary_bwd_launch(op, x, y, gy, scalars):
-    shape = x.shape
-    if gy.shape != shape or (y is not None and y.shape != shape):
-        raise ValueError(f"unary_bwd '{op}': x {x.shape}, y {None if y is None else y.shape} and "
-                         f"gy {gy.shape} must have one shape")
-    gx = runtime.empty(shape, x.dtype, x.device)
-    launch_strided(_unary_bwd_kernel, shape, [gx], [x, x if y is None else y, gy], scalars,
-                   per_thread=_per_thread(op, x.itemsize), OP=UNARY_CODES[op], HAS_Y=y is not None)
+def _unary_bwd_launch(op, x, y, gy, like, scalars):
+    """Launch the backward kernel, loading only the operand ``UNARY_GRAD_READS[op]`` (``y`` read but None:
+    recomputed from ``x``); ``like`` (the first of x, y, gy present) gives the dtype of the gradient."""
+    shape = gy.shape
+    if any(a is not None and a.shape != shape for a in (x, y)):
+        raise ValueError(f"unary_bwd '{op}': x {None if x is None else x.shape}, y {None if y is None else y.shape} "
+                         f"and gy {gy.shape} must have one shape")
+    reads = UNARY_GRAD_READS[op]
+    if reads == "x" and x is None:
+        raise ValueError(f"unary_bwd '{op}' needs the forward input x, got None")
+    if reads == "y" and x is None and y is None:
+        raise ValueError(f"unary_bwd '{op}' needs the forward output y (or the input x), got None for both")
+    has_y = reads == "y" and y is not None
+    has_x = x is not None and (reads == "x" or (reads == "y" and not has_y))
+    gx = runtime.empty(shape, like.dtype, gy.device)
+    launch_strided(_unary_bwd_kernel, shape, [gx], [x if has_x else like, y if has_y else like, gy], scalars,
+                   per_thread=_per_thread(op, like.itemsize), OP=UNARY_CODES[op], HAS_X=has_x, HAS_Y=has_y)
     return gx
 
 
@@ -685,17 +708,22 @@ def unary_bwd(op, x, y, gy, **params):
     """Gradient of ``unary(op, x)`` w.r.t. ``x`` given its output ``y`` and the upstream ``gy``.
 
     Non-smooth points follow PyTorch: ``relu'(0) = 0``, ``abs'(0) = 0``, ``sign' = floor' = ceil' = round' =
-    trunc' = 0``, ``leaky_relu'(0) = negative_slope``. ``y`` may be None: the kernel then recomputes it.
+    trunc' = 0``, ``leaky_relu'(0) = negative_slope``. Only the operand `UNARY_GRAD_READS` names is read; the
+    other may be None (``y`` None with ``x`` given: the kernel recomputes ``y``). The gradient has the dtype of
+    ``x`` (else ``y``, else ``gy``).
     """
     if op not in _UNARY_DIFFERENTIABLE or op.startswith("clamp"):
         raise ValueError(f"unary op {op!r} has no gradient")
-    for name, a in (("x", x), ("gy", gy)) + ((("y", y),) if y is not None else ()):
-        check_array(name, a)
-    _check_kind("unary_bwd", op, x.dtype, float_only=True)
-    scalars, unknown = _unary_params(op, x.dtype, params)
+    check_array("gy", gy)
+    for name, a in (("x", x), ("y", y)):
+        if a is not None:
+            check_array(name, a)
+    like = x if x is not None else y if y is not None else gy
+    _check_kind("unary_bwd", op, like.dtype, float_only=True)
+    scalars, unknown = _unary_params(op, like.dtype, params)
     if unknown:
         raise TypeError(f"unary op '{op}' got unexpected parameters {sorted(unknown)}")
-    return _unary_bwd_launch(op, x, y, gy, scalars)
+    return _unary_bwd_launch(op, x, y, gy, like, scalars)
 
 
 def _clamp_op(lo, hi):
@@ -724,7 +752,7 @@ def clamp_bwd(x, lo, hi, gy):
     if op is None:
         return copy_(runtime.empty(gy.shape, gy.dtype, gy.device), gy)
     scalars, _ = _unary_params(op, x.dtype, {"lo": lo, "hi": hi})
-    return _unary_bwd_launch(op, x, None, gy, scalars)
+    return _unary_bwd_launch(op, x, None, gy, x, scalars)
 
 
 def _binary_operands(what, a, b):
@@ -892,7 +920,8 @@ def _aot_float(t, op):
         if op in _UNARY_DIFFERENTIABLE:
             yield aot_spec(f"unary_bwd_{op}_{t}", _unary_bwd_kernel,
                            {"gx_ptr": ptr, "x_ptr": ptr, "y_ptr": ptr, "gy_ptr": ptr, "p0": "i64", "p1": "i64",
-                            **_STRIDED}, {"OP": code, "HAS_Y": op != "gelu", "RANK": 1, "BLOCK": 1024}, warps)
+                            **_STRIDED}, {"OP": code, "HAS_X": UNARY_GRAD_READS[op] == "x",
+                                          "HAS_Y": UNARY_GRAD_READS[op] == "y", "RANK": 1, "BLOCK": 1024}, warps)
         return
     code = BINARY_CODES[op]
     out = "*i1" if op in _BINARY_BOOL_OUT else ptr

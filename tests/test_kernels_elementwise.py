@@ -181,11 +181,23 @@ def test_unary_backward(op, dtype):
     params = PARAMS.get(op, {})
     y = ke.unary(op, xd, **params)
     expected = dref(f64(xn)) * f64(gyn)
-    for with_y in (y, None):
-        gx = host(ke.unary_bwd(op, xd, with_y, gyd, **params))
+    reads = ke.UNARY_GRAD_READS[op]
+    # both operands, x alone (y recomputed), and only the operand autograd saves (the other None: not read)
+    saved_only = (xd if reads == "x" else None, y if reads == "y" else None)
+    for x_arg, y_arg, what in ((xd, y, "x, y"), (xd, None, "x"), (*saved_only, f"only {reads}")):
+        gx = host(ke.unary_bwd(op, x_arg, y_arg, gyd, **params))
         assert gx.dtype == dtype
         # y rounded to dtype feeds the formula when given: loosen 16-bit tolerances by one rounding
-        assert_close(gx, expected, F32 if dtype == F32 else dtype, f"{op} y={'given' if with_y else 'None'}")
+        assert_close(gx, expected, F32 if dtype == F32 else dtype, f"{op} given {what}")
+
+
+def test_unary_grad_reads_matches_the_backend_interface():
+    from tritongrad.backends import base
+    assert {op: r for op, r in ke.UNARY_GRAD_READS.items() if not op.startswith("clamp")} == base.UNARY_SAVES
+    with pytest.raises(ValueError, match="needs the forward input x"):
+        ke.unary_bwd("log", None, dev(np.ones(3, F32)), dev(np.ones(3, F32)))
+    with pytest.raises(ValueError, match="needs the forward output y"):
+        ke.unary_bwd("exp", None, None, dev(np.ones(3, F32)))
 
 
 def test_unary_rejects_bad_input():

@@ -204,6 +204,43 @@ def test_unary_nonsmooth_points_follow_pytorch():
     assert_close(be.unary_bwd("leaky_relu", zero, zero, gy, negative_slope=0.1), 0.1 * gy)
 
 
+def test_unary_derivatives_cover_the_saves_table():
+    from tritongrad.backends.numpy import _UNARY_DERIVATIVE
+    assert set(_UNARY_DERIVATIVE) == set(base.UNARY_SAVES) == set(base.UNARY_DIFFERENTIABLE)
+
+
+def test_unary_bwd_edge_values_follow_pytorch():
+    # relu: threshold_backward(gy, y, 0) passes gy where y is nan, gives 0 (not inf * 0) where y <= 0;
+    # the zero-derivative ops give zeros even for a nan or inf gy (PyTorch's zeros_like(grad))
+    y = be.unary("relu", np.array([math.nan, -1.0, 2.0]))
+    assert be.unary_bwd("relu", None, y, np.array([5.0, math.inf, 3.0])).tolist() == [5.0, 0.0, 3.0]
+    for op in ("sign", "floor", "ceil", "round", "trunc"):
+        assert be.unary_bwd(op, None, None, np.array([math.nan, math.inf])).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, ml_dtypes.bfloat16], ids=str)
+@pytest.mark.parametrize("op", base.UNARY_DIFFERENTIABLE)
+def test_unary_bwd_reads_only_the_operand_autograd_saves(op, dtype):
+    params = UNARY_PARAMS.get(op, {})
+    x64 = unary_input(op, (4, 3), seed=3)
+    gy64 = sample((4, 3), seed=4)
+    x, gy = x64.astype(dtype), gy64.astype(dtype)
+    reads = base.UNARY_SAVES[op]
+    y = be.unary(op, x, **params)
+    gx = be.unary_bwd(op, x if reads == "x" else None, y if reads == "y" else None, gy, **params)
+    assert gx.dtype == dtype
+    h = 1e-6        # the float64 reference: a central difference of the float64 forward on the rounded input
+    xr = x.astype(np.float64)
+    ref = (be.unary(op, xr + h, **params) - be.unary(op, xr - h, **params)) / (2 * h) * gy.astype(np.float64)
+    if op in ("sign", "floor", "ceil", "round", "trunc"):
+        ref = np.zeros_like(ref)
+    tol = 1e-4 if dtype == np.float32 else 2e-2
+    np.testing.assert_allclose(gx.astype(np.float64), ref, rtol=tol, atol=tol)
+    if reads is not None:       # the operand read is missing: a clear error, not a wrong gradient
+        with pytest.raises(ValueError, match=f"needs the forward {'input x' if reads == 'x' else 'output y'}"):
+            be.unary_bwd(op, None, y if reads == "x" else None, gy, **params)
+
+
 def test_sign_of_nan_is_zero_as_in_pytorch():
     x = np.array([math.nan, -0.0, -2.0, math.inf])
     assert be.unary("sign", x).tolist() == [0.0, 0.0, -1.0, 1.0]

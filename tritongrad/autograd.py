@@ -192,7 +192,9 @@ class Op:
 
     # -- used inside forward -----------------------------------------------------------------------
     def save_for_backward(self, *arrays):
-        """Keep arrays for backward; inputs/outputs among them are checked for in-place changes."""
+        """Keep arrays (or None) for backward; inputs/outputs among them are checked for in-place changes.
+        Inside ``forward``, ``self.needs_input_grad`` already says which inputs will get a gradient (all False
+        when the op is not recorded), so a forward saves only what those gradients read."""
         self.saved_tensors = arrays
 
     def mark_non_differentiable(self, *arrays):
@@ -245,10 +247,14 @@ class Op:
         make = Tensor._make
         ctx = cls()
         n = len(inputs)
+        # forward sees ``needs_input_grad`` (all False when nothing will be recorded) to save only what the
+        # gradients that will be asked for read, as PyTorch's nodes do
         if n == 1 and isinstance(inputs[0], Tensor):      # the common unary and binary cases, without a loop
             first = inputs[0]
             requires = first.requires_grad
             be = ctx.be = first._be
+            if requires and _tls.grad_enabled:
+                ctx.needs_input_grad = (True,)
             out = ctx.forward(first._data, **params)
         elif n == 2 and isinstance(inputs[0], Tensor) and isinstance(inputs[1], Tensor):
             first, second = inputs
@@ -256,6 +262,8 @@ class Op:
                 raise _device_mismatch(cls, first, second)
             requires = first.requires_grad or second.requires_grad
             be = ctx.be = first._be
+            if requires and _tls.grad_enabled:
+                ctx.needs_input_grad = (first.requires_grad, second.requires_grad)
             out = ctx.forward(first._data, second._data, **params)
         else:
             first = None
@@ -273,6 +281,8 @@ class Op:
                 else:
                     arrays.append(x)
             be = ctx.be = first._be
+            if requires and _tls.grad_enabled:
+                ctx.needs_input_grad = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
             out = ctx.forward(*arrays, **params)
         device = first.device
         if not (requires and _tls.grad_enabled):

@@ -14,6 +14,7 @@ from ._higher_order import input_tensor as _tin
 from ._higher_order import output_tensor as _tout
 from ._strides import broadcast_shapes
 from .autograd import Op
+from .backends.base import UNARY_SAVES
 
 
 def unbroadcast(be, g, shape):
@@ -61,25 +62,27 @@ def _gelu_tanh_d(x):
     return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * x * x)
 
 
-# f'(x) of the smooth unary ops as Tensor formulas of (x, y = f(x)); ops missing here have a piecewise constant
-# derivative (abs, relu, leaky_relu, sign, floor, ...), used as a constant array in double backward
+# f'(x) of the smooth unary ops as Tensor formulas of the one operand the op saves (UNARY_SAVES: the output y
+# for exp, tanh, sigmoid, ...; the input x for log, sin, gelu, ...; neither for neg); ops missing here have a
+# piecewise constant derivative (abs, relu, leaky_relu, sign, floor, ...), used as a constant array in double
+# backward
 _UNARY_D = {
-    "neg": lambda x, y, p: -1.0,
-    "exp": lambda x, y, p: y,
-    "log": lambda x, y, p: x.reciprocal(),
-    "log1p": lambda x, y, p: (x + 1).reciprocal(),
-    "expm1": lambda x, y, p: y + 1,
-    "sqrt": lambda x, y, p: 0.5 / y,
-    "rsqrt": lambda x, y, p: -0.5 * y * y * y,
-    "sin": lambda x, y, p: x.cos(),
-    "cos": lambda x, y, p: -x.sin(),
-    "tanh": lambda x, y, p: 1 - y * y,
-    "sigmoid": lambda x, y, p: y * (1 - y),
-    "reciprocal": lambda x, y, p: -y * y,
-    "square": lambda x, y, p: 2 * x,
-    "gelu": lambda x, y, p: NormalCdf.apply(x) + x * (-0.5 * x * x).exp() * _PHI,
-    "gelu_tanh": lambda x, y, p: _gelu_tanh_d(x),
-    "silu": lambda x, y, p: x.sigmoid() * (1 + x * (1 - x.sigmoid())),
+    "neg": lambda v, p: -1.0,
+    "exp": lambda y, p: y,
+    "expm1": lambda y, p: y + 1,
+    "sqrt": lambda y, p: 0.5 / y,
+    "rsqrt": lambda y, p: -0.5 * y * y * y,
+    "tanh": lambda y, p: 1 - y * y,
+    "sigmoid": lambda y, p: y * (1 - y),
+    "reciprocal": lambda y, p: -y * y,
+    "log": lambda x, p: x.reciprocal(),
+    "log1p": lambda x, p: (x + 1).reciprocal(),
+    "sin": lambda x, p: x.cos(),
+    "cos": lambda x, p: -x.sin(),
+    "square": lambda x, p: 2 * x,
+    "gelu": lambda x, p: NormalCdf.apply(x) + x * (-0.5 * x * x).exp() * _PHI,
+    "gelu_tanh": lambda x, p: _gelu_tanh_d(x),
+    "silu": lambda x, p: x.sigmoid() * (1 + x * (1 - x.sigmoid())),
 }
 
 
@@ -90,7 +93,7 @@ class NormalCdf(Op):
         be = self.be
         self.save_for_backward(x)
         pdf = be.binary("mul", be.unary("exp", be.binary("mul", be.binary("mul", x, x), -0.5)), _PHI)
-        return be.binary("sub", be.unary_bwd("gelu", x, be.unary("gelu", x), _ones(be, x)), be.binary("mul", x, pdf))
+        return be.binary("sub", be.unary_bwd("gelu", x, None, _ones(be, x)), be.binary("mul", x, pdf))
 
     def backward(self, g):
         (x,) = self.saved_tensors
@@ -105,50 +108,76 @@ class NormalCdf(Op):
 
 # ---------------------------------------------------------------------------------------------- elementwise
 class Unary(Op):
+    """``op`` of `UNARY_OPS`; saves only the operand its derivative reads (`UNARY_SAVES`), as PyTorch does."""
+
     def forward(self, x, *, op, params):
         self.op, self.params = op, params
         y = self.be.unary(op, x, **params)
-        self.save_for_backward(x, y)
+        self.saves = UNARY_SAVES.get(op)    # None for neg, sign, ... and for the bool ops (never differentiated)
+        if self.saves is not None:
+            self.save_for_backward(x if self.saves == "x" else y)
         return y
 
+    def _operands(self):
+        """``(x, y)`` for ``be.unary_bwd``: the saved one, None for the other."""
+        v = self.saved_tensors[0] if self.saves is not None else None
+        return (v, None) if self.saves == "x" else (None, v)
+
     def backward(self, gy):
-        x, y = self.saved_tensors
+        x, y = self._operands()
         return self.be.unary_bwd(self.op, x, y, gy, **self.params)
 
     def backward_graph(self, gy):
-        x, y = self.saved_tensors
+        x, y = self._operands()
         d = _UNARY_D.get(self.op)
         if d is None:       # piecewise constant derivative: a constant factor
-            return gy * _const(self, self.be.unary_bwd(self.op, x, y, _ones(self.be, y), **self.params))
-        return gy * d(_tin(self, 0, x), _tout(self, 0, y), self.params)
+            return gy * _const(self, self.be.unary_bwd(self.op, x, y, _ones(self.be, gy._data), **self.params))
+        if self.saves is None:
+            return gy * d(None, self.params)
+        return gy * d(_tin(self, 0, x) if self.saves == "x" else _tout(self, 0, y), self.params)
 
     @property
     def name(self):
         return self.op.capitalize() + "Backward0"
 
 
-_BINARY_SAVES = {"add": False, "sub": False}
+_BINARY_READS = {"add": ("", ""), "sub": ("", ""), "mul": ("b", "a"), "div": ("b", "ab"), "remainder": ("", "ab")}
+"""Operands the gradient w.r.t. a and the one w.r.t. b read (PyTorch's derivatives.yaml); the other
+differentiable ops (pow, atan2, maximum, minimum) read both for either."""
 
 
 class Binary(Op):
+    """``op`` of `BINARY_OPS`; saves only the operands the gradients that will be asked for read (`_BINARY_READS`):
+    ``x * w`` with only ``w`` requiring grad keeps ``x`` alone, ``x * 2.0`` or ``x + y`` keep nothing."""
+
     def forward(self, a, b, *, op):
         self.op = op
         self.a_shape = getattr(a, "shape", None)
         self.b_shape = getattr(b, "shape", None)
         c = self.be.binary(op, a, b)
-        if _BINARY_SAVES.get(op, True):
-            self.save_for_backward(a, b)
+        na, nb = self.needs_input_grad or (False, False)
+        ra, rb = _BINARY_READS.get(op, ("ab", "ab"))
+        reads = (ra if na else "") + (rb if nb else "")
+        if reads:
+            self.save_for_backward(a if "a" in reads else None, b if "b" in reads else None)
         return c
 
     def backward(self, gc):
-        be = self.be
+        be, op = self.be, self.op
         na, nb = self.needs_input_grad
-        if self.op in ("add", "sub"):
+        a, b = self.saved_tensors or (None, None)
+        if op in ("add", "sub"):
             ga = gc if na else None
-            gb = (gc if self.op == "add" else be.unary("neg", gc)) if nb else None
+            gb = (gc if op == "add" else be.unary("neg", gc)) if nb else None
+        elif op == "mul" and not (na and nb):       # one product: gc * (the other operand)
+            ga = be.binary("mul", gc, b) if na else None
+            gb = be.binary("mul", gc, a) if nb else None
+        elif op == "div" and not nb:
+            ga, gb = be.binary("div", gc, b), None
+        elif op == "remainder" and not nb:
+            ga, gb = gc, None
         else:
-            a, b = self.saved_tensors
-            ga, gb = be.binary_bwd(self.op, a, b, gc, need_a=na, need_b=nb)
+            ga, gb = be.binary_bwd(op, a, b, gc, need_a=na, need_b=nb)
         if ga is not None:
             ga = unbroadcast(be, ga, self.a_shape)
         if gb is not None:
@@ -163,8 +192,8 @@ class Binary(Op):
             gb = (gc if op == "add" else -gc) if nb else None
         else:
             sa, sb = self.saved_tensors
-            a = _tin(self, 0, sa) if self.a_shape is not None else sa
-            b = _tin(self, 1, sb) if self.b_shape is not None else sb
+            a = _tin(self, 0, sa) if self.a_shape is not None and sa is not None else sa
+            b = _tin(self, 1, sb) if self.b_shape is not None and sb is not None else sb
             ga, gb = _binary_partials_t(self, op, a, b, sa, sb, gc, na, nb)
         if ga is not None and tuple(ga.shape) != tuple(self.a_shape):
             ga = ga.sum_to_size(self.a_shape)
@@ -199,6 +228,8 @@ def _binary_partials_t(node, op, a, b, sa, sb, gc, na, nb):
             logs = safe.log() if isinstance(safe, _tensor_cls()) else math.log(safe)
             gb = gc * a ** b * logs
         return ga, gb
+    if op == "remainder" and not nb:
+        return gc, None         # d(a % b)/da = 1 (b not saved then)
     # maximum, minimum, remainder: piecewise linear, the partials are constants
     ga, gb = node.be.binary_bwd(op, sa, sb, _ones(node.be, gc._data), need_a=na, need_b=nb)
     return (gc * _const(node, ga) if na else None), (gc * _const(node, gb) if nb else None)
@@ -463,18 +494,22 @@ def _lead1(be, a):
     return a[None] if type(a) is np.ndarray else be.reshape_view(a, (1,) + tuple(a.shape))
 
 
-def _matmul_operands(be, a, b):
+def _matmul_operands(be, a, b, a_shape, b_shape):
     """``(a3, b3, batch)``: ``a`` (..., M, K) and ``b`` (K, N) or (..., K, N) as the backend's (B, M, K) and
     (B, K, N) operands. With a 2-D ``b``, ``a``'s leading dims fold into M (``batch`` is None); otherwise
-    both broadcast to the common ``batch`` dims (views where possible, copies where the layout needs one)."""
-    k, n = b.shape[-2], b.shape[-1]
-    if len(b.shape) == 2:
-        a3 = _lead1(be, a) if len(a.shape) == 2 else _reshape(be, a, (1, math.prod(a.shape[:-1]), k))
-        return a3, _lead1(be, b), None
-    batch = broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    both broadcast to the common ``batch`` dims (views where possible, copies where the layout needs one).
+    Either array may be None (not saved for backward; its shape is given): its 3-D operand is then None."""
+    k = b_shape[-2]
+    if len(b_shape) == 2:
+        a3 = None if a is None else (_lead1(be, a) if len(a_shape) == 2 else
+                                     _reshape(be, a, (1, math.prod(a_shape[:-1]), k)))
+        return a3, None if b is None else _lead1(be, b), None
+    batch = broadcast_shapes(tuple(a_shape[:-2]), tuple(b_shape[:-2]))
     nb = math.prod(batch)
 
     def as3(x):
+        if x is None:
+            return None
         full = batch + tuple(x.shape[-2:])
         if tuple(x.shape) != full:
             x = be.broadcast_to(x, full)
@@ -485,15 +520,19 @@ def _matmul_operands(be, a, b):
 class Matmul(Op):
     """``a @ b`` for ``a`` (..., M, K) and ``b`` (K, N) or (..., K, N) with broadcast batch dims (both at
     least 2-D; the Tensor layer handles 1-D operands). The backend multiplies (B, M, K) @ (B, K, N): the
-    operands are reshaped to 3-D here, at array level, so one node records the whole product."""
+    operands are reshaped to 3-D here, at array level, so one node records the whole product. Saves ``a`` only
+    when ``b`` needs a gradient and ``b`` only when ``a`` does (PyTorch's mm)."""
 
     def forward(self, a, b, *, allow_tf32):
         self.allow_tf32 = allow_tf32
+        self.a_shape, self.b_shape = tuple(a.shape), tuple(b.shape)
         self.is_mm = len(a.shape) == 2 and len(b.shape) == 2
-        self.save_for_backward(a, b)
+        na, nb = self.needs_input_grad or (False, False)
+        if na or nb:
+            self.save_for_backward(a if nb else None, b if na else None)
         if self.is_mm and type(a) is np.ndarray:
             return self.be.matmul(a[None], b[None], allow_tf32)[0]      # the common case, without detours
-        a3, b3, batch = _matmul_operands(self.be, a, b)
+        a3, b3, batch = _matmul_operands(self.be, a, b, self.a_shape, self.b_shape)
         c3 = self.be.matmul(a3, b3, allow_tf32)
         out_shape = tuple(a.shape[:-1]) + (b.shape[-1],) if batch is None else batch + (a.shape[-2], b.shape[-1])
         return _reshape(self.be, c3, out_shape)
@@ -502,24 +541,26 @@ class Matmul(Op):
         a, b = self.saved_tensors
         be = self.be
         na, nb = self.needs_input_grad
-        a3, b3, batch = _matmul_operands(be, a, b)
-        g3 = _reshape(be, g, (a3.shape[0], a3.shape[1], b3.shape[2]))
+        a_shape, b_shape = self.a_shape, self.b_shape
+        a3, b3, batch = _matmul_operands(be, a, b, a_shape, b_shape)
+        m = math.prod(a_shape[:-1]) if batch is None else a_shape[-2]
+        g3 = _reshape(be, g, (1 if batch is None else math.prod(batch), m, b_shape[-1]))
         ga = gb = None
         if na:
             ga = be.matmul(g3, be.permute(b3, (0, 2, 1)), self.allow_tf32)
-            ga = _reshape(be, ga, a.shape) if batch is None else \
-                unbroadcast(be, _reshape(be, ga, batch + tuple(a.shape[-2:])), a.shape)
+            ga = _reshape(be, ga, a_shape) if batch is None else \
+                unbroadcast(be, _reshape(be, ga, batch + tuple(a_shape[-2:])), a_shape)
         if nb:
             gb = be.matmul(be.permute(a3, (0, 2, 1)), g3, self.allow_tf32)
-            gb = _reshape(be, gb, b.shape) if batch is None else \
-                unbroadcast(be, _reshape(be, gb, batch + tuple(b.shape[-2:])), b.shape)
+            gb = _reshape(be, gb, b_shape) if batch is None else \
+                unbroadcast(be, _reshape(be, gb, batch + tuple(b_shape[-2:])), b_shape)
         return ga, gb
 
     def backward_graph(self, g):
         sa, sb = self.saved_tensors
         na, nb = self.needs_input_grad
-        ga = (g @ _tin(self, 1, sb).mT).sum_to_size(sa.shape) if na else None
-        gb = (_tin(self, 0, sa).mT @ g).sum_to_size(sb.shape) if nb else None
+        ga = (g @ _tin(self, 1, sb).mT).sum_to_size(self.a_shape) if na else None
+        gb = (_tin(self, 0, sa).mT @ g).sum_to_size(self.b_shape) if nb else None
         return ga, gb
 
     @property

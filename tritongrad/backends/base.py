@@ -41,6 +41,17 @@ UNARY_DIFFERENTIABLE = (
     "silu", "leaky_relu",
 )
 
+UNARY_SAVES = {
+    "neg": None, "sign": None, "floor": None, "ceil": None, "round": None, "trunc": None,
+    "exp": "y", "expm1": "y", "sqrt": "y", "rsqrt": "y", "tanh": "y", "sigmoid": "y", "reciprocal": "y", "relu": "y",
+    "abs": "x", "log": "x", "log1p": "x", "sin": "x", "cos": "x", "square": "x", "gelu": "x", "gelu_tanh": "x",
+    "silu": "x", "leaky_relu": "x",
+}
+"""What ``unary_bwd`` of each differentiable unary op reads: ``"y"`` (the forward output), ``"x"`` (the input)
+or None (neither: ``neg``'s derivative is -1, the rounding ops' and ``sign``'s are 0). Autograd saves only
+that operand, as PyTorch's derivatives.yaml does (``result`` for exp, tanh, sigmoid, relu, ...; ``self`` for
+log, sin, gelu, silu, leaky_relu, ...), and passes None for the other."""
+
 BINARY_OPS = (
     "add", "sub", "mul", "div", "pow", "maximum", "minimum", "floor_divide", "remainder", "atan2",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
@@ -125,7 +136,10 @@ class Backend:
 
     def unary_bwd(self, op, x, y, gy, **params):
         """Gradient of ``unary(op, x)`` w.r.t. ``x``, given the forward output ``y`` and upstream ``gy``.
-        Non-smooth points follow PyTorch (``relu'(0) = 0``, ``abs'(0) = 0``, ``sign' = floor' = 0``)."""
+        Only the operand `UNARY_SAVES` names is read; the other may be None (``y`` None with ``x`` given:
+        ``y`` is recomputed from ``x``); the result has ``gy``'s shape and the dtype of ``x`` (else ``y``,
+        else ``gy``). Non-smooth points follow PyTorch (``relu'(0) = 0`` with ``relu``'s gradient passing
+        where the output is nan, ``abs'(0) = 0``, ``sign' = floor' = 0``)."""
         raise NotImplementedError
 
     def binary(self, op, a, b):

@@ -24,7 +24,7 @@ import numpy as np
 from ..dtypes import result_type
 from ..runtime import error_word
 from . import _philox
-from .base import Backend
+from .base import UNARY_SAVES, Backend
 from .numpy_runtime import keep_freed_memory
 from .numpy_special import gelu_tanh, gelu_tanh_derivative, normal_cdf, normal_pdf
 
@@ -124,35 +124,32 @@ _UNARY = {
 }
 
 
-def _zero_derivative(x, y):
-    return np.zeros_like(x)
-
-
+# f'(x) written with the one operand `UNARY_SAVES` names for the op: the output y ("y" ops) or the input x
+# ("x" ops); neg's is the constant -1 and the rounding ops' and sign's are 0 (their gradient is zeros even
+# where gy is nan or inf, as PyTorch's zeros_like(grad)). relu's gradient is handled apart (a where, not a
+# product: PyTorch's threshold_backward(grad, result, 0) passes gy where y is nan and gives 0, never nan, where
+# y <= 0).
 _UNARY_DERIVATIVE = {
-    "neg": lambda x, y: -np.ones_like(x),
-    "abs": lambda x, y: _sign(x),                            # abs'(0) = 0
-    "exp": lambda x, y: y,
-    "log": lambda x, y: 1.0 / x,
-    "log1p": lambda x, y: 1.0 / (1.0 + x),
-    "expm1": lambda x, y: y + 1.0,
-    "sqrt": lambda x, y: 0.5 / y,
-    "rsqrt": lambda x, y: -0.5 * y ** 3,
-    "sin": lambda x, y: np.cos(x),
-    "cos": lambda x, y: -np.sin(x),
-    "tanh": lambda x, y: 1.0 - y * y,
-    "sigmoid": lambda x, y: y * (1.0 - y),
-    "relu": lambda x, y: (x > 0).astype(x.dtype),           # relu'(0) = 0
-    "sign": _zero_derivative,
-    "floor": _zero_derivative,
-    "ceil": _zero_derivative,
-    "round": _zero_derivative,
-    "trunc": _zero_derivative,
-    "reciprocal": lambda x, y: -y * y,
-    "square": lambda x, y: 2.0 * x,
-    "gelu": lambda x, y: normal_cdf(x) + x * normal_pdf(x),
-    "gelu_tanh": lambda x, y: gelu_tanh_derivative(x),
-    "silu": lambda x, y: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
-    "leaky_relu": lambda x, y, negative_slope=0.01: np.where(x > 0, 1.0, negative_slope).astype(x.dtype),
+    "neg": lambda: -1.0,
+    "sign": None, "floor": None, "ceil": None, "round": None, "trunc": None,
+    "exp": lambda y: y,
+    "expm1": lambda y: y + 1.0,
+    "sqrt": lambda y: 0.5 / y,
+    "rsqrt": lambda y: -0.5 * y ** 3,
+    "tanh": lambda y: 1.0 - y * y,
+    "sigmoid": lambda y: y * (1.0 - y),
+    "reciprocal": lambda y: -y * y,
+    "relu": None,                                            # a where in unary_bwd, see above
+    "abs": _sign,                                            # abs'(0) = 0
+    "log": lambda x: 1.0 / x,
+    "log1p": lambda x: 1.0 / (1.0 + x),
+    "sin": np.cos,
+    "cos": lambda x: -np.sin(x),
+    "square": lambda x: 2.0 * x,
+    "gelu": lambda x: normal_cdf(x) + x * normal_pdf(x),
+    "gelu_tanh": gelu_tanh_derivative,
+    "silu": lambda x: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
+    "leaky_relu": lambda x, negative_slope=0.01: np.where(x > 0, 1.0, negative_slope).astype(x.dtype),
 }
 
 _UNARY_BOOL_RESULT = ("logical_not", "isnan", "isinf")
@@ -555,19 +552,26 @@ class NumpyBackend(Backend):
         return _out(fn(_up(x), **params), np.bool_ if op in _UNARY_BOOL_RESULT else x.dtype)
 
     def unary_bwd(self, op, x, y, gy, **params):
-        derivative = _UNARY_DERIVATIVE.get(op)
-        if derivative is None:
+        if op not in _UNARY_DERIVATIVE:
             raise ValueError(f"unary op {op!r} is not differentiable")
-        _require_float(f"unary_bwd({op})", x)
-        if type(x) is np.ndarray and x.dtype in _FAST_FLOATS and type(gy) is np.ndarray and gy.dtype == x.dtype:
-            if op == "relu":
-                return _out(np.multiply(gy, x > 0), x.dtype)      # gy * relu'(x), relu'(0) = 0
-            return _out(_quiet_run(lambda: gy * derivative(x, y, **params)), x.dtype)
-        return self._unary_bwd_general(derivative, x, y, gy, **params)
-
-    @_quiet
-    def _unary_bwd_general(self, derivative, x, y, gy, **params):
-        return _out(_up(gy) * derivative(_up(x), _up(y), **params), x.dtype)
+        reads = UNARY_SAVES[op]
+        if reads == "x" and x is None:
+            raise ValueError(f"unary_bwd({op}) needs the forward input x, got None")
+        dtype = (x if x is not None else y if y is not None else gy).dtype
+        if not _is_float(dtype):
+            raise TypeError(f"unary_bwd({op}) expects a floating-point array, got {dtype}")
+        if reads == "y" and y is None:
+            if x is None:
+                raise ValueError(f"unary_bwd({op}) needs the forward output y (or the input x), got None for both")
+            y = self.unary(op, x, **params)
+        gy = _up(gy)                                          # float16/bfloat16 compute in float32
+        derivative = _UNARY_DERIVATIVE[op]
+        if reads is None:
+            return np.zeros(gy.shape, dtype) if derivative is None else _out(gy * derivative(), dtype)
+        v = _up(x if reads == "x" else y)
+        if op == "relu":
+            return _out(np.where(v <= 0, 0, gy), dtype)
+        return _quiet_run(lambda: _out(gy * derivative(v, **params), dtype))
 
     def binary(self, op, a, b):
         fn = _BINARY.get(op)

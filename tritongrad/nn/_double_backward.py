@@ -67,7 +67,9 @@ def composite(node, fn, inputs, grads):
 
 # ------------------------------------------------------------------------------------------ linear
 def linear(node, g):
-    x, w, pre, _ = node.saved_tensors
+    x, w, pre, y = node.saved_tensors
+    if pre is None:     # relu saves its output alone: relu(y) = y and relu'(y) = relu'(pre) (0 where pre <= 0)
+        pre = y
     nx, nw, nb = node.needs_input_grad
     xt, wt = input_tensor(node, 0, x), input_tensor(node, 1, w)
     if node.activation is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ..autograd import Op
+from ..backends.base import UNARY_SAVES
 from ..functions import _reshape, unbroadcast
 from . import _double_backward as _dbl
 
@@ -49,7 +50,9 @@ class LinearFn(Op):
         wt = be.getitem(be.permute(w, (1, 0)), (None,))
         y, pre = _fused_matmul(be, x3, wt, b, activation, save_preact, allow_tf32)
         y = _reshape(be, y, tuple(x.shape[:-1]) + (n,))
-        self.save_for_backward(x, w, pre, y if activation is not None else None)
+        # the activation's derivative reads the pre-activation or the output (UNARY_SAVES), never both
+        out_read = activation is not None and UNARY_SAVES[activation] == "y"
+        self.save_for_backward(x, w, None if out_read else pre, y if out_read else None)
         return y
 
     def backward(self, g):
@@ -60,7 +63,7 @@ class LinearFn(Op):
         m = math.prod(self.x_shape[:-1])
         g3 = _reshape(be, g, (1, m, n))
         if self.activation is not None:
-            g3 = be.unary_bwd(self.activation, pre, _reshape(be, y, (1, m, n)), g3)
+            g3 = be.unary_bwd(self.activation, pre, None if y is None else _reshape(be, y, (1, m, n)), g3)
         gx = gw = gb = None
         if nx:
             gx = _reshape(be, be.matmul(g3, be.getitem(w, (None,)), self.allow_tf32), self.x_shape)
