@@ -211,6 +211,18 @@ def upcast(x):
 
 
 @triton.jit
+def negate(x):
+    """``-x`` with IEEE signed zeros on every promised Triton version: triton 3.6 lowers unary minus on floats
+    to ``0 - x`` (so ``-(+0.0)`` is ``+0.0``, on a GPU as in the interpreter; 3.9 emits ``fneg``), while
+    ``x * -1`` is exact and flips the sign of zeros too. Integers use plain ``-x``."""
+    if tl.constexpr(x.dtype.is_floating()):
+        y = x * -1.0
+    else:
+        y = -x
+    return y
+
+
+@triton.jit
 def scalar_value(v, ty: tl.constexpr):
     """The scalar argument ``v`` made by `scalar_arg` as a value of type ``ty``."""
     if tl.constexpr(ty.is_floating()):

@@ -29,7 +29,8 @@ from tritongrad._strides import broadcast_shapes
 from tritongrad.dtypes import result_type
 
 from ._common import (aot_spec, cast_to, check_array, error_args, flat_index, is_floating, launch_config,
-                      launch_strided, load_operand, load_strided, report_bad_lanes, scalar_block, scalar_arg, strided_offset, upcast)
+                      launch_strided, load_operand, load_strided, negate, report_bad_lanes, scalar_block, scalar_arg,
+                      strided_offset, upcast)
 from .copy import copy_
 
 __all__ = ["UNARY_CODES", "BINARY_CODES", "UNARY_GRAD_READS", "unary", "unary_bwd", "binary", "binary_bwd", "where",
@@ -151,7 +152,7 @@ def _expm1(x):
 def _tanh(x):
     e = _expm1(2.0 * tl.minimum(tl.abs(x), 40.0))
     t = e / (e + 2.0)
-    t = tl.where(x < 0, -t, t)
+    t = tl.where(x < 0, negate(t), t)
     return tl.where(x != x, x, t)
 
 
@@ -191,7 +192,7 @@ def _atan2(y, x):
     t = _atan_unit(r)
     t = tl.where(ay > ax, 1.5707963267948966 - t, t)
     t = tl.where(_sign_bit(x), 3.141592653589793 - t, t)
-    t = tl.where(_sign_bit(y), -t, t)
+    t = tl.where(_sign_bit(y), negate(t), t)      # atan2(-0.0, x > 0) is -0.0
     return tl.where((x != x) | (y != y), x + y, t)
 
 
@@ -212,7 +213,7 @@ def _pow_float(a, b):
     b_odd = b_int & (tl.floor(b * 0.5) * 2.0 != b)
     neg_int = (a < 0) & b_int
     r = tl.exp2(b * tl.log2(tl.where(neg_int, -a, a)))
-    r = tl.where(neg_int & b_odd, -r, r)
+    r = tl.where(neg_int & b_odd, negate(r), r)
     return tl.where((b == 0) | (a == 1), 1.0, r)
 
 
@@ -255,7 +256,7 @@ def _floor_divide(a, b):
         # a third division per element made the fp64 kernel spill on sm_80
         b_neg = _sign_bit(b)
         zero = a * 0.0                                  # +-0 with a's sign (a is finite where it is used)
-        res = tl.where(div == 0, tl.where(b_neg, -zero, zero), fl)
+        res = tl.where(div == 0, tl.where(b_neg, zero * -1.0, zero), fl)     # not -zero: see negate
         res = tl.where(b == 0, a * tl.where(b_neg, float("-inf"), float("inf")), res)
     else:
         r = a % b
@@ -274,7 +275,7 @@ def _remainder(a, b):
 def _unary_op(x, p0, p1, OP: tl.constexpr):
     """``OP`` applied to ``x`` (compute type); ``p0``/``p1`` are the op's scalar parameters."""
     if OP == NEG:
-        y = -x
+        y = negate(x)         # not -x: triton 3.6's unary minus loses the sign of zero (see negate)
     elif OP == ABS:
         y = tl.abs(x)
     elif OP == EXP:
@@ -360,7 +361,7 @@ def _unary_grad(x, y, gy, p0, p1, OP: tl.constexpr):
     """d unary(OP)(x) / dx times ``gy``, given the forward output ``y``. Each op reads only the operand
     `UNARY_GRAD_READS` names for it (``y`` for exp, tanh, relu, ...; ``x`` for log, gelu, clamp, ...)."""
     if OP == NEG:
-        g = -gy
+        g = negate(gy)
     elif OP == ABS:
         g = tl.where(x > 0, gy, tl.where(x < 0, -gy, 0.0))
     elif OP == EXP:
@@ -476,7 +477,7 @@ def _binary_grads(a, b, gc, OP: tl.constexpr):
         gb = gc
     elif OP == SUB:
         ga = gc
-        gb = -gc
+        gb = negate(gc)
     elif OP == MUL:
         ga = gc * b
         gb = gc * a

@@ -682,3 +682,18 @@ def test_interpreter_takes_a_scalar_argument_as_a_loop_bound():
     from triton.runtime import interpreter
     from tritongrad.kernels import _compat
     assert not _compat._index_fails_on_1d_scalars(interpreter, tl), triton.__version__
+
+
+@pytest.mark.parametrize("dtype", [F64, F32])
+def test_negation_keeps_the_sign_of_zero(dtype):
+    # triton 3.6 lowers a float's unary minus to 0 - x (-(+0.0) == +0.0); the kernels negate with
+    # _common.negate so that neg, its gradient, sub's gradient and atan2 give IEEE signed zeros on every version
+    z = np.array([0.0, -0.0, 1.5, -1.5, np.inf, -np.inf], dtype)
+    got = host(ke.unary("neg", dev(z)))
+    assert np.array_equal(got, -z) and np.array_equal(np.signbit(got), np.signbit(-z))
+    g = host(ke.unary_bwd("neg", None, None, dev(z)))
+    assert np.array_equal(np.signbit(g), np.signbit(-z))
+    _, gb = ke.binary_bwd("sub", dev(z), dev(z), dev(z))
+    assert np.array_equal(np.signbit(host(gb)), np.signbit(-z))
+    y, x = np.array([-0.0, 0.0], dtype), np.array([2.0, 2.0], dtype)
+    assert np.array_equal(np.signbit(host(ke.binary("atan2", dev(y), dev(x)))), [True, False])
