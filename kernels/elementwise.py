@@ -256,7 +256,7 @@ def _floor_divide(a, b):
         # a third division per element made the fp64 kernel spill on sm_80
         b_neg = _sign_bit(b)
         zero = a * 0.0                                  # +-0 with a's sign (a is finite where it is used)
-        res = tl.where(div == 0, tl.where(b_neg, zero * -1.0, zero), fl)     # not -zero: see negate
+        res = tl.where(div == 0, tl.where(b_neg, negate(zero), zero), fl)
         res = tl.where(b == 0, a * tl.where(b_neg, float("-inf"), float("inf")), res)
     else:
         r = a % b

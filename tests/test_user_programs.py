@@ -15,7 +15,7 @@ import tritongrad.nn as nn
 import tritongrad.nn.functional as F
 import tritongrad.nn.init as init
 import tritongrad.optim as optim
-from _user_helpers import _grid_sample_np, _lstm_layer, _lstm_params, _log_softmax, _np, _sigmoid
+from _user_helpers import _log_softmax, _lstm_layer, _lstm_params, _np, _np_grid_sample, _sigmoid
 
 
 # ------------------------------------------------------------------------ pytorch/examples mnist_forward_forward
@@ -603,7 +603,7 @@ def test_spatial_transformer_affine_grid_grid_sample():
         for border in (False, True):
             grid = F.affine_grid(theta, (2, 3, 6, 7), align_corners=ac)
             out = F.grid_sample(x, grid, padding_mode="border" if border else "zeros", align_corners=ac)
-            np.testing.assert_allclose(_np(out), _grid_sample_np(xn, _np(grid), ac, border), rtol=1e-10,
+            np.testing.assert_allclose(_np(out), _np_grid_sample(xn, _np(grid), "bilinear", "border" if border else "zeros", ac), rtol=1e-10,
                                        atol=1e-12)
             wn = rng.standard_normal(out.shape)
             (gx,) = torch.autograd.grad((out * torch.tensor(wn)).sum(), x)
